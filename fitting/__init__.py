@@ -1,0 +1,1 @@
+"""burstlab.fitting stage."""

@@ -1,0 +1,1 @@
+"""burstlab.synth stage."""

@@ -1,0 +1,137 @@
+"""The package face: layout, lazy imports, atomic Parquet, wheel install."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from burstlab.errors import InputError, SchemaError
+from burstlab.parquet import finalize_atomic, read_metadata, write_atomic
+from burstlab.schema import arrow_schema, conform
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = ("traces", "fitting", "synth", "replay")
+
+
+def test_import_burstlab_loads_no_stage():
+    code = (
+        "import sys, burstlab, burstlab.schema, burstlab.parquet; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('burstlab.'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(out.stdout)
+    assert not [m for m in loaded if m.split(".")[1] in STAGES], loaded
+
+
+def test_conform_casts_orders_and_fills_optional_columns():
+    raw = pl.DataFrame(
+        {
+            "output_tokens": [5, 0],
+            "arrival_s": [0.0, 1.5],
+            "input_tokens": [10, 20],
+            "source": ["x", "x"],
+            "failed": [False, True],
+            "junk": [1, 2],
+        }
+    )
+    out = conform(raw, "requests").collect()
+    assert out.columns[:4] == ["source", "arrival_s", "input_tokens", "output_tokens"]
+    assert out.schema["input_tokens"] == pl.Int32
+    assert out["hash_ids"].null_count() == 2
+    assert "junk" not in out.columns
+    assert out.to_arrow().schema.equals(arrow_schema("requests"))
+
+
+def test_conform_names_missing_required_columns():
+    with pytest.raises(SchemaError, match="arrival_s"):
+        conform(pl.DataFrame({"source": ["x"]}), "requests")
+
+
+def test_input_error_names_file_line_expected_found(tmp_path):
+    err = InputError(tmp_path / "a.csv", "bad timestamp", line=7, expected="ISO time", found="'x'")
+    assert str(err) == f"{tmp_path / 'a.csv'}, line 7: bad timestamp; expected ISO time, found 'x'"
+
+
+def test_write_atomic_roundtrips_metadata_and_leaves_no_temp(tmp_path):
+    dest = tmp_path / "t.parquet"
+    meta = {"rows_read": 3, "rows_kept": 2, "rows_dropped": {"bad": 1}}
+    write_atomic(pl.DataFrame({"a": [1, 2]}), dest, meta)
+    assert read_metadata(dest) == meta
+    assert pl.read_parquet(dest)["a"].to_list() == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
+def test_finalize_atomic_streams_and_stamps(tmp_path):
+    tmp = tmp_path / "part.tmp.parquet"
+    pl.DataFrame({"a": list(range(1000))}).write_parquet(tmp)
+    dest = finalize_atomic(tmp, tmp_path / "final.parquet", {"rows_kept": 1000})
+    assert not tmp.exists()
+    assert read_metadata(dest) == {"rows_kept": 1000}
+    assert pl.read_parquet(dest).height == 1000
+
+
+def test_wheel_installs_and_imports_every_stage(tmp_path):
+    """Build a real wheel and import every stage from it (not from the source tree)."""
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(REPO),
+        ],
+        check=True,
+    )
+    (wheel,) = wheel_dir.glob("burstlab-*.whl")
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = (
+        "import burstlab, importlib, pathlib; "
+        "mods = [importlib.import_module('burstlab.' + s) for s in "
+        f"{STAGES!r}]; "
+        "assert all(str(pathlib.Path(m.__file__)).startswith("
+        + repr(str(target))
+        + ") for m in mods), "
+        "[m.__file__ for m in mods]; "
+        "import burstlab.traces as t; "
+        "p = pathlib.Path(t.__file__).parent / 'samples' / 'azure' / 'AzureLLMInferenceTrace_conv.csv'; "
+        "assert p.stat().st_size == 719188, p; print('ok')"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -1,0 +1,1 @@
+"""burstlab.traces stage."""
