@@ -1,0 +1,279 @@
+"""A real llama.cpp inference server on 127.0.0.1, for demos and end-to-end replay tests.
+
+llama.cpp's own C++ HTTP server (through the `xllamacpp` wheel) runs in a child process —
+`python -m burstlab.replay.engine` — so its threads never compete with the replay client's event
+loop for the GIL, and SIGTERM stops it cleanly. The child also exits when its parent dies (it
+watches its stdin pipe), so a crashed test run leaves no engine behind.
+
+Continuous batching is real: `n_parallel` slots decode together, requests beyond that wait for a
+slot (real queueing), and `/metrics` exposes Prometheus counters that replay can be checked
+against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from burstlab.errors import ReplayError
+from burstlab.paths import data_dir
+
+HOST = "127.0.0.1"
+DEFAULT_START_TIMEOUT_S = 60.0
+
+
+def default_threads() -> int:
+    """CPU threads llama.cpp may use: every core this process is allowed to run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS / Windows
+        return os.cpu_count() or 1
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that was free a moment ago (the OS picks it; tiny race, fine on loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def check_port_free(port: int, host: str = HOST) -> None:
+    """Raise a clear error when `port` is already taken, before starting anything on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ReplayError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+
+
+@dataclass
+class EngineHandle:
+    """A running llama.cpp server. Send requests to `base_url` with `"model": model`."""
+
+    base_url: str
+    model: str
+    model_path: Path
+    port: int
+    n_parallel: int
+    ctx_per_slot: int
+    threads: int
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+    started_in_s: float = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def info(self) -> dict:
+        """What a run record should say about this engine (goes into run.json)."""
+        return {
+            "engine": "llama.cpp (xllamacpp)",
+            "base_url": self.base_url,
+            "model": self.model,
+            "model_path": str(self.model_path),
+            "n_parallel": self.n_parallel,
+            "ctx_per_slot": self.ctx_per_slot,
+            "threads": self.threads,
+        }
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, wait up to `timeout_s`, then SIGKILL. Safe to call twice."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
+    def __enter__(self) -> EngineHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_engine(
+    *,
+    model_path: str | Path | None = None,
+    size: str = "tiny",
+    n_parallel: int = 4,
+    ctx_per_slot: int = 2048,
+    threads: int | None = None,
+    port: int = 0,
+    alias: str | None = None,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    root: str | Path | None = None,
+) -> EngineHandle:
+    """Start llama.cpp's server on 127.0.0.1 in its own process and wait until it is healthy.
+
+    `model_path` is any llama.cpp GGUF; without it the random-weight model of preset `size` is
+    built (once, cached in the data dir `root`). `n_parallel` slots each get `ctx_per_slot`
+    tokens of context (llama.cpp's `n_ctx` is the total). `port=0` picks a free port. Raises
+    ReplayError with the server log's tail if it does not answer /health within `timeout_s`.
+    """
+    from burstlab.replay.tinymodel import cached_model
+
+    if n_parallel < 1 or ctx_per_slot < 16:
+        raise ReplayError(
+            f"engine needs n_parallel ≥ 1 and ctx_per_slot ≥ 16, got {n_parallel}, {ctx_per_slot}"
+        )
+    if model_path is None:
+        path = cached_model(size, root)
+        alias = alias or f"burstlab-random-{size}"
+    else:
+        path = Path(model_path).expanduser().resolve()
+        if not path.is_file():
+            raise ReplayError(f"{path}: model file not found (expected a llama.cpp GGUF file)")
+        alias = alias or path.stem
+    threads = threads or default_threads()
+    if port:
+        check_port_free(port)
+    else:
+        port = free_port()
+    log_dir = data_dir(root) / "engine-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"engine-{port}.log"
+    argv = [
+        sys.executable, "-m", "burstlab.replay.engine",
+        "--model", str(path), "--alias", alias, "--port", str(port),
+        "--parallel", str(n_parallel), "--ctx-per-slot", str(ctx_per_slot),
+        "--threads", str(threads),
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log)
+    handle = EngineHandle(
+        base_url=f"http://{HOST}:{port}",
+        model=alias,
+        model_path=path,
+        port=port,
+        n_parallel=n_parallel,
+        ctx_per_slot=ctx_per_slot,
+        threads=threads,
+        log_path=log_path,
+        process=process,
+    )
+    try:
+        _wait_healthy(handle, timeout_s)
+    except BaseException:
+        handle.stop()
+        raise
+    handle.started_in_s = time.perf_counter() - t0
+    return handle
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
+    """Poll GET /health until 200 (llama.cpp answers 503 while the model loads)."""
+    deadline = time.monotonic() + timeout_s
+    url = handle.base_url + "/health"
+    while True:
+        if not handle.alive:
+            raise ReplayError(
+                f"llama.cpp engine exited with code {handle.process.returncode} before it was "
+                f"ready; log {handle.log_path}:\n{_log_tail(handle.log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise ReplayError(
+                f"llama.cpp engine on {handle.base_url} not healthy after {timeout_s:.0f} s; "
+                f"log {handle.log_path}:\n{_log_tail(handle.log_path)}"
+            )
+        time.sleep(0.02)
+
+
+def fetch_json(url: str, payload: dict | None = None, timeout_s: float = 30.0) -> dict:
+    """GET (or POST `payload` as JSON) and decode the JSON answer — for small control calls."""
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
+def prometheus_counters(base_url: str, timeout_s: float = 10.0) -> dict[str, float]:
+    """The server's /metrics as {name: value}, e.g. `llamacpp:tokens_predicted_total`."""
+    with urllib.request.urlopen(base_url + "/metrics", timeout=timeout_s) as resp:
+        text = resp.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                values[name.strip()] = float(value)
+    return values
+
+
+def _exit_when_parent_dies() -> None:
+    """Block on stdin (a pipe from the parent); EOF means the parent is gone → exit now."""
+    with contextlib.suppress(OSError):
+        while sys.stdin.buffer.read(4096):
+            pass
+    os._exit(0)
+
+
+def serve(
+    model: str, alias: str, port: int, n_parallel: int, ctx_per_slot: int, threads: int
+) -> None:
+    """Child-process body: configure and run llama.cpp's server until SIGTERM or parent exit."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model
+    params.model_alias = {alias}
+    params.port = port
+    params.n_parallel = n_parallel
+    params.n_ctx = n_parallel * ctx_per_slot
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.endpoint_metrics = True
+    params.endpoint_slots = True
+    server = xllamacpp.Server(params)  # serves on its own threads from here on
+    print(f"burstlab engine: serving {model} as {alias!r} on http://{HOST}:{port}", flush=True)
+    watcher = threading.Thread(target=_exit_when_parent_dies, daemon=True)
+    watcher.start()
+    watcher.join()
+    del server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a GGUF model with llama.cpp (internal).")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--alias", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--ctx-per-slot", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=default_threads())
+    args = parser.parse_args(argv)
+    serve(args.model, args.alias, args.port, args.parallel, args.ctx_per_slot, args.threads)
+
+
+if __name__ == "__main__":
+    main()
