@@ -1,0 +1,441 @@
+"""The fidelity suite (DESIGN.md §4): how far a workload is from a held-out real window.
+
+Every metric is an effect size over two canonical `requests` frames, never a p-value: with
+tens of thousands of requests every test rejects, while the question a user asks is "is this
+synthetic load as close to the real future as the real past was?". So each metric is judged
+against the *real envelope*: windows of the held-out length taken from the training period,
+each compared with the held-out window by the same metric. Real traces drift within an hour,
+and the envelope is how far "real" itself wanders; a generator passes a metric when its value
+lies inside that envelope widened by a slack (25 % by default).
+
+Metric kinds:
+- ``distance`` (0 is perfect, larger is worse): KS on inter-arrival times, RMSE between the
+  ACFs of 1-second counts, Wasserstein-1 on log1p lengths, |Δ Spearman(input, output)|,
+  |Δ per-window corr(count, mean output length)|.
+- ``ratio`` (1 is perfect): index of dispersion of counts, candidate ÷ real, at 0.1–300 s.
+
+Times are seconds since the start of the compared window; a frame's observation span (needed
+to count requests per bin, including empty bins at the end) defaults to its last arrival.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from burstlab.errors import SchemaError
+
+#: Count-bin widths (seconds) for the index of dispersion, as in DESIGN.md §4.
+DISPERSION_WINDOWS_S: tuple[float, ...] = (0.1, 1.0, 10.0, 60.0, 300.0)
+#: Lags (in 1-second bins) of the count autocorrelation.
+ACF_MAX_LAG = 60
+#: Window (seconds) for the per-window correlation between load and output length.
+LOAD_WINDOW_S = 60.0
+#: Default widening of the real envelope before a verdict.
+SLACK = 0.25
+
+
+def _dispersion_name(w: float) -> str:
+    return f"dispersion_{w:g}s"
+
+
+#: Metric name → kind, in report order.
+METRICS: dict[str, str] = {
+    "iat_ks": "distance",
+    **{_dispersion_name(w): "ratio" for w in DISPERSION_WINDOWS_S},
+    "acf_rmse": "distance",
+    "w1_log_input": "distance",
+    "w1_log_output": "distance",
+    "spearman_diff": "distance",
+    "load_corr_diff": "distance",
+}
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def _arrivals(frame: pl.DataFrame) -> np.ndarray:
+    if "arrival_s" not in frame.columns:
+        raise SchemaError(f"fidelity needs an 'arrival_s' column; found {frame.columns}")
+    return np.sort(frame["arrival_s"].to_numpy().astype(np.float64))
+
+
+def _lengths(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Input and output tokens of the successful requests (failed rows carry output 0)."""
+    ok = frame.filter(~pl.col("failed").fill_null(False)) if "failed" in frame.columns else frame
+    return (
+        ok["input_tokens"].to_numpy().astype(np.float64),
+        ok["output_tokens"].to_numpy().astype(np.float64),
+    )
+
+
+def _n_bins(span_s: float, width_s: float) -> int:
+    return math.floor(span_s / width_s + 1e-9)
+
+
+def bin_counts(arrivals_s: np.ndarray, width_s: float, span_s: float) -> np.ndarray:
+    """Requests per bin of `width_s` seconds over [0, span_s); only whole bins are kept,
+    so a partial last bin cannot fake a quiet period."""
+    n_bins = _n_bins(span_s, width_s)
+    if n_bins <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.floor(arrivals_s / width_s).astype(np.int64)
+    idx = idx[(idx >= 0) & (idx < n_bins)]
+    return np.bincount(idx, minlength=n_bins)
+
+
+def dispersion_index(arrivals_s: np.ndarray, width_s: float, span_s: float) -> float:
+    """Variance ÷ mean of counts per `width_s`-second bin (1 for Poisson; > 1 bursty).
+
+    NaN with fewer than two bins or no requests: the statistic does not exist there.
+    """
+    counts = bin_counts(arrivals_s, width_s, span_s)
+    if counts.size < 2 or counts.sum() == 0:
+        return float("nan")
+    return float(counts.var(ddof=1) / counts.mean())
+
+
+def count_acf(arrivals_s: np.ndarray, span_s: float, max_lag: int = ACF_MAX_LAG) -> np.ndarray:
+    """Sample autocorrelation of 1-second counts at lags 1..max_lag (the biased estimator,
+    normalised by the lag-0 variance, so it stays in [-1, 1])."""
+    x = bin_counts(arrivals_s, 1.0, span_s).astype(np.float64)
+    out = np.full(max_lag, np.nan)
+    if x.size <= max_lag + 1:
+        return out
+    x -= x.mean()
+    denom = float(np.dot(x, x))
+    if denom == 0.0:
+        return out
+    for lag in range(1, max_lag + 1):
+        out[lag - 1] = float(np.dot(x[:-lag], x[lag:])) / denom
+    return out
+
+
+def load_length_corr(frame: pl.DataFrame, span_s: float, width_s: float = LOAD_WINDOW_S) -> float:
+    """Pearson corr, over `width_s` bins with ≥ 1 request, between the request count and the
+    mean output length (tokens). On Azure 2023 conv busy minutes have shorter outputs (≈ −0.8)."""
+    t = frame["arrival_s"].to_numpy()
+    out = frame["output_tokens"].to_numpy().astype(np.float64)
+    n_bins = _n_bins(span_s, width_s)
+    idx = np.floor(t / width_s).astype(np.int64)
+    keep = (idx >= 0) & (idx < n_bins)
+    counts = np.bincount(idx[keep], minlength=n_bins)
+    sums = np.bincount(idx[keep], weights=out[keep], minlength=n_bins)
+    busy = counts > 0
+    if busy.sum() < 3:
+        return float("nan")
+    c, m = counts[busy].astype(np.float64), sums[busy] / counts[busy]
+    if c.std() == 0 or m.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(c, m)[0, 1])
+
+
+def _gaps(arrivals_s: np.ndarray, resolution_s: float | None) -> np.ndarray:
+    t = arrivals_s if resolution_s is None else np.floor(arrivals_s / resolution_s) * resolution_s
+    return np.diff(t)
+
+
+def _spearman(frame: pl.DataFrame) -> float:
+    x, y = _lengths(frame)
+    if x.size < 3:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def _span(frame: pl.DataFrame, span_s: float | None) -> float:
+    if span_s is not None:
+        return float(span_s)
+    return float(frame["arrival_s"].max() or 0.0)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The suite's values for one candidate frame against one reference (real) frame.
+
+    `values` maps metric name → value (see METRICS for the kind). The curves behind the
+    scalar metrics are kept for charts: dispersion index per bin width and the two ACFs.
+    """
+
+    values: dict[str, float]
+    dispersion_real: dict[float, float]
+    dispersion_candidate: dict[float, float]
+    acf_real: np.ndarray
+    acf_candidate: np.ndarray
+
+
+def compare(
+    real: pl.DataFrame,
+    candidate: pl.DataFrame,
+    *,
+    span_s: float | None = None,
+    candidate_span_s: float | None = None,
+    resolution_s: float | None = None,
+) -> Comparison:
+    """Every DESIGN.md §4 metric of `candidate` against `real` (both canonical requests frames).
+
+    `span_s` is the real frame's observation span in seconds (default: its last arrival);
+    `candidate_span_s` defaults to `span_s`. `resolution_s` floors both frames' arrivals to
+    that grid before taking inter-arrival gaps, so a source with whole-second (BurstGPT) or
+    3-second (Mooncake) timestamps is compared at its own resolution instead of being
+    "wrong" about its zero gaps.
+    """
+    span_r = _span(real, span_s)
+    span_c = _span(candidate, candidate_span_s if candidate_span_s is not None else span_s)
+    ta, tb = _arrivals(real), _arrivals(candidate)
+    ga, gb = _gaps(ta, resolution_s), _gaps(tb, resolution_s)
+    values: dict[str, float] = {}
+    values["iat_ks"] = (
+        float(stats.ks_2samp(ga, gb).statistic) if ga.size and gb.size else float("nan")
+    )
+    disp_r = {w: dispersion_index(ta, w, span_r) for w in DISPERSION_WINDOWS_S}
+    disp_c = {w: dispersion_index(tb, w, span_c) for w in DISPERSION_WINDOWS_S}
+    for w in DISPERSION_WINDOWS_S:
+        values[_dispersion_name(w)] = disp_c[w] / disp_r[w] if disp_r[w] > 0 else float("nan")
+    acf_r, acf_c = count_acf(ta, span_r), count_acf(tb, span_c)
+    values["acf_rmse"] = float(np.sqrt(np.nanmean((acf_r - acf_c) ** 2)))
+    (ia, oa), (ib, ob) = _lengths(real), _lengths(candidate)
+    values["w1_log_input"] = float(stats.wasserstein_distance(np.log1p(ia), np.log1p(ib)))
+    values["w1_log_output"] = float(stats.wasserstein_distance(np.log1p(oa), np.log1p(ob)))
+    values["spearman_diff"] = abs(_spearman(candidate) - _spearman(real))
+    values["load_corr_diff"] = abs(
+        load_length_corr(candidate, span_c) - load_length_corr(real, span_r)
+    )
+    return Comparison(values, disp_r, disp_c, acf_r, acf_c)
+
+
+def window(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
+    """Rows with start_s ≤ arrival_s < end_s, times rebased to the window start (seconds).
+
+    The first row need not be at 0: a quiet opening is part of the window's behaviour."""
+    return frame.filter(pl.col("arrival_s").is_between(start_s, end_s, closed="left")).with_columns(
+        pl.col("arrival_s") - start_s
+    )
+
+
+def closeness(metric: str, value: float) -> float:
+    """How far a metric value is from perfect, on one scale for ranking generators:
+    the distance itself, or |ln ratio| for ratios (so 0.5× and 2× are equally wrong)."""
+    if METRICS[metric] == "ratio":
+        return abs(math.log(value)) if value > 0 else float("inf")
+    return value
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How far real windows of the training period are from the held-out window.
+
+    `windows` is a polars table, one row per (window start, metric); `low`/`high` the
+    per-metric min and max over the windows. Distances use [0, high]."""
+
+    window_s: float
+    starts_s: tuple[float, ...]
+    windows: pl.DataFrame
+    low: dict[str, float]
+    high: dict[str, float]
+
+    def bounds(self, metric: str, slack: float = SLACK) -> tuple[float, float]:
+        """The accepted range of `metric` after widening by `slack` (0.25 = 25 %)."""
+        lo, hi = self.low[metric], self.high[metric]
+        if METRICS[metric] == "ratio":
+            return lo / (1.0 + slack), hi * (1.0 + slack)
+        return 0.0, hi * (1.0 + slack)
+
+
+def envelope(
+    train: pl.DataFrame,
+    heldout: pl.DataFrame,
+    window_s: float,
+    *,
+    step_s: float | None = None,
+    train_span_s: float | None = None,
+    resolution_s: float | None = None,
+) -> Envelope:
+    """Compare every real training window of `window_s` seconds with the held-out window.
+
+    `heldout` is rebased so it starts at 0 and spans `window_s` seconds. Windows start every
+    `step_s` seconds (default window_s / 4, so a 40-min training period gives 5 windows of
+    20 min); overlapping windows are fine, the envelope is a range, not a sample statistic.
+    """
+    span = _span(train, train_span_s)
+    if span < window_s:
+        raise SchemaError(
+            f"training period is {span:.0f} s, shorter than the held-out window {window_s:.0f} s"
+        )
+    step = step_s if step_s is not None else window_s / 4.0
+    starts = np.arange(0.0, span - window_s + 1e-9, step)
+    rows = []
+    for s in starts:
+        cmp = compare(
+            heldout,
+            window(train, float(s), float(s) + window_s),
+            span_s=window_s,
+            resolution_s=resolution_s,
+        )
+        rows.extend({"start_s": float(s), "metric": m, "value": v} for m, v in cmp.values.items())
+    table = pl.DataFrame(rows)
+    agg = (
+        table.filter(pl.col("value").is_not_nan())
+        .group_by("metric")
+        .agg(pl.col("value").min().alias("low"), pl.col("value").max().alias("high"))
+    )
+    low = dict(zip(agg["metric"], agg["low"], strict=True))
+    high = dict(zip(agg["metric"], agg["high"], strict=True))
+    for m in METRICS:
+        low.setdefault(m, float("nan"))
+        high.setdefault(m, float("nan"))
+    return Envelope(float(window_s), tuple(float(s) for s in starts), table, low, high)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class FidelityResult:
+    """Verdicts of one or more generators against a held-out real window.
+
+    `table` (polars, long form): generator, metric, kind, value, closeness (0 = perfect),
+    env_low, env_high, accept_low, accept_high, within (value inside the slackened envelope).
+    `comparisons` keeps each generator's curves for charts; `envelope` the real-vs-real range.
+    """
+
+    table: pl.DataFrame
+    envelope: Envelope | None
+    comparisons: dict[str, Comparison]
+    slack: float = SLACK
+    heldout_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def wide(self, column: str = "value") -> pl.DataFrame:
+        """One row per metric, one column per generator (plus the envelope bounds)."""
+        pivot = self.table.pivot(on="generator", index="metric", values=column)
+        env = self.table.select("metric", "env_low", "env_high").unique("metric")
+        order = pl.DataFrame({"metric": list(METRICS), "_o": range(len(METRICS))})
+        return pivot.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
+
+    def within_all(self, generator: str) -> bool:
+        """True when `generator` is inside the envelope on every metric."""
+        rows = self.table.filter(pl.col("generator") == generator)
+        return bool(rows["within"].all())
+
+    def wins(self, generator: str, other: str) -> dict[str, bool]:
+        """Per metric: is `generator` strictly closer to the held-out window than `other`?"""
+        c = self.wide("closeness")
+        return {m: bool(a < b) for m, a, b in zip(c["metric"], c[generator], c[other], strict=True)}
+
+
+def evaluate(
+    heldout: pl.DataFrame,
+    candidates: Mapping[str, pl.DataFrame],
+    *,
+    train: pl.DataFrame | None = None,
+    window_s: float | None = None,
+    step_s: float | None = None,
+    train_span_s: float | None = None,
+    slack: float = SLACK,
+    resolution_s: float | None = None,
+) -> FidelityResult:
+    """Judge each candidate frame against the held-out real window.
+
+    `heldout` must be rebased to start at 0; its span is `window_s` (default: its last
+    arrival). Candidates are generated for the same duration. With `train` (span
+    `train_span_s`, default its last arrival), the real envelope is computed and each value
+    gets a verdict; without it, `within` is null.
+    """
+    span = _span(heldout, window_s)
+    env = (
+        envelope(
+            train,
+            heldout,
+            span,
+            step_s=step_s,
+            train_span_s=train_span_s,
+            resolution_s=resolution_s,
+        )
+        if train is not None
+        else None
+    )
+    comparisons = {
+        name: compare(heldout, frame, span_s=span, resolution_s=resolution_s)
+        for name, frame in candidates.items()
+    }
+    rows = []
+    for name, cmp in comparisons.items():
+        for metric, kind in METRICS.items():
+            value = cmp.values[metric]
+            row = {
+                "generator": name,
+                "metric": metric,
+                "kind": kind,
+                "value": value,
+                "closeness": closeness(metric, value) if not math.isnan(value) else None,
+                "env_low": None,
+                "env_high": None,
+                "accept_low": None,
+                "accept_high": None,
+                "within": None,
+            }
+            if env is not None:
+                lo, hi = env.bounds(metric, slack)
+                row.update(
+                    env_low=env.low[metric],
+                    env_high=env.high[metric],
+                    accept_low=lo,
+                    accept_high=hi,
+                    within=bool(lo <= value <= hi) if not math.isnan(value) else False,
+                )
+            rows.append(row)
+    schema = {
+        "generator": pl.String,
+        "metric": pl.String,
+        "kind": pl.String,
+        "value": pl.Float64,
+        "closeness": pl.Float64,
+        "env_low": pl.Float64,
+        "env_high": pl.Float64,
+        "accept_low": pl.Float64,
+        "accept_high": pl.Float64,
+        "within": pl.Boolean,
+    }
+    table = pl.DataFrame(rows, schema=schema)
+    return FidelityResult(table, env, comparisons, slack, heldout.height)
+
+
+def split_holdout(
+    frame: pl.DataFrame, train_s: float, heldout_s: float, *, gap_s: float = 0.0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a trace into a training period [0, train_s) and a held-out window
+    [train_s + gap_s, + heldout_s), the latter rebased to start at 0 (seconds)."""
+    start = train_s + gap_s
+    return window(frame, 0.0, train_s), window(frame, start, start + heldout_s)
+
+
+def summary_lines(result: FidelityResult, generators: Sequence[str] | None = None) -> list[str]:
+    """A plain-text table (one line per metric) for terminals and logs."""
+    names = list(generators or result.comparisons)
+    wide = result.wide()
+    within = result.wide("within") if result.envelope is not None else None
+    head = f"{'metric':<18}{'envelope':>18}" + "".join(f"{n:>16}" for n in names)
+    lines = [head]
+    for i, metric in enumerate(wide["metric"]):
+        lo, hi = wide["env_low"][i], wide["env_high"][i]
+        env = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "-"
+        cells = []
+        for n in names:
+            v = wide[n][i]
+            mark = ""
+            if within is not None:
+                mark = " ok" if within[n][i] else " !!"
+            cells.append(f"{v:>13.3f}{mark}")
+        lines.append(f"{metric:<18}{env:>18}" + "".join(cells))
+    return lines
