@@ -1,0 +1,178 @@
+"""The workload spec: JSON round trip, validation messages, and the sampling helpers synth uses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.stats as st
+from burstlab.fitting.spec import (
+    ArrivalSpec,
+    BurstRegime,
+    Copula,
+    Dependence,
+    EmpiricalDist,
+    FamilyFit,
+    FitDiagnostics,
+    GroupSpec,
+    LengthSpec,
+    LoadCoupling,
+    Marginal,
+    PointMass,
+    RateCurve,
+    SourceFingerprint,
+    WorkloadSpec,
+)
+
+from burstlab.errors import SpecError
+
+
+def _marginal() -> Marginal:
+    emp = EmpiricalDist(
+        edges=[1.0, 10.0, 100.0, 1000.0],
+        probs=[0.2, 0.5, 0.2],
+        point_masses=[PointMass(0.0, 0.05), PointMass(1000.0, 0.05)],
+    )
+    fit = FamilyFit(
+        "lognormal",
+        {"s": 1.0, "scale": 50.0},
+        "mle",
+        FitDiagnostics(n=100, k=2, loglik=-500.0, aic=1004.0, bic=1009.2, ks=0.05, ad=0.7),
+    )
+    return Marginal(empirical=emp, min=0, max=1000, mean=120.0, chosen=fit, candidates=[fit])
+
+
+def _spec() -> WorkloadSpec:
+    gamma = FamilyFit(
+        "gamma",
+        {"a": 0.5, "scale": 0.4},
+        "interval-censored",
+        FitDiagnostics(n=1000, k=2, loglik=-10.0, aic=24.0, bic=33.8, ks=0.01, ad=0.3),
+        stderr={"a": 0.02, "scale": 0.03},
+    )
+    within = FamilyFit("weibull", {"c": 0.8, "scale": 0.88}, "mean-preserving")
+    regime = BurstRegime(
+        window_s=10.0,
+        levels=[0.5, 2.0],
+        transition=[[0.9, 0.1], [0.3, 0.7]],
+        initial=[0.75, 0.25],
+        within=within,
+    )
+    arrivals = ArrivalSpec(
+        renewal=gamma,
+        candidates=[gamma],
+        model="modulated",
+        resolution_s=1.0,
+        rate_curve=RateCurve(window_s=600.0, rates_per_s=[5.0, 6.0]),
+        burst_regime=regime,
+    )
+    lengths = LengthSpec(
+        input=_marginal(),
+        output=_marginal(),
+        dependence=Dependence(
+            spearman=0.1,
+            copula=Copula("gaussian", 0.12),
+            load_coupling=LoadCoupling(window_s=60, corr=-0.8, elasticity=-0.5, n_windows=58),
+        ),
+    )
+    src = SourceFingerprint(source="azure-llm-2023-conv", rows=1000, duration_s=200, rate_per_s=5)
+    return WorkloadSpec(source=src, arrivals=arrivals, lengths=lengths)
+
+
+def test_round_trip_is_exact(tmp_path):
+    spec = _spec()
+    path = spec.save(tmp_path / "spec.json")
+    back = WorkloadSpec.load(path)
+    assert back == spec
+    assert back.sha256() == spec.sha256()
+    doc = json.loads(path.read_text())
+    assert next(iter(doc)) == "burstlab_spec" and doc["burstlab_spec"] == 1
+    assert doc["arrivals"]["renewal"]["params"] == {"a": 0.5, "scale": 0.4}
+
+
+def test_groups_nest_specs(tmp_path):
+    inner = _spec()
+    spec = _spec()
+    spec.groups = [GroupSpec("a", 0.25, inner, key="model"), GroupSpec("b", 0.75, inner)]
+    back = WorkloadSpec.from_json(spec.to_json())
+    assert back.groups[1].spec == inner
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda d: d.update(burstlab_spec=2), "expected burstlab_spec=1, found 2"),
+        (lambda d: d["arrivals"]["renewal"].update(family="cauchy"), "unknown family 'cauchy'"),
+        (
+            lambda d: d["arrivals"]["renewal"]["params"].update(a=-1),
+            "spec.arrivals.renewal.params.a",
+        ),
+        (lambda d: d["arrivals"]["renewal"]["params"].pop("a"), "gamma takes ['a', 'scale']"),
+        (
+            lambda d: d["arrivals"]["burst_regime"]["transition"][0].__setitem__(0, 0.5),
+            "transition[0]",
+        ),
+        (lambda d: d["arrivals"].update(model="psychic"), "spec.arrivals.model: expected one of"),
+        (lambda d: d["lengths"]["input"]["empirical"].update(probs=[0.2]), "len(edges)"),
+        (lambda d: d["source"].update(colour="red"), "unknown field(s) ['colour']"),
+        (lambda d: d["source"].pop("rows"), "missing field(s) ['rows']"),
+        (lambda d: d["source"].update(rows="many"), "spec.source.rows: expected an integer"),
+    ],
+)
+def test_bad_specs_are_named(mutate, needle):
+    doc = _spec().to_dict()
+    mutate(doc)
+    with pytest.raises(SpecError) as info:
+        WorkloadSpec.from_dict(doc)
+    assert needle in str(info.value)
+
+
+def test_bad_json_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{\n "burstlab_spec": 1,\n oops\n}')
+    with pytest.raises(SpecError, match=r"broken.json, line 3"):
+        WorkloadSpec.load(path)
+
+
+def test_family_matches_scipy():
+    fit = FamilyFit("weibull", {"c": 0.7, "scale": 2.0}, "mle")
+    u = np.linspace(0.01, 0.99, 9)
+    np.testing.assert_allclose(fit.ppf(u), st.weibull_min(0.7, scale=2.0).ppf(u))
+    assert fit.mean() == pytest.approx(st.weibull_min(0.7, scale=2.0).mean())
+
+
+def test_mixture_ppf_inverts_cdf():
+    mix = FamilyFit(
+        "lognormal-mixture",
+        {"w_1": 0.3, "s_1": 0.5, "scale_1": 10.0, "w_2": 0.7, "s_2": 0.8, "scale_2": 300.0},
+        "mle",
+    )
+    u = np.array([0.01, 0.2, 0.3, 0.5, 0.9, 0.999])
+    np.testing.assert_allclose(mix.cdf(mix.ppf(u)), u, rtol=1e-9)
+    expected = 0.3 * 10 * np.exp(0.5**2 / 2) + 0.7 * 300 * np.exp(0.8**2 / 2)
+    assert mix.mean() == pytest.approx(expected)
+
+
+def test_empirical_sampling_reproduces_masses_and_bins():
+    m = _marginal()
+    x = m.ppf(np.random.default_rng(1).random(200_000))
+    assert np.mean(x == 0) == pytest.approx(0.05, abs=0.003)
+    assert np.mean(x == 1000) == pytest.approx(0.05, abs=0.003)
+    assert np.mean((x >= 10) & (x < 100)) == pytest.approx(0.5, abs=0.01)
+    u = np.linspace(0.06, 0.94, 50)  # the continuous part; atoms sit at both ends
+    np.testing.assert_allclose(m.empirical.cdf(m.empirical.ppf(u)), u, atol=1e-9)
+    assert x.min() >= 0 and x.max() <= 1000
+
+
+def test_empirical_mass_inside_bin_splits_it():
+    emp = EmpiricalDist(edges=[1.0, 100.0], probs=[0.5], point_masses=[PointMass(10.0, 0.5)])
+    x = emp.ppf(np.random.default_rng(0).random(100_000))
+    assert np.mean(x == 10.0) == pytest.approx(0.5, abs=0.01)
+    assert np.mean(x < 10.0) == pytest.approx(0.25, abs=0.01)
+
+
+def test_rate_curve_cycles():
+    rc = RateCurve(window_s=10.0, rates_per_s=[1.0, 3.0])
+    np.testing.assert_array_equal(rc.rate_at([0.0, 9.9, 10.0, 25.0]), [1.0, 1.0, 3.0, 1.0])
+    assert rc.mean_rate() == 2.0
