@@ -1,1 +1,14 @@
-"""burstlab.traces stage."""
+"""burstlab.traces: real workload traces → canonical Parquet tables and a DuckDB catalog.
+
+Public API (stable; later stages build on it):
+- `sample_frame(name)`: a shipped real sample as a canonical ``requests`` DataFrame.
+- `ingest(source, files=None, *, sample=False, data_dir=None, strict=False)` → `IngestResult`.
+- `open(source, data_dir=None)` → polars LazyFrame of an ingested dataset.
+- `connect(data_dir=None)` → DuckDB connection to the catalog (views per canonical table).
+"""
+
+from burstlab.traces.catalog import connect, open
+from burstlab.traces.embedded import SAMPLES, sample_frame
+from burstlab.traces.ingest import IngestResult, ingest, ingest_many
+
+__all__ = ["SAMPLES", "IngestResult", "connect", "ingest", "ingest_many", "open", "sample_frame"]

@@ -1,0 +1,180 @@
+"""`burstlab ingest`, `ls`, `sql`, `sources`: the traces stage's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from burstlab.paths import data_dir as resolve_data_dir
+
+out = Console()
+
+
+def _root(ctx: typer.Context) -> Path:
+    return resolve_data_dir((ctx.obj or {}).get("data_dir"))
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 600:
+        return f"{seconds:,.1f} s"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:,.2f} h"
+    return f"{seconds / 86400:,.2f} d"
+
+
+def ingest_cmd(
+    ctx: typer.Context,
+    source: Annotated[
+        Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
+        typer.Argument(
+            help="Dataset id (azure-llm-2023-conv) or family (burstgpt); see `burstlab sources`."
+        ),
+    ] = None,
+    files: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Argument(
+            help="Local files; a family matches each file to a dataset by its official name."
+        ),
+    ] = None,
+    sample: Annotated[
+        bool,
+        typer.Option("--sample", help="Ingest the real samples shipped in the package (offline)."),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail on the first unparsable row (file and line) instead of dropping it.",
+        ),
+    ] = False,
+) -> None:
+    """Convert trace files into canonical Parquet and register them in the DuckDB catalog.
+
+    Streams (bounded memory), writes atomically, and skips inputs whose sha256 is unchanged.
+    Unparsable rows are dropped and counted by reason; the counts reconcile with rows read.
+
+    Examples: `burstlab ingest --sample`; `burstlab ingest burstgpt BurstGPT_1.csv`;
+    `burstlab ingest azure-llm-2024-conv` (after `burstlab fetch azure-llm-2024-conv`).
+    """
+    from burstlab.traces.ingest import ingest_many
+
+    results = ingest_many(source, files, sample=sample, data_dir=_root(ctx), strict=strict)
+    table = Table(title="ingested")
+    for col in ("source", "table", "rows read", "kept", "dropped", "span", "status"):
+        table.add_column(
+            col, justify="right" if col in {"rows read", "kept", "dropped"} else "left"
+        )
+    for r in results:
+        table.add_row(
+            r.source,
+            r.table,
+            f"{r.rows_read:,}",
+            f"{r.rows_kept:,}",
+            f"{r.rows_dropped:,}",
+            _span(r.span_s),
+            "unchanged (skipped)" if r.skipped else f"written in {r.seconds:.2f} s",
+        )
+    out.print(table)
+    for r in results:
+        for reason, n in sorted(r.dropped.items()):
+            out.print(f"  {r.source}: dropped {n:,} rows: {reason}")
+
+
+def ls_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List ingested datasets: table, rows, time span, rows dropped, and whether it is a sample."""
+    from burstlab.traces.catalog import source_rows
+
+    rows = source_rows(_root(ctx))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("nothing ingested yet; try `burstlab ingest --sample`")
+        return
+    table = Table(title=f"datasets in {_root(ctx)}")
+    for col in ("source", "table", "rows", "dropped", "span", "t0 (UTC)", "sample"):
+        table.add_column(col, justify="right" if col in {"rows", "dropped"} else "left")
+    for r in rows:
+        table.add_row(
+            r["source"],
+            r["table_name"],
+            f"{r['rows']:,}",
+            f"{r['rows_dropped']:,}",
+            _span(r["span_s"]),
+            r["t0_utc"] or "-",
+            "yes" if r["sample"] else "",
+        )
+    out.print(table)
+
+
+def sql_cmd(
+    ctx: typer.Context,
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="SQL over the views requests, invocations, function_requests, cold_starts and the table sources."
+        ),
+    ],
+    limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 50,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (all rows) instead of a table.")
+    ] = False,
+) -> None:
+    """Run a DuckDB query against the catalog, e.g. `burstlab sql "select source, count(*) from requests group by 1"`."""
+    import duckdb
+    from burstlab.traces.catalog import connect
+
+    from burstlab.errors import InputError
+
+    with connect(_root(ctx)) as con:
+        try:
+            frame = con.sql(query).pl()
+        except duckdb.Error as exc:
+            raise InputError(None, f"query failed: {exc}") from None
+    if csv:
+        print(frame.write_csv(), end="")
+        return
+    table = Table(title=f"{frame.height:,} row(s)")
+    for col in frame.columns:
+        table.add_column(col)
+    for row in frame.head(limit).iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+def sources_cmd() -> None:
+    """List every known source family and dataset id, with its licence and whether a sample ships."""
+    from burstlab.traces.registry import ADAPTERS
+
+    table = Table(title="known sources")
+    for col in ("dataset id", "family", "table", "official file", "sample", "about"):
+        table.add_column(col)
+    for adapter in ADAPTERS:
+        for src in adapter.sources:
+            table.add_row(
+                src.id,
+                adapter.family,
+                adapter.table,
+                src.filename,
+                "yes" if src.sample else "",
+                src.note,
+            )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the traces stage's commands to the `burstlab` app."""
+    app.command("ingest")(ingest_cmd)
+    app.command("ls")(ls_cmd)
+    app.command("sql")(sql_cmd)
+    app.command("sources")(sources_cmd)

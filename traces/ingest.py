@@ -1,0 +1,348 @@
+"""The ingest engine: raw trace files → one canonical Parquet file per dataset, streaming.
+
+Two streaming passes over the input, so memory stays bounded whatever the file size:
+1. count rows by drop reason (null = kept) and find the earliest kept time (t0);
+2. write the kept rows, with ``arrival_s`` = (time − t0) in seconds, through the canonical
+   schema, into a temporary Parquet file that `burstlab.parquet.finalize_atomic` stamps with
+   provenance and renames into place.
+Rows read always equal rows kept plus the sum of dropped rows, and the Parquet metadata says
+so. Re-ingesting the same bytes (same sha256, same adapter version) writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from burstlab.traces import registry
+from burstlab.traces.adapter import TIME_NS, Adapter, arrival_seconds
+from burstlab.traces.readers import LINE, READERS, decompressed
+
+from burstlab import __version__
+from burstlab.errors import InputError
+from burstlab.parquet import finalize_atomic, read_metadata
+from burstlab.paths import data_dir as resolve_data_dir
+from burstlab.paths import parquet_dir
+from burstlab.schema import conform
+
+_REASON = "_drop_reason"
+_FILE = "_file"
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did. `rows_read == rows_kept + sum(dropped.values())` always."""
+
+    source: str  # dataset id, also the Parquet file stem
+    table: str  # canonical table kind
+    path: Path  # the Parquet file
+    sha256: str  # of the input bytes (one file: its sha256; several: sha256 of their hashes)
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    skipped: bool = False  # True: same input as the existing file, nothing written
+    t0_utc: str | None = None  # wall-clock time of arrival_s = 0 when the source has one
+    span_s: float | None = None  # last arrival_s (seconds); None for per-minute tables
+    seconds: float = 0.0  # wall time this ingest took
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _combined_sha(hashes: Sequence[str]) -> str:
+    if len(hashes) == 1:
+        return hashes[0]
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def _reason_expr(adapter: Adapter) -> pl.Expr:
+    expr = None
+    for reason, predicate in adapter.drop_when.items():
+        expr = (pl.when(predicate) if expr is None else expr.when(predicate)).then(pl.lit(reason))
+    return pl.lit(None, pl.String) if expr is None else expr.otherwise(pl.lit(None, pl.String))
+
+
+def _mapped(
+    adapter: Adapter, source_id: str, plain: Path, origin: Path, index: int
+) -> pl.LazyFrame:
+    raw = READERS[adapter.format](plain, adapter.columns, adapter.optional_columns, origin)
+    names = raw.collect_schema().names()
+    return raw.select(
+        LINE, pl.lit(index, pl.Int32).alias(_FILE), *adapter.map_rows(names, source_id)
+    )
+
+
+def prepare(
+    adapter: Adapter, source_id: str, plain: Sequence[Path], origin: Sequence[Path]
+) -> pl.LazyFrame:
+    """The mapped rows of one dataset's files with a drop-reason column (null = kept)."""
+    return pl.concat(
+        [
+            _mapped(adapter, source_id, p, f, i)
+            for i, (p, f) in enumerate(zip(plain, origin, strict=True))
+        ],
+        how="diagonal_relaxed",
+    ).with_columns(_reason_expr(adapter).alias(_REASON))
+
+
+def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
+    if not adapter.absolute_time or t0_ns is None:
+        return None
+    return f"{np.datetime64(int(t0_ns), 'ns')}Z"
+
+
+def _strict_error(frame: pl.LazyFrame, files: Sequence[Path]) -> InputError:
+    bad = (
+        frame.filter(pl.col(_REASON).is_not_null())
+        .select(_FILE, LINE, _REASON)
+        .head(1)
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
+    return InputError(
+        files[bad[_FILE]], f"row rejected in --strict mode: {bad[_REASON]}", line=bad[LINE]
+    )
+
+
+def convert(
+    adapter: Adapter,
+    source_id: str,
+    files: Sequence[Path],
+    dest: Path,
+    *,
+    strict: bool = False,
+    extra_metadata: dict[str, Any] | None = None,
+) -> IngestResult:
+    """Convert `files` (one dataset) into the canonical Parquet `dest` (see module docstring)."""
+    started = time.perf_counter()
+    files = [Path(f) for f in files]
+    for f in files:
+        if not f.is_file():
+            raise InputError(f, "no such file")
+    hashes = [sha256_file(f) for f in files]
+    input_sha = _combined_sha(hashes)
+    if dest.exists():
+        old = read_metadata(dest)
+        if old.get("input_sha256") == input_sha and old.get("adapter_version") == adapter.version:
+            return _result_from_metadata(dest, old, skipped=True, started=started)
+
+    with contextlib.ExitStack() as stack:
+        plain = [stack.enter_context(decompressed(f, dest.parent)) for f in files]
+        frame = prepare(adapter, source_id, plain, files)
+        has_time = TIME_NS in frame.collect_schema().names()
+        stats = (
+            frame.group_by(_REASON)
+            .agg(
+                pl.len().alias("n"),
+                *(
+                    [pl.col(TIME_NS).min().alias("t_min"), pl.col(TIME_NS).max().alias("t_max")]
+                    if has_time
+                    else []
+                ),
+            )
+            .collect(engine="streaming")
+        )
+        dropped = {
+            r["_drop_reason"]: int(r["n"]) for r in stats.iter_rows(named=True) if r[_REASON]
+        }
+        kept_stats = stats.filter(pl.col(_REASON).is_null())
+        rows_kept = int(kept_stats["n"].sum()) if kept_stats.height else 0
+        rows_read = rows_kept + sum(dropped.values())
+        if rows_read == 0:
+            raise InputError(files[0], "no data rows (header only?)")
+        if strict and dropped:
+            raise _strict_error(frame, files)
+        if rows_kept == 0:
+            raise InputError(
+                files[0],
+                "every row was dropped; nothing to write",
+                expected="valid rows",
+                found=dropped,
+            )
+        kept = frame.filter(pl.col(_REASON).is_null())
+        t0_ns = span_s = None
+        if has_time:
+            t0_ns, t_max = int(kept_stats["t_min"][0]), int(kept_stats["t_max"][0])
+            span_s = (t_max - t0_ns) / 1e9
+            kept = kept.with_columns(arrival_seconds(t0_ns))
+        sink = dest.parent / f".{dest.name}.sink.tmp"
+        try:
+            conform(kept, adapter.table).sink_parquet(sink, engine="streaming")
+            src = (
+                adapter.source(source_id) if source_id in {s.id for s in adapter.sources} else None
+            )
+            metadata = {
+                "source": source_id,
+                "table": adapter.table,
+                "family": adapter.family,
+                "adapter_version": adapter.version,
+                "url": src.url if src else None,
+                "homepage": adapter.homepage,
+                "licence": adapter.licence,
+                "citation": adapter.citation,
+                "files": [
+                    {"name": f.name, "sha256": h, "bytes": f.stat().st_size}
+                    for f, h in zip(files, hashes, strict=True)
+                ],
+                "input_sha256": input_sha,
+                "t0_utc": _t0_utc(adapter, t0_ns),
+                "t0_source_s": None if adapter.absolute_time or t0_ns is None else t0_ns / 1e9,
+                "span_s": span_s,
+                "rows_read": rows_read,
+                "rows_kept": rows_kept,
+                "rows_dropped": dropped,
+                "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "burstlab_version": __version__,
+                **(extra_metadata or {}),
+            }
+            finalize_atomic(sink, dest, metadata)
+        finally:
+            sink.unlink(missing_ok=True)
+    return _result_from_metadata(dest, metadata, skipped=False, started=started)
+
+
+def _result_from_metadata(
+    dest: Path, meta: dict[str, Any], *, skipped: bool, started: float
+) -> IngestResult:
+    return IngestResult(
+        source=meta["source"],
+        table=meta["table"],
+        path=dest,
+        sha256=meta["input_sha256"],
+        rows_read=meta["rows_read"],
+        rows_kept=meta["rows_kept"],
+        dropped=dict(meta["rows_dropped"]),
+        skipped=skipped,
+        t0_utc=meta.get("t0_utc"),
+        span_s=meta.get("span_s"),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def resolve(
+    source: str, files: Sequence[str | Path] | None, root: Path
+) -> list[tuple[Adapter, str, list[Path]]]:
+    """Group input files by dataset id: [(adapter, id, files)].
+
+    `source` may be a dataset id (all files are that dataset) or a family name (each file is
+    matched to a dataset by its official file name). Without files, a dataset id reads the
+    file `burstlab fetch` downloaded.
+    """
+    from burstlab.paths import downloads_dir
+
+    adapter, src = registry.lookup(source)
+    if not files:
+        if src is None:
+            raise InputError(
+                None,
+                f"{source!r} is a family: name a dataset id or give files",
+                expected=[s.id for s in adapter.sources],
+            )
+        path = downloads_dir(root) / src.filename
+        if not path.exists():
+            raise InputError(
+                path, f"not downloaded; run `burstlab fetch {src.id}` or pass the file"
+            )
+        return [(adapter, src.id, [path])]
+    paths = [Path(f) for f in files]
+    if src is not None:
+        return [(adapter, src.id, paths)]
+    groups: dict[str, list[Path]] = {}
+    for p in paths:
+        match = registry.match_file(adapter, p)
+        if match is None:
+            raise InputError(
+                p,
+                f"cannot tell which {adapter.family} dataset this file is",
+                expected=[s.filename for s in adapter.sources],
+                found=p.name,
+            )
+        groups.setdefault(match.id, []).append(p)
+    return [(adapter, sid, group) for sid, group in groups.items()]
+
+
+def ingest(
+    source: str | None = None,
+    files: Sequence[str | Path] | None = None,
+    *,
+    sample: bool = False,
+    data_dir: str | Path | None = None,
+    strict: bool = False,
+) -> IngestResult:
+    """Ingest one dataset into ``<data-dir>/parquet/<table>/<id>.parquet`` and the catalog.
+
+    `source` is a dataset id (``"azure-llm-2023-conv"``) or a family (``"burstgpt"``) whose
+    files name their dataset. `sample=True` ingests the real sample shipped in the package
+    (offline). Unparsable rows are dropped and counted by reason; `strict=True` raises an
+    InputError naming the file and line of the first one instead. Use `ingest_many` for
+    several datasets at once.
+    """
+    results = ingest_many(source, files, sample=sample, data_dir=data_dir, strict=strict)
+    if len(results) != 1:
+        raise InputError(
+            None,
+            f"{source!r} with these files is {len(results)} datasets; use ingest_many()",
+            found=[r.source for r in results],
+        )
+    return results[0]
+
+
+def ingest_many(
+    source: str | None = None,
+    files: Sequence[str | Path] | None = None,
+    *,
+    sample: bool = False,
+    data_dir: str | Path | None = None,
+    strict: bool = False,
+) -> list[IngestResult]:
+    """Like `ingest`, for any number of datasets; `sample=True` without a source ingests all
+    shipped samples."""
+    from burstlab.traces import catalog
+
+    root = resolve_data_dir(data_dir)
+    if sample:
+        if files:
+            raise InputError(None, "--sample takes no files")
+        names = [source] if source else sorted(registry.samples())
+        plan = []
+        for name in names:
+            adapter, src = registry.lookup(name)
+            if src is None or not src.sample:
+                raise InputError(
+                    None, f"no shipped sample for {name!r}", expected=sorted(registry.samples())
+                )
+            plan.append((adapter, src.id, [registry.sample_path(src.id)]))
+    elif source is None:
+        raise InputError(
+            None, "name a source (or use --sample)", expected=sorted(registry.families())
+        )
+    else:
+        plan = resolve(source, files, root)
+    results = []
+    for adapter, sid, paths in plan:
+        dest = parquet_dir(root, adapter.table) / f"{sid}.parquet"
+        extra = {"sample": True, "sample_file": paths[0].name} if sample else {"sample": False}
+        results.append(convert(adapter, sid, paths, dest, strict=strict, extra_metadata=extra))
+    catalog.refresh(root)
+    return results

@@ -1,0 +1,162 @@
+"""Open a raw trace file as a lazy, streaming frame of the columns an adapter asks for.
+
+Every reader returns the adapter's columns (typed; a value that does not parse becomes null,
+so the engine can count it as a drop) plus ``_line``: the 1-based line of the row in the file,
+used by ``--strict`` errors. Compressed files (``.gz``, ``.xz``, ``.bz2``) are decompressed in
+a stream to a temporary file first, so a truncated archive fails loudly before anything is
+written. Header problems raise InputError naming the file and the expected vs found columns.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import json
+import lzma
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import polars as pl
+
+from burstlab.errors import InputError
+
+LINE = "_line"
+_OPENERS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+
+
+@contextlib.contextmanager
+def decompressed(path: Path, workdir: Path) -> Iterator[Path]:
+    """Yield a plain file for `path`: itself, or a streamed decompression of it in `workdir`."""
+    opener = _OPENERS.get(path.suffix.lower())
+    if opener is None:
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".raw", dir=workdir)
+    out = Path(tmp)
+    try:
+        with opener(path, "rb") as src, open(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 22)
+    except (EOFError, OSError, lzma.LZMAError) as exc:
+        out.unlink(missing_ok=True)
+        raise InputError(
+            path, f"cannot decompress ({exc}); the download may be truncated"
+        ) from None
+    try:
+        yield out
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def _check_columns(
+    path: Path, found: list[str], required: Mapping[str, pl.DataType], origin: Path
+) -> None:
+    missing = [c for c in required if c not in found]
+    if missing:
+        raise InputError(
+            origin,
+            f"missing column(s) {missing} — is this the right source for this file?",
+            expected=list(required),
+            found=found,
+        )
+
+
+def scan_csv(
+    path: Path,
+    required: Mapping[str, pl.DataType],
+    optional: Mapping[str, pl.DataType],
+    origin: Path | None = None,
+) -> pl.LazyFrame:
+    """A CSV (any line ending, final newline or not) as a lazy frame of the wanted columns."""
+    origin = origin or path
+    try:
+        header = pl.scan_csv(path, infer_schema=False).collect_schema().names()
+    except pl.exceptions.NoDataError:
+        raise InputError(origin, "empty file: no header and no rows") from None
+    header = [h.strip() for h in header]
+    _check_columns(path, header, required, origin)
+    wanted = {**required, **{k: v for k, v in optional.items() if k in header}}
+    lf = pl.scan_csv(
+        path,
+        infer_schema=False,
+        new_columns=header,
+        schema_overrides=wanted,
+        ignore_errors=True,  # a value that does not parse becomes null: counted as a drop
+        row_index_name=LINE,
+        row_index_offset=2,  # line 1 is the header
+        truncate_ragged_lines=True,
+    )
+    return lf.select(LINE, *wanted)
+
+
+def _json_value(key: str, dtype: pl.DataType) -> pl.Expr:
+    text = pl.col("_json").str.json_path_match(f"$.{key}")
+    if isinstance(dtype, pl.List):
+        items = (
+            text.str.strip_chars("[] ")
+            .str.split(",")
+            .list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+        )
+        return items.list.eval(pl.element().cast(dtype.inner, strict=False)).alias(key)
+    return text.cast(dtype, strict=False).alias(key)
+
+
+def scan_jsonl(
+    path: Path,
+    required: Mapping[str, pl.DataType],
+    optional: Mapping[str, pl.DataType],
+    origin: Path | None = None,
+) -> pl.LazyFrame:
+    """JSON Lines as a lazy frame; a malformed line yields nulls (a counted drop), not a crash."""
+    origin = origin or path
+    first = None
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if raw.strip():
+                try:
+                    first = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise InputError(origin, f"not JSON Lines ({exc.msg})", line=number) from None
+                break
+    if first is None:
+        raise InputError(origin, "empty file: no JSON lines")
+    if not isinstance(first, dict):
+        raise InputError(origin, "not JSON Lines of objects", line=1, found=type(first).__name__)
+    _check_columns(path, list(first), required, origin)
+    wanted = {**required, **{k: v for k, v in optional.items() if k in first}}
+    lines = pl.scan_csv(
+        path,
+        has_header=False,
+        new_columns=["_json"],
+        separator="\x1f",
+        quote_char=None,
+        infer_schema=False,
+        row_index_name=LINE,
+        row_index_offset=1,
+    )
+    return lines.filter(pl.col("_json").str.strip_chars() != "").select(
+        LINE, *[_json_value(k, t) for k, t in wanted.items()]
+    )
+
+
+def scan_parquet(
+    path: Path,
+    required: Mapping[str, pl.DataType],
+    optional: Mapping[str, pl.DataType],
+    origin: Path | None = None,
+) -> pl.LazyFrame:
+    """A Parquet file as a lazy frame of the wanted columns (``_line`` = row number, 1-based)."""
+    origin = origin or path
+    try:
+        found = pl.scan_parquet(path).collect_schema().names()
+    except pl.exceptions.ComputeError as exc:
+        raise InputError(origin, f"not a readable Parquet file ({exc})") from None
+    _check_columns(path, found, required, origin)
+    wanted = {**required, **{k: v for k, v in optional.items() if k in found}}
+    lf = pl.scan_parquet(path, row_index_name=LINE, row_index_offset=1)
+    return lf.select(LINE, *[pl.col(k).cast(t, strict=False) for k, t in wanted.items()])
+
+
+READERS = {"csv": scan_csv, "jsonl": scan_jsonl, "parquet": scan_parquet}
