@@ -1,97 +1,154 @@
-"""Arrival times, vectorised: renewal processes at unit rate, time-changed by a rate curve.
+"""Arrival times, vectorised: unit-rate renewal processes time-changed by an intensity curve.
 
 Why this construction: a renewal process fitted to inter-arrival times alone under-states
 dispersion at 10–300 s by 4–30× on real traces (DESIGN.md §4), because real load is
-non-stationary. So the generator draws a *unit-rate* renewal process (the short-range shape:
-CV of the gaps) and maps it through the cumulative intensity Λ(t) = ∫ rate of a piecewise-
-constant rate curve (the long-range shape: trend, burst regimes). A rate scale multiplies the
-curve, so the burst structure is kept, not only time compressed.
+non-stationary. So the generator draws a *unit-rate* renewal process (the short-range shape of
+the gaps) and maps it through the inverse of the cumulative intensity Λ(t) = ∫ λ, where λ is
+the spec's rate curve times the burst regime's level (a simulated Markov chain). A rate scale
+multiplies λ, so bursts stay bursts at any load instead of time being merely compressed.
+
+Times are seconds from the workload start; rates are requests per second.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import numpy as np
+from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
+from burstlab.synth.sampling import sample_family, unit_mean
 
 from burstlab.errors import SpecError
 
-#: Gap families with mean 1 (unit rate), parameterised by their shape only.
-UNIT_FAMILIES = ("exponential", "gamma", "weibull", "lognormal")
 
-
-def unit_gaps(
-    rng: np.random.Generator, family: str, params: Mapping[str, float], n: int
-) -> np.ndarray:
-    """`n` i.i.d. gaps of mean 1 from `family` with shape `params` (scale is implied).
-
-    gamma: `shape` k (CV = 1/√k); weibull: `shape` c; lognormal: `sigma`; exponential: none.
-    Keeping only the shape means the fitted *rate* comes from the rate curve, which is what
-    makes rate scaling and non-stationarity work.
-    """
-    if family in ("exponential", "poisson"):
-        return rng.standard_exponential(n)
-    if family == "gamma":
-        k = float(params["shape"])
-        return rng.standard_gamma(k, n) / k
-    if family == "weibull":
-        c = float(params["shape"])
-        return rng.weibull(c, n) / math.gamma(1.0 + 1.0 / c)
-    if family == "lognormal":
-        s = float(params["sigma"])
-        return rng.lognormal(-0.5 * s * s, s, n)
-    raise SpecError(f"unknown inter-arrival family {family!r}; expected one of {UNIT_FAMILIES}")
-
-
-def unit_renewal(
-    rng: np.random.Generator, family: str, params: Mapping[str, float], horizon: float
-) -> np.ndarray:
+def unit_renewal(rng: np.random.Generator, gaps: FamilyFit, horizon: float) -> np.ndarray:
     """Points of a unit-rate renewal process on [0, horizon) (operational time).
 
-    The first point is a uniform fraction of a first gap, so the process starts roughly in
-    equilibrium instead of with an artificial arrival at 0. Gaps are drawn in one batch sized
-    for the expected count plus 6 σ, topped up in the rare case that is short.
+    Gaps are `gaps` draws divided by its mean. The first point is a uniform fraction of a
+    first gap, so the process starts near equilibrium rather than with an arrival at 0. Gaps
+    are drawn in one batch sized for the expected count plus a margin, topped up if short.
     """
     if horizon <= 0:
         return np.zeros(0)
+    mean = unit_mean(gaps)
     chunks: list[np.ndarray] = []
     t = 0.0
-    first = True
     while t < horizon:
         remaining = horizon - t
-        n = int(remaining + 6.0 * math.sqrt(remaining * 4.0) + 16)
-        gaps = unit_gaps(rng, family, params, n)
-        if first:
-            gaps[0] *= rng.random()
-            first = False
-        pts = t + np.cumsum(gaps)
+        n = int(remaining * 1.05 + 8.0 * math.sqrt(remaining) + 64)
+        g = sample_family(rng, gaps, n) / mean
+        if not chunks:
+            g[0] *= rng.random()
+        pts = t + np.cumsum(g)
         chunks.append(pts)
         t = float(pts[-1])
     pts = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     return pts[: np.searchsorted(pts, horizon, side="left")]
 
 
-def time_change(unit_points: np.ndarray, rates: np.ndarray, window_s: float) -> np.ndarray:
-    """Map unit-rate points through the inverse cumulative intensity of a piecewise-constant
-    rate curve (`rates[i]` requests/s on [i·window_s, (i+1)·window_s)). Points beyond the
-    curve's total intensity are dropped. Windows with rate 0 receive no arrivals."""
-    edges = np.arange(len(rates) + 1, dtype=np.float64) * window_s
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(rates, dtype=np.float64) * window_s)])
+def time_change(unit_points: np.ndarray, rates: np.ndarray, step_s: float) -> np.ndarray:
+    """Map unit-rate points through Λ⁻¹ for a piecewise-constant intensity: `rates[i]`
+    requests/s on [i·step_s, (i+1)·step_s). Points beyond the total intensity are dropped;
+    windows with rate 0 receive no arrivals."""
     rates = np.asarray(rates, dtype=np.float64)
+    edges = np.arange(rates.size + 1, dtype=np.float64) * step_s
+    cum = np.concatenate([[0.0], np.cumsum(rates * step_s)])
     pts = unit_points[unit_points < cum[-1]]
-    # side="right" puts a point that sits on a flat step (zero-rate windows) into the last
+    # side="right" puts a point sitting on a flat step (zero-rate windows) into the last
     # window of that step, which has a positive rate, so quiet windows stay empty.
     idx = np.searchsorted(cum, pts, side="right") - 1
     return edges[idx] + (pts - cum[idx]) / rates[idx]
 
 
-def renewal_arrivals(
+def regime_path(rng: np.random.Generator, regime: BurstRegime, n_windows: int) -> np.ndarray:
+    """A simulated state sequence of the burst regime's Markov chain, one state per window."""
+    cum_t = np.cumsum(np.asarray(regime.transition, dtype=np.float64), axis=1)
+    cum_t[:, -1] = 1.0
+    cum_0 = np.cumsum(regime.initial)
+    cum_0[-1] = 1.0
+    u = rng.random(max(n_windows, 1))
+    states = np.empty(n_windows, dtype=np.int64)
+    if n_windows == 0:
+        return states
+    s = int(np.searchsorted(cum_0, u[0], side="right"))
+    states[0] = s
+    for i in range(1, n_windows):
+        s = int(np.searchsorted(cum_t[s], u[i], side="right"))
+        states[i] = s
+    return states
+
+
+def intensity(
     rng: np.random.Generator,
-    family: str,
-    params: Mapping[str, float],
-    rate_per_s: float,
+    curve: RateCurve,
+    regime: BurstRegime | None,
     duration_s: float,
+    rate_scale: float = 1.0,
+) -> tuple[np.ndarray, float]:
+    """The intensity λ (requests/s) on a grid of step `step_s` covering [0, duration_s):
+    the rate curve (cycled) × the simulated regime level × `rate_scale`."""
+    step = curve.window_s if regime is None else min(curve.window_s, regime.window_s)
+    n = max(1, math.ceil(duration_s / step - 1e-9))
+    mid = (np.arange(n) + 0.5) * step
+    lam = curve.rate_at(mid + curve.start_s) * rate_scale
+    if regime is not None:
+        cell = np.floor(mid / regime.window_s).astype(np.int64)
+        states = regime_path(rng, regime, int(cell[-1]) + 1)
+        lam = lam * np.asarray(regime.levels, dtype=np.float64)[states[cell]]
+    return lam, step
+
+
+def _within_gaps(spec: ArrivalSpec) -> FamilyFit:
+    return spec.burst_regime.within if spec.burst_regime is not None else spec.renewal
+
+
+def arrival_times(
+    spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float = 1.0
 ) -> np.ndarray:
-    """A stationary renewal process at `rate_per_s` on [0, duration_s) (seconds)."""
-    return unit_renewal(rng, family, params, rate_per_s * duration_s) / rate_per_s
+    """Sorted arrival times (seconds) on [0, duration_s) from an ArrivalSpec.
+
+    - ``renewal``: stationary renewal with the fitted gaps, rate × `rate_scale`.
+    - ``modulated``: unit renewal of the regime's within-window gaps, through Λ⁻¹ of
+      rate curve × regime level × `rate_scale`.
+    - ``windowed``: each fitted window (cycled) is its own renewal process at its rate.
+    """
+    if rate_scale <= 0:
+        raise SpecError(f"rate scale must be > 0, found {rate_scale}")
+    if spec.model == "renewal":
+        rate = rate_scale / unit_mean(spec.renewal)
+        return unit_renewal(rng, spec.renewal, rate * duration_s) / rate
+    if spec.model == "modulated":
+        lam, step = intensity(rng, spec.rate_curve, spec.burst_regime, duration_s, rate_scale)
+        horizon = float(lam.sum() * step)
+        t = time_change(unit_renewal(rng, _within_gaps(spec), horizon), lam, step)
+        return t[t < duration_s]
+    if spec.model == "windowed":
+        return _windowed(spec, rng, duration_s, rate_scale)
+    raise SpecError(f"unknown arrival model {spec.model!r}")
+
+
+def _windowed(
+    spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float
+) -> np.ndarray:
+    """ServeGen-style windows, each a renewal process (not a fixed count spread in it)."""
+    windows = spec.windows or []
+    if not windows:
+        raise SpecError("arrival model 'windowed' needs at least one window")
+    out, t, i = [], 0.0, 0
+    while t < duration_s:
+        w = windows[i % len(windows)]
+        length = min(w.duration_s, duration_s - t)
+        rate = w.rate_per_s * rate_scale
+        if rate > 0:
+            gaps = w.fit or spec.renewal
+            out.append(t + unit_renewal(rng, gaps, rate * length) / rate)
+        t += w.duration_s
+        i += 1
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def renewal_arrivals(
+    rng: np.random.Generator, gaps: FamilyFit, rate_per_s: float, duration_s: float
+) -> np.ndarray:
+    """A stationary renewal process with `gaps`' shape at `rate_per_s` on [0, duration_s)."""
+    return unit_renewal(rng, gaps, rate_per_s * duration_s) / rate_per_s

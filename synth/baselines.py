@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
+from burstlab.fitting.spec import FamilyFit
 from burstlab.synth.arrivals import renewal_arrivals
 from burstlab.synth.table import requests_table
 
@@ -29,6 +30,11 @@ BURSTGPT_GAMMA_SHAPE = 0.25
 def _rate(train: pl.DataFrame) -> float:
     span = float(train["arrival_s"].max() - train["arrival_s"].min())
     return (train.height - 1) / span if span > 0 else float(train.height)
+
+
+def _gamma(shape: float) -> FamilyFit:
+    """Unit-mean Gamma gaps (shape 1 is exponential: Poisson arrivals)."""
+    return FamilyFit("gamma", {"a": shape, "scale": 1.0 / shape}, "given")
 
 
 def _resampled_pairs(
@@ -50,7 +56,7 @@ def zipf_lengths(rng: np.random.Generator, exponent: float, max_tokens: int, n: 
 def poisson(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFrame:
     """Poisson at the training mean rate, lengths resampled as pairs (vLLM bench style)."""
     rng = np.random.default_rng(seed)
-    t = renewal_arrivals(rng, "exponential", {}, _rate(train), duration_s)
+    t = renewal_arrivals(rng, _gamma(1.0), _rate(train), duration_s)
     inp, out = _resampled_pairs(rng, train, t.size)
     return requests_table("baseline:poisson", t, inp, out)
 
@@ -60,7 +66,7 @@ def gamma_renewal(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.D
     rng = np.random.default_rng(seed)
     gaps = np.diff(np.sort(train["arrival_s"].to_numpy()))
     cv = float(gaps.std() / gaps.mean())
-    t = renewal_arrivals(rng, "gamma", {"shape": 1.0 / cv**2}, _rate(train), duration_s)
+    t = renewal_arrivals(rng, _gamma(1.0 / cv**2), _rate(train), duration_s)
     inp, out = _resampled_pairs(rng, train, t.size)
     return requests_table("baseline:gamma", t, inp, out)
 
@@ -68,7 +74,7 @@ def gamma_renewal(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.D
 def burstgpt_demo(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFrame:
     """Gamma(shape 0.25) arrivals at the training rate, independent Zipf(1.1) lengths."""
     rng = np.random.default_rng(seed)
-    t = renewal_arrivals(rng, "gamma", {"shape": BURSTGPT_GAMMA_SHAPE}, _rate(train), duration_s)
+    t = renewal_arrivals(rng, _gamma(BURSTGPT_GAMMA_SHAPE), _rate(train), duration_s)
     inp = zipf_lengths(rng, ZIPF_EXPONENT, int(train["input_tokens"].max()), t.size)
     out = zipf_lengths(rng, ZIPF_EXPONENT, int(train["output_tokens"].max()), t.size)
     return requests_table("baseline:burstgpt_demo", t, inp, out)

@@ -245,10 +245,15 @@ class Envelope:
     high: dict[str, float]
 
     def bounds(self, metric: str, slack: float = SLACK) -> tuple[float, float]:
-        """The accepted range of `metric` after widening by `slack` (0.25 = 25 %)."""
+        """The accepted range of `metric`: no farther from perfect than the farthest real
+        window, widened by `slack` (0.25 = 25 %). Distances: [0, high·(1+slack)]. Ratios
+        are judged in log space, symmetrically: a generator *closer* to the held-out window
+        than every real window is never a failure, so the range is
+        [e^-m / (1+slack), e^m · (1+slack)] with m = max |ln ratio| over the real windows."""
         lo, hi = self.low[metric], self.high[metric]
         if METRICS[metric] == "ratio":
-            return lo / (1.0 + slack), hi * (1.0 + slack)
+            m = max(abs(math.log(lo)), abs(math.log(hi))) + math.log1p(slack)
+            return math.exp(-m), math.exp(m)
         return 0.0, hi * (1.0 + slack)
 
 

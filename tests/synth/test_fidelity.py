@@ -92,8 +92,9 @@ def test_envelope_windows_bounds_and_verdicts():
     assert env.starts_s == (0.0, 300.0, 600.0, 900.0, 1200.0)
     assert env.windows.height == 5 * len(F.METRICS)
     lo, hi = env.bounds("dispersion_60s")
-    assert lo == pytest.approx(env.low["dispersion_60s"] / 1.25)
-    assert hi == pytest.approx(env.high["dispersion_60s"] * 1.25)
+    m = max(abs(math.log(env.low["dispersion_60s"])), abs(math.log(env.high["dispersion_60s"])))
+    assert hi == pytest.approx(math.exp(m) * 1.25)
+    assert lo == pytest.approx(1 / hi)
     assert env.bounds("iat_ks") == (0.0, pytest.approx(env.high["iat_ks"] * 1.25))
 
     same_process = F.window(full, 1200, 2400)  # one of the envelope's own windows
