@@ -1,0 +1,434 @@
+"""The open-loop replay client: one asyncio process that sends every request at its scheduled
+time and records what came back.
+
+Design choices that peers get wrong and this gets right:
+- Pacing by absolute deadlines on a monotonic clock (schedule.wait_until), so lateness never
+  accumulates; what lateness there is, is recorded per request (`lag_s`), and the behind-schedule
+  policy (`send-late` or `drop`) is explicit.
+- The connection pool is never a hidden cap: its limit is the number of requests in the run
+  (or --max-concurrency, whose queueing delay is then part of `lag_s` and of the
+  schedule-anchored metrics), and the open-file limit is raised to match.
+- Request bodies are bytes built before the run; the hot path is: wait, post, parse SSE, append
+  a tuple. Records go to Parquet on a worker thread (records.RecordWriter).
+- Faults are data: refused connections, HTTP errors, timeouts, cut streams and malformed SSE
+  become per-request error records and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiohttp
+from burstlab.replay.records import RecordWriter, chunk_tokens
+from burstlab.replay.schedule import now, wait_until
+from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret
+
+from burstlab.errors import ReplayError
+
+Policy = Literal["send-late", "drop"]
+ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How requests are sent. Times in seconds.
+
+    late_after_s: a request sent more than this after its intended time is `late`; under the
+        `drop` policy one that is already this far behind when due is not sent at all.
+    timeout_s: whole-request limit; read_timeout_s: longest silence inside a stream.
+    api_key: sent as a Bearer token, never written to run.json or logs.
+    """
+
+    url: str
+    endpoint: Literal["completions", "chat"] = "completions"
+    policy: Policy = "send-late"
+    late_after_s: float = 0.005
+    max_concurrency: int | None = None
+    timeout_s: float = 600.0
+    read_timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        return self.url.rstrip("/") + ENDPOINT_PATHS[self.endpoint]
+
+    def public(self) -> dict:
+        """Options for run.json: everything except the API key."""
+        return {
+            "url": self.url,
+            "endpoint": self.endpoint,
+            "target": self.target,
+            "policy": self.policy,
+            "late_after_s": self.late_after_s,
+            "max_concurrency": self.max_concurrency,
+            "timeout_s": self.timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            "connect_timeout_s": self.connect_timeout_s,
+            "api_key": "<from env>" if self.api_key else None,
+        }
+
+
+@dataclass
+class LiveStats:
+    """Counters the progress bar and calibration read while a run goes on."""
+
+    scheduled: int = 0
+    sent: int = 0
+    done: int = 0
+    errors: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    last_lag_s: float = 0.0
+    max_lag_s: float = 0.0
+    interrupted: bool = False
+
+
+@dataclass
+class Plan:
+    """What the client sends: parallel lists indexed by position in the schedule.
+
+    Built by run.py from a Schedule and a PromptSet; `follows[i]` is the position of the request
+    that request i waits for (later session turns), else -1.
+    """
+
+    req_id: Sequence[int]
+    intended_s: Sequence[float]
+    bodies: Sequence[bytes]
+    input_tokens: Sequence[int]
+    prompt_tokens_client: Sequence[int | None]
+    output_tokens_target: Sequence[int]
+    session_id: Sequence[str | None]
+    turn: Sequence[int | None]
+    follows: Sequence[int]
+    think_s: Sequence[float | None]
+
+    def __len__(self) -> int:
+        return len(self.req_id)
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise the soft open-file limit toward `wanted` (+ headroom); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    goal = wanted + 256
+    if soft != resource.RLIM_INFINITY and soft < goal:
+        new = goal if hard == resource.RLIM_INFINITY else min(goal, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+    return soft
+
+
+class ReplayClient:
+    """Sends a Plan open-loop and writes one record per request to a RecordWriter."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        options: ClientOptions,
+        writer: RecordWriter,
+        *,
+        on_tick: Callable[[LiveStats], None] | None = None,
+        tick_s: float = 0.25,
+    ):
+        if options.endpoint not in ENDPOINT_PATHS:
+            raise ReplayError(
+                f"unknown endpoint {options.endpoint!r}; expected one of {sorted(ENDPOINT_PATHS)}"
+            )
+        if options.policy not in ("send-late", "drop"):
+            raise ReplayError(f"unknown policy {options.policy!r}; expected send-late or drop")
+        self.plan = plan
+        self.opts = options
+        self.writer = writer
+        self.on_tick = on_tick
+        self.tick_s = tick_s
+        self.stats = LiveStats(scheduled=len(plan))
+        self._followers: dict[int, list[int]] = {}
+        for i, f in enumerate(plan.follows):
+            if f >= 0:
+                self._followers.setdefault(f, []).append(i)
+        self._tasks: set[asyncio.Task] = set()
+        self.t0 = 0.0
+
+    # -- the run ---------------------------------------------------------------------------
+    async def run(self) -> LiveStats:
+        """Send everything, wait for every response, flush records. Cancellation (Ctrl-C)
+        records in-flight requests as `cancelled` and still flushes."""
+        pool = self.opts.max_concurrency or max(1, len(self.plan))
+        raise_open_file_limit(pool)
+        connector = aiohttp.TCPConnector(limit=pool, limit_per_host=0, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(
+            total=self.opts.timeout_s,
+            sock_connect=self.opts.connect_timeout_s,
+            sock_read=self.opts.read_timeout_s,
+        )
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self.opts.api_key:
+            headers["Authorization"] = f"Bearer {self.opts.api_key}"
+        self._headers = headers
+        self._sem = (
+            asyncio.Semaphore(self.opts.max_concurrency) if self.opts.max_concurrency else None
+        )
+        async with aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,
+            read_bufsize=1 << 18,
+            skip_auto_headers=("User-Agent",),
+        ) as session:
+            self._session = session
+            ticker = asyncio.get_running_loop().create_task(self._ticker())
+            try:
+                self.t0 = now()
+                await self._pace()
+                while self._tasks:
+                    await asyncio.wait(set(self._tasks))
+            except asyncio.CancelledError:
+                self.stats.interrupted = True
+                for task in list(self._tasks):
+                    task.cancel()
+                if self._tasks:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                raise
+            finally:
+                ticker.cancel()
+                self._tick()
+                self.writer.close()
+        return self.stats
+
+    async def _pace(self) -> None:
+        plan, t0 = self.plan, self.t0
+        order = sorted(
+            (i for i in range(len(plan)) if plan.follows[i] < 0), key=plan.intended_s.__getitem__
+        )
+        for i in order:
+            intended = plan.intended_s[i]
+            deadline = t0 + intended
+            if now() < deadline:
+                await wait_until(deadline)
+            self._dispatch(i, intended)
+
+    def _dispatch(self, i: int, intended: float) -> None:
+        dispatch = now() - self.t0
+        if self.opts.policy == "drop" and dispatch - intended > self.opts.late_after_s:
+            self.stats.dropped += 1
+            self._record_unsent(i, intended, dispatch, "dropped", "behind schedule (policy drop)")
+            self._release_followers(i, dispatch)
+            return
+        task = asyncio.get_running_loop().create_task(self._one(i, intended, dispatch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _release_followers(self, i: int, end_s: float) -> None:
+        """Schedule the next turns of i's session: think time after i ended (or was dropped)."""
+        for j in self._followers.get(i, ()):
+            think = self.plan.think_s[j] or 0.0
+            task = asyncio.get_running_loop().create_task(self._followup(j, end_s + think))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _followup(self, j: int, intended: float) -> None:
+        await wait_until(self.t0 + intended)
+        self._dispatch(j, intended)
+
+    async def _ticker(self) -> None:
+        last_flush = now()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            t = now()
+            if len(self.writer) >= self.writer.flush_every or t - last_flush >= self.writer.flush_s:
+                self.writer.flush()
+                last_flush = t
+            self._tick()
+
+    def _tick(self) -> None:
+        if self.on_tick is not None:
+            self.on_tick(self.stats)
+
+    # -- one request -----------------------------------------------------------------------
+    async def _one(self, i: int, intended: float, dispatch: float) -> None:
+        stats, t0 = self.stats, self.t0
+        queue_s = 0.0
+        if self._sem is not None:
+            try:
+                await self._sem.acquire()
+            except asyncio.CancelledError:
+                self._record_unsent(i, intended, now() - t0, "cancelled", "run interrupted")
+                raise
+            queue_s = now() - t0 - dispatch
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        status = first_byte = first_token = None
+        times: list[float] = []
+        chars: list[int] = []
+        error_kind = error = finish = None
+        prompt_srv = completion_srv = None
+        done = False
+        parser = SSEParser()
+        sent = now() - t0
+        stats.sent += 1
+        lag = sent - intended
+        stats.last_lag_s = lag
+        if lag > stats.max_lag_s:
+            stats.max_lag_s = lag
+        try:
+            async with self._session.post(
+                self.opts.target, data=self.plan.bodies[i], headers=self._headers
+            ) as resp:
+                first_byte = now() - t0
+                status = resp.status
+                if status != 200:
+                    body = await resp.read()
+                    error_kind = "http"
+                    error = f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"
+                else:
+                    content = resp.content
+                    while not done:
+                        data = await content.readany()
+                        if not data:
+                            payloads = parser.close()
+                            t = now() - t0
+                        else:
+                            t = now() - t0
+                            payloads = parser.feed(data)
+                        for payload in payloads:
+                            if payload == DONE:
+                                done = True
+                                break
+                            c = interpret(payload)
+                            if c.error is not None:
+                                error_kind, error = "server-error", c.error
+                                done = True
+                                break
+                            if c.text_chars:
+                                if first_token is None:
+                                    first_token = t
+                                times.append(t)
+                                chars.append(c.text_chars)
+                            if c.finish_reason is not None:
+                                finish = c.finish_reason
+                            if c.completion_tokens is not None:
+                                completion_srv = c.completion_tokens
+                                prompt_srv = c.prompt_tokens
+                        if not data:
+                            break
+                    if error_kind is None and not done and finish is None:
+                        error_kind = "cut"
+                        error = "stream ended before [DONE] or a finish_reason"
+        except MalformedEvent as exc:
+            error_kind, error = "malformed", str(exc)
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            error_kind, error = "timeout", f"timed out: {type(exc).__name__} {exc}".strip()
+        except aiohttp.ClientConnectorError as exc:
+            error_kind, error = "refused", f"connection failed: {exc}"
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+            error_kind, error = "cut", f"stream cut: {type(exc).__name__}: {exc}"
+        except aiohttp.ClientError as exc:
+            error_kind, error = "client", f"{type(exc).__name__}: {exc}"
+        except OSError as exc:
+            error_kind, error = "refused", f"{type(exc).__name__}: {exc}"
+        except asyncio.CancelledError:
+            error_kind, error = "cancelled", "run interrupted"
+            self._finish(
+                i,
+                intended,
+                dispatch,
+                sent,
+                queue_s,
+                status,
+                first_byte,
+                first_token,
+                times,
+                chars,
+                error_kind,
+                error,
+                finish,
+                prompt_srv,
+                completion_srv,
+                parser.comments,
+            )
+            raise
+        finally:
+            stats.in_flight -= 1
+            if self._sem is not None:
+                self._sem.release()
+        end = self._finish(
+            i,
+            intended,
+            dispatch,
+            sent,
+            queue_s,
+            status,
+            first_byte,
+            first_token,
+            times,
+            chars,
+            error_kind,
+            error,
+            finish,
+            prompt_srv,
+            completion_srv,
+            parser.comments,
+        )
+        if self._followers:
+            self._release_followers(i, end)
+
+    def _finish(
+        self,
+        i,
+        intended,
+        dispatch,
+        sent,
+        queue_s,
+        status,
+        first_byte,
+        first_token,
+        times,
+        chars,
+        error_kind,
+        error,
+        finish,
+        prompt_srv,
+        completion_srv,
+        comments,
+    ) -> float:
+        end = now() - self.t0
+        ok = error_kind is None
+        self.stats.done += 1
+        if not ok:
+            self.stats.errors += 1
+        plan = self.plan
+        lag = sent - intended
+        self.writer.add((
+            plan.req_id[i], plan.session_id[i], plan.turn[i], intended, dispatch, sent,
+            first_byte, first_token, end, times, chars, chunk_tokens(chars, completion_srv),
+            status, ok, error_kind, error, finish, False, lag > self.opts.late_after_s, lag,
+            queue_s, plan.input_tokens[i], plan.prompt_tokens_client[i], prompt_srv,
+            plan.output_tokens_target[i], len(times), completion_srv, comments,
+        ))  # fmt: skip
+        return end
+
+    def _record_unsent(self, i: int, intended: float, at: float, kind: str, text: str) -> None:
+        plan = self.plan
+        self.stats.done += 1
+        self.writer.add((
+            plan.req_id[i], plan.session_id[i], plan.turn[i], intended, at, None, None, None, at,
+            [], [], [], None, False, kind, text, None, kind == "dropped", False, None, None,
+            plan.input_tokens[i], plan.prompt_tokens_client[i], None,
+            plan.output_tokens_target[i], None, None, None,
+        ))  # fmt: skip
+
+
+def run_async(coro):
+    """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -1,0 +1,265 @@
+"""The metric dictionary (DESIGN.md §3) computed from per-request records.
+
+Everything is derived from the records on disk, so a summary can be recomputed, audited or
+extended after the run. Definitions (seconds):
+- TTFT = first chunk carrying generated text − sent_s; TTFT_sched = same − intended_s.
+- E2E = end_s − sent_s; E2E_sched = end_s − intended_s (free of coordinated omission).
+- TPOT = (E2E − TTFT) / (output_tokens − 1), per request; undefined (null) for 1 token.
+- ITL = token gaps: a chunk of k tokens spreads its gap to the previous chunk over k tokens
+  (k entries of gap/k), and the k−1 extra tokens of the first chunk arrived with it (gap 0).
+- ICL = the raw gaps between text chunks, whatever they carry.
+- Schedule lag = sent_s − intended_s.
+Output token counts prefer the server's `usage`; the client's count is kept beside it and the
+mismatch rate reported. Latency statistics use successful requests only; counts use all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import polars as pl
+
+PERCENTILES: tuple[float, ...] = (50, 90, 95, 99, 99.9)
+LATENCY_COLUMNS = ("ttft_s", "ttft_sched_s", "e2e_s", "e2e_sched_s", "tpot_s")
+
+
+def per_request(records: pl.DataFrame) -> pl.DataFrame:
+    """Records plus the per-request metrics (ttft_s, ttft_sched_s, e2e_s, e2e_sched_s, tpot_s,
+    output_tokens). Latencies are null for failed requests."""
+    ok = pl.col("ok")
+    out = pl.coalesce("output_tokens_server", "output_tokens_client").alias("output_tokens")
+    frame = records.with_columns(
+        pl.when(ok).then(pl.col("first_token_s") - pl.col("sent_s")).alias("ttft_s"),
+        pl.when(ok).then(pl.col("first_token_s") - pl.col("intended_s")).alias("ttft_sched_s"),
+        pl.when(ok).then(pl.col("end_s") - pl.col("sent_s")).alias("e2e_s"),
+        pl.when(ok).then(pl.col("end_s") - pl.col("intended_s")).alias("e2e_sched_s"),
+        out,
+    )
+    return frame.with_columns(
+        pl.when(ok & (pl.col("output_tokens") > 1) & pl.col("ttft_s").is_not_null())
+        .then((pl.col("e2e_s") - pl.col("ttft_s")) / (pl.col("output_tokens") - 1))
+        .alias("tpot_s")
+    )
+
+
+def token_gaps(records: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """(ITL, ICL) over successful requests, seconds. See the module docstring for ITL."""
+    ok = records.filter(pl.col("ok") & (pl.col("chunk_times_s").list.len() > 0))
+    if ok.height == 0:
+        empty = pl.Series("gap", [], pl.Float64)
+        return empty, empty
+    chunks = (
+        ok.select("req_id", "chunk_times_s", "chunk_tokens")
+        .explode("chunk_times_s", "chunk_tokens")
+        .with_columns(
+            gap=pl.col("chunk_times_s").diff().over("req_id"),
+            k=pl.col("chunk_tokens").fill_null(1).clip(1, None),
+        )
+    )
+    icl = chunks["gap"].drop_nulls()
+    later = chunks.filter(pl.col("gap").is_not_null())
+    spread = (pl.col("gap") / pl.col("k")).repeat_by(pl.col("k")).explode()
+    itl_later = later.select(spread.alias("gap"))["gap"]
+    first_extra = chunks.filter(pl.col("gap").is_null())["k"] - 1
+    zeros = pl.Series("gap", [0.0] * int(first_extra.sum()), pl.Float64)
+    itl = pl.concat([itl_later, zeros])
+    return itl, icl
+
+
+def describe(values: pl.Series, percentiles: Sequence[float] = PERCENTILES) -> dict:
+    """count, mean, std, min, p50…, max of a series (nulls dropped); None values when empty."""
+    s = values.drop_nulls().cast(pl.Float64)
+    n = s.len()
+    out: dict[str, float | int | None] = {"count": n}
+    if n == 0:
+        out.update({"mean": None, "std": None, "min": None, "max": None})
+        out.update({_pname(p): None for p in percentiles})
+        return out
+    out["mean"] = float(s.mean())
+    out["std"] = float(s.std(ddof=0)) if n > 1 else 0.0
+    out["min"] = float(s.min())
+    for p in percentiles:
+        out[_pname(p)] = float(s.quantile(p / 100, interpolation="linear"))
+    out["max"] = float(s.max())
+    return out
+
+
+def _pname(p: float) -> str:
+    return f"p{p:g}".replace(".", "_")
+
+
+def latency_block(frame: pl.DataFrame, records: pl.DataFrame) -> dict:
+    """Distribution summaries of every latency metric for one set of requests."""
+    block = {c: describe(frame[c]) for c in LATENCY_COLUMNS}
+    itl, icl = token_gaps(records)
+    block["itl_s"] = describe(itl)
+    block["icl_s"] = describe(icl)
+    return block
+
+
+def steady_mask(records: pl.DataFrame, warmup: float, drain: float) -> tuple[pl.Expr, list[float]]:
+    """Requests whose intended time lies inside the steady window: the schedule span without
+    its first `warmup` and last `drain` fractions (warm-up and drain excluded)."""
+    if records.height == 0:
+        return pl.lit(False), [0.0, 0.0]
+    lo_t = float(records["intended_s"].min())
+    hi_t = float(records["intended_s"].max())
+    span = hi_t - lo_t
+    lo, hi = lo_t + warmup * span, hi_t - drain * span
+    return pl.col("intended_s").is_between(lo, hi), [lo, hi]
+
+
+def summarize(
+    records: pl.DataFrame,
+    *,
+    scheduled: int | None = None,
+    warmup: float = 0.1,
+    drain: float = 0.1,
+) -> dict:
+    """The run summary with the metric dictionary's names (seconds, tokens, per second).
+
+    `scheduled` is how many requests the schedule held (records may be fewer after Ctrl-C).
+    """
+    pr = per_request(records)
+    n = pr.height
+    scheduled = n if scheduled is None else scheduled
+    ok = pr.filter(pl.col("ok"))
+    sent = pr.filter(pl.col("sent_s").is_not_null())
+    errors = (
+        pr.filter(~pl.col("ok") & ~pl.col("dropped"))
+        .group_by("error_kind")
+        .len()
+        .sort("error_kind")
+        .rows()
+    )
+    duration = float(pr["end_s"].max()) if n else 0.0
+    span = float(pr["intended_s"].max() - pr["intended_s"].min()) if n > 1 else 0.0
+    send_span = float(sent["sent_s"].max() - sent["sent_s"].min()) if sent.height > 1 else 0.0
+    out_tokens = int(ok["output_tokens"].fill_null(0).sum())
+    in_tokens = (
+        int(ok["prompt_tokens_server"].fill_null(ok["input_tokens"]).sum()) if ok.height else 0
+    )
+    summary: dict = {
+        "counts": {
+            "scheduled": scheduled,
+            "recorded": n,
+            "not_sent": scheduled - n,
+            "issued": sent.height,
+            "completed": ok.height,
+            "failed": n - ok.height - int(pr["dropped"].sum()),
+            "dropped": int(pr["dropped"].sum()),
+            "late": int(pr["late"].sum()),
+            "errors_by_kind": {k or "unknown": v for k, v in errors},
+        },
+        "duration_s": duration,
+        "offered_rate_rps": (n - 1) / span if span > 0 else None,
+        "send_rate_rps": (sent.height - 1) / send_span if send_span > 0 else None,
+        "request_throughput_rps": ok.height / duration if duration > 0 else None,
+        "output_throughput_tps": out_tokens / duration if duration > 0 else None,
+        "input_throughput_tps": in_tokens / duration if duration > 0 else None,
+        "total_input_tokens": in_tokens,
+        "total_output_tokens": out_tokens,
+        "peak_in_flight": peak_in_flight(pr),
+        "schedule_lag_s": describe(sent["lag_s"]),
+        "queue_s": describe(sent["queue_s"]),
+        "tokens": token_agreement(ok),
+        "full": latency_block(ok, ok),
+    }
+    mask, window = steady_mask(pr, warmup, drain)
+    steady = ok.filter(mask)
+    summary["steady"] = {
+        "window_s": window,
+        "warmup_fraction": warmup,
+        "drain_fraction": drain,
+        "completed": steady.height,
+        "schedule_lag_s": describe(sent.filter(mask)["lag_s"]),
+        **latency_block(steady, steady),
+    }
+    return summary
+
+
+def peak_in_flight(pr: pl.DataFrame) -> int:
+    """Most requests open at once (between sent_s and end_s)."""
+    sent = pr.filter(pl.col("sent_s").is_not_null())
+    if sent.height == 0:
+        return 0
+    events = pl.concat(
+        [
+            sent.select(t=pl.col("sent_s"), d=pl.lit(1)),
+            sent.select(t=pl.col("end_s"), d=pl.lit(-1)),
+        ]
+    ).sort(["t", "d"])
+    return int(events["d"].cum_sum().max())
+
+
+def token_agreement(ok: pl.DataFrame) -> dict:
+    """Client vs server token counts: how often they disagree (prompt and output)."""
+
+    def rate(a: str, b: str) -> tuple[float | None, int]:
+        both = ok.filter(pl.col(a).is_not_null() & pl.col(b).is_not_null())
+        if both.height == 0:
+            return None, 0
+        return float((both[a] != both[b]).mean()), both.height
+
+    prompt_rate, prompt_n = rate("prompt_tokens_client", "prompt_tokens_server")
+    out_rate, out_n = rate("output_tokens_client", "output_tokens_server")
+    target_rate, _ = rate("output_tokens_target", "output_tokens_server")
+    return {
+        "prompt_mismatch_rate": prompt_rate,
+        "prompt_compared": prompt_n,
+        "output_mismatch_rate": out_rate,
+        "output_compared": out_n,
+        "output_target_miss_rate": target_rate,
+        "server_usage_missing": int(ok["output_tokens_server"].is_null().sum()),
+    }
+
+
+def lag_over_time(records: pl.DataFrame, bin_s: float = 1.0) -> pl.DataFrame:
+    """Schedule lag p50 / p99 / max per `bin_s` of intended time (seconds)."""
+    sent = records.filter(pl.col("sent_s").is_not_null())
+    return (
+        sent.with_columns(t=(pl.col("intended_s") / bin_s).floor() * bin_s)
+        .group_by("t")
+        .agg(
+            p50=pl.col("lag_s").quantile(0.5),
+            p99=pl.col("lag_s").quantile(0.99),
+            max=pl.col("lag_s").max(),
+            n=pl.len(),
+        )
+        .sort("t")
+    )
+
+
+#: vLLM `bench serve` result key → (summary block, metric, statistic); ms keys are ×1000.
+def vllm_keys(summary: dict, goodput_block: dict | None = None) -> dict:
+    """The summary under vLLM `bench serve` JSON key names (ms for latencies)."""
+    full = summary["full"]
+    out: dict = {
+        "duration": summary["duration_s"],
+        "completed": summary["counts"]["completed"],
+        "failed": summary["counts"]["failed"] + summary["counts"]["dropped"],
+        "total_input_tokens": summary["total_input_tokens"],
+        "total_output_tokens": summary["total_output_tokens"],
+        "request_throughput": summary["request_throughput_rps"],
+        "request_goodput": goodput_block["goodput_rps"] if goodput_block else None,
+        "output_throughput": summary["output_throughput_tps"],
+        "total_token_throughput": (
+            (summary["total_input_tokens"] + summary["total_output_tokens"]) / summary["duration_s"]
+            if summary["duration_s"]
+            else None
+        ),
+        "max_concurrent_requests": summary["peak_in_flight"],
+    }
+    for name, key in (("ttft", "ttft_s"), ("tpot", "tpot_s"), ("itl", "itl_s"), ("e2el", "e2e_s")):
+        d = full[key]
+        out[f"mean_{name}_ms"] = _ms(d["mean"])
+        out[f"median_{name}_ms"] = _ms(d["p50"])
+        out[f"std_{name}_ms"] = _ms(d["std"])
+        for p in ("p90", "p95", "p99"):
+            out[f"{p}_{name}_ms"] = _ms(d[p])
+    return out
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v * 1000.0

@@ -1,0 +1,271 @@
+"""One replay run, end to end: source → schedule → prompts → timed client → run directory.
+
+Run directory layout (read by the docs/cards stage):
+  run.json                 config: target, endpoint, model, engine info, schedule options,
+                           SLO, source, seed, wall-clock start, burstlab version
+  records/part-NNNNN.parquet  per-request records (records.RECORD_SCHEMA), written during the run
+  summary.json             metric dictionary names (+ `vllm_bench_serve` with vLLM key names)
+  report.html              altair report
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
+from burstlab.replay.goodput import SLO, goodput
+from burstlab.replay.metrics import per_request, summarize, vllm_keys
+from burstlab.replay.prompts import (
+    PROBE_REQ_ID,
+    HFTokenizerCounter,
+    PromptBuilder,
+    PromptSet,
+    WordCounter,
+    request_body,
+    server_counter,
+)
+from burstlab.replay.records import RecordWriter, read_records
+from burstlab.replay.schedule import Schedule, ScheduleOptions, build_schedule
+from burstlab.replay.target import first_model, measure_overhead, server_info
+
+from burstlab import __version__
+from burstlab.errors import ReplayError
+
+
+@dataclass
+class ReplayConfig:
+    """Everything one run needs besides the request table. Times in seconds.
+
+    tokenizer: a Hugging Face tokenizer.json for exact prompt lengths; else the server's
+        /tokenize is probed (`probe_tokenize`), else one word = one token (estimate).
+    engine_extras: send ignore_eos / min_tokens so outputs have exactly the trace's length.
+    warmup / drain: fractions of the schedule span left out of the steady-state block.
+    """
+
+    client: ClientOptions
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    model: str | None = None
+    tokenizer: str | None = None
+    probe_tokenize: bool = True
+    engine_extras: bool = True
+    seed: int = 0
+    slo: SLO | None = None
+    warmup: float = 0.1
+    drain: float = 0.1
+    vllm_keys: bool = False
+    report: bool = True
+    progress: bool = True
+    source: str = "<frame>"
+    flush_every: int = 2000
+    flush_s: float = 2.0
+
+
+@dataclass
+class RunResult:
+    """A finished (or interrupted) run: where it is and what it measured."""
+
+    run_dir: Path
+    summary: dict
+    schedule: Schedule
+    prompts: PromptSet
+    interrupted: bool = False
+
+    @property
+    def records(self) -> pl.DataFrame:
+        return read_records(self.run_dir)
+
+
+def load_requests(source: str, data_dir: str | Path | None = None) -> pl.DataFrame:
+    """A canonical requests table from a Parquet file, an ingested source, or a shipped sample."""
+    path = Path(source)
+    if path.suffix == ".parquet" or path.exists():
+        if not path.is_file():
+            raise ReplayError(f"{path}: no such Parquet file")
+        return pl.read_parquet(path)
+    from burstlab import traces
+
+    try:
+        return traces.open(source, data_dir).collect()
+    except Exception as exc:
+        if source in traces.SAMPLES:
+            return traces.sample_frame(source)
+        raise ReplayError(
+            f"{source}: not a Parquet file, an ingested source or a shipped sample "
+            f"({sorted(traces.SAMPLES)}): {exc}"
+        ) from None
+
+
+def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -> PromptSet:
+    """Prompt texts with the schedule's input lengths, using the best token counter available."""
+    opts = config.client
+    headers = {"Authorization": f"Bearer {opts.api_key}"} if opts.api_key else None
+    counter: Any
+    if config.tokenizer:
+        counter = HFTokenizerCounter(config.tokenizer)
+    else:
+        counter = (server_counter(opts.url, model, headers) if config.probe_tokenize else None) or (
+            WordCounter()
+        )
+    builder = PromptBuilder(counter, seed=config.seed)
+    overhead = 0
+    if config.probe_tokenize and schedule.n:
+        probe = builder.build([PROBE_REQ_ID], [32])
+        measured = measure_overhead(
+            opts.url, opts.endpoint, model, probe.texts[0], probe.client_tokens[0], opts.api_key
+        )
+        overhead = max(0, measured or 0)
+    builder.overhead = overhead
+    t = schedule.table
+    hash_ids = t["hash_ids"].to_list() if t["hash_ids"].is_not_null().any() else None
+    prompts = builder.build(t["req_id"].to_list(), t["input_tokens"].to_list(), hash_ids)
+    if hasattr(counter, "close"):
+        counter.close()
+    return prompts
+
+
+def make_plan(
+    schedule: Schedule, prompts: PromptSet, config: ReplayConfig, model: str | None
+) -> Plan:
+    """Parallel lists the client reads on its hot path, request bodies already bytes."""
+    t = schedule.table
+    position = {rid: i for i, rid in enumerate(t["req_id"].to_list())}
+    follows = [-1 if f is None else position.get(f, -1) for f in t["follows"].to_list()]
+    bodies = [
+        request_body(config.client.endpoint, model, text, n, engine_extras=config.engine_extras)
+        for text, n in zip(prompts.texts, t["output_tokens"].to_list(), strict=True)
+    ]
+    return Plan(
+        req_id=t["req_id"].to_list(),
+        intended_s=t["intended_s"].to_list(),
+        bodies=bodies,
+        input_tokens=t["input_tokens"].to_list(),
+        prompt_tokens_client=prompts.client_tokens if prompts.exact else [None] * t.height,
+        output_tokens_target=t["output_tokens"].to_list(),
+        session_id=t["session_id"].to_list(),
+        turn=t["turn"].to_list(),
+        follows=follows,
+        think_s=t["think_s"].to_list(),
+    )
+
+
+def replay(
+    requests: pl.DataFrame | pl.LazyFrame,
+    config: ReplayConfig,
+    out: str | Path,
+    *,
+    engine_info: dict | None = None,
+) -> RunResult:
+    """Replay `requests` against config.client.url and write the run directory `out`.
+
+    Ctrl-C (KeyboardInterrupt) stops sending, records in-flight requests as cancelled, and still
+    writes records and summary; the result then has `interrupted=True`.
+    """
+    run_dir = Path(out)
+    if (run_dir / "records").exists() and any((run_dir / "records").iterdir()):
+        raise ReplayError(f"{run_dir}: already holds a run's records; choose an empty --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    schedule = build_schedule(requests, config.schedule)
+    if schedule.n == 0:
+        raise ReplayError(
+            f"the schedule is empty (counts {schedule.counts}); check --window / --limit"
+        )
+    info = server_info(config.client.url, config.client.api_key)
+    model = config.model or first_model(info)
+    prompts = build_prompts(schedule, config, model)
+    plan = make_plan(schedule, prompts, config, model)
+    run_json = {
+        "burstlab_version": __version__,
+        "source": config.source,
+        "target": config.client.public(),
+        "model": model,
+        "engine": {**info, **(engine_info or {})},
+        "schedule": {**config.schedule.to_dict(), "counts": schedule.counts,
+                     "span_s": schedule.span_s},
+        "prompts": {"counter": prompts.counter, "exact": prompts.exact,
+                    "overhead_tokens": prompts.overhead, "vocabulary": prompts.vocabulary},
+        "engine_extras": config.engine_extras,
+        "slo": config.slo.to_dict() if config.slo else None,
+        "seed": config.seed,
+        "pid": os.getpid(),
+    }  # fmt: skip
+    writer = RecordWriter(
+        run_dir / "records", flush_every=config.flush_every, flush_s=config.flush_s
+    )
+    client = ReplayClient(plan, config.client, writer)
+    run_json["started_utc"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    _write_json(run_dir / "run.json", run_json)
+    interrupted = False
+    with _progress(config.progress, plan) as tick:
+        client.on_tick = tick
+        try:
+            run_async(client.run())
+        except KeyboardInterrupt:
+            interrupted = True
+    summary = finish(run_dir, config, scheduled=schedule.n, interrupted=interrupted)
+    return RunResult(run_dir, summary, schedule, prompts, interrupted)
+
+
+def finish(run_dir: Path, config: ReplayConfig, *, scheduled: int, interrupted: bool) -> dict:
+    """Compute summary.json (and report.html) from the records on disk."""
+    records = read_records(run_dir)
+    summary = summarize(records, scheduled=scheduled, warmup=config.warmup, drain=config.drain)
+    summary["interrupted"] = interrupted
+    gp = None
+    if config.slo:
+        gp = goodput(per_request(records), config.slo, summary["duration_s"])
+        summary["goodput"] = gp
+    if config.vllm_keys:
+        summary["vllm_bench_serve"] = vllm_keys(summary, gp)
+    _write_json(run_dir / "summary.json", summary)
+    if config.report and records.height:
+        from burstlab.replay.report import run_report
+
+        run_report(run_dir, records, summary)
+    return summary
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+class _progress:
+    """Progress bar: sent / done / in flight / errors / current lag, refreshed by the client."""
+
+    def __init__(self, enabled: bool, plan: Plan):
+        self.enabled = enabled
+        self.total = len(plan)
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from burstlab.progress import progress
+
+        self._bar = progress()
+        self._bar.__enter__()
+        self._task = self._bar.add_task("replay", total=self.total)
+        self._last = time.monotonic()
+        return self.tick
+
+    def tick(self, s: LiveStats) -> None:
+        self._bar.update(
+            self._task,
+            completed=s.done,
+            description=(
+                f"replay sent {s.sent} done {s.done} in-flight {s.in_flight} "
+                f"errors {s.errors} lag {s.last_lag_s * 1000:.1f} ms"
+            ),
+        )
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False

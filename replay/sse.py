@@ -1,0 +1,145 @@
+"""Incremental Server-Sent-Events parsing for OpenAI-compatible streams.
+
+Engines differ in the details a naive `line.startswith("data: ")` loop gets wrong: events split
+across TCP reads, CRLF or bare CR line ends, `: keep-alive` comments, multi-line `data:` fields,
+a role-only first chunk, empty deltas, `usage` on the last chunk or nowhere, and a final
+`data: [DONE]` that some servers (transformers serve) never send. `SSEParser` turns raw bytes
+into complete `data` payloads; `interpret` turns one payload into what a request record needs.
+Both are pure functions of their input so they are unit-tested with raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DONE = b"[DONE]"
+
+
+class SSEParser:
+    """Feed raw response bytes; get back the `data` payload (bytes) of every complete event.
+
+    Follows the WHATWG event-stream rules that matter here: lines end in LF, CRLF or CR; a blank
+    line ends an event; lines starting with ``:`` are comments (counted, ignored); several
+    ``data:`` lines in one event are joined with LF; other fields (``event:``, ``id:``) are kept
+    out of the payload. `close()` returns a last event that the stream ended without a blank line.
+    """
+
+    __slots__ = ("_buf", "_data", "comments")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[bytes] = []
+        self.comments = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Add bytes from one read; return the payloads of the events they complete."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # A CR at the very end may be the first half of a CRLF split across reads.
+            keep_cr = buf.endswith(b"\r")
+            if keep_cr:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if keep_cr:
+                buf += b"\r"
+        out: list[bytes] = []
+        start = 0
+        n = len(buf)
+        while start < n:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            self._line(buf[start:end], out)
+            start = end + 1
+        self._buf = buf[start:]
+        return out
+
+    def _line(self, line: bytes, out: list[bytes]) -> None:
+        if not line:
+            if self._data:
+                out.append(b"\n".join(self._data))
+                self._data = []
+            return
+        if line[0] == 0x3A:  # ':' comment / keep-alive
+            self.comments += 1
+            return
+        if line.startswith(b"data:"):
+            value = line[5:]
+            if value[:1] == b" ":
+                value = value[1:]
+            self._data.append(value)
+        # other fields (event:, id:, retry:) carry nothing a completion record needs
+
+    def close(self) -> list[bytes]:
+        """End of stream: flush a final event that had no terminating blank line."""
+        out: list[bytes] = []
+        rest = self._buf.rstrip(b"\r")
+        self._buf = b""
+        if rest:
+            self._line(rest, out)
+        if self._data:
+            out.append(b"\n".join(self._data))
+            self._data = []
+        return out
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What one streamed JSON event tells a record.
+
+    `text_chars` counts generated characters (content, text or reasoning); 0 for role-only or
+    usage-only chunks. `usage` is the server's token accounting when the chunk carries it.
+    """
+
+    text_chars: int = 0
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+
+
+class MalformedEvent(ValueError):
+    """A data payload that is neither `[DONE]` nor a JSON object."""
+
+
+def _text_of(choice: dict[str, Any]) -> str:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        parts = [delta.get("content"), delta.get("reasoning_content"), delta.get("reasoning")]
+        return "".join(p for p in parts if isinstance(p, str))
+    text = choice.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def interpret(payload: bytes) -> Chunk:
+    """Decode one non-[DONE] payload of a chat or completions stream.
+
+    Raises MalformedEvent when the payload is not a JSON object; an ``{"error": …}`` object that
+    some servers send mid-stream becomes `Chunk.error`.
+    """
+    try:
+        obj = json.loads(payload)
+    except ValueError as exc:
+        raise MalformedEvent(f"malformed SSE data {payload[:80]!r}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedEvent(f"malformed SSE data {payload[:80]!r}: not a JSON object")
+    chunk = Chunk()
+    err = obj.get("error")
+    if err:
+        chunk.error = str(err.get("message", err) if isinstance(err, dict) else err)[:500]
+    choices = obj.get("choices")
+    if choices:
+        choice = choices[0]
+        if isinstance(choice, dict):
+            text = _text_of(choice)
+            chunk.text = text
+            chunk.text_chars = len(text)
+            chunk.finish_reason = choice.get("finish_reason")
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        chunk.prompt_tokens = usage.get("prompt_tokens")
+        chunk.completion_tokens = usage.get("completion_tokens")
+    return chunk
