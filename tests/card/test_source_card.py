@@ -1,0 +1,172 @@
+"""Source cards on the real shipped samples: valid HF card, right licence/configs/rows, and
+every number in the body equal to what polars computes on the shipped Parquet."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+import yaml
+from burstlab.traces import ingest
+from typer.testing import CliRunner
+
+from burstlab.card import card_kind, write_card
+from burstlab.card_hf import check_card, hf_license, size_category
+from burstlab.errors import BurstlabError, InputError
+from burstlab.parquet import read_metadata
+
+
+def front_matter(readme) -> dict:
+    text = readme.read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert match, "README.md must start with YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+@pytest.fixture
+def conv_card(data_dir, tmp_path):
+    ingest("azure-llm-2023-conv", sample=True, data_dir=data_dir)
+    return write_card("azure-llm-2023-conv", tmp_path / "card", data_dir=data_dir)
+
+
+def test_conv_card_is_valid_hf_card_with_licence_and_configs(conv_card):
+    assert conv_card.kind == "source"
+    assert conv_card.problems == []
+    assert check_card(conv_card.out_dir) == []
+    meta = front_matter(conv_card.readme)
+    assert meta["license"] == "cc-by-4.0"
+    assert meta["size_categories"] == ["10K<n<100K"]
+    assert meta["source_datasets"] == ["extended|Azure/AzurePublicDataset"]
+    assert meta["pretty_name"].startswith("azure-llm-2023-conv")
+    [config] = meta["configs"]
+    assert config["config_name"] == "default"
+    [entry] = config["data_files"]
+    assert entry == {"split": "train", "path": "data/azure-llm-2023-conv.parquet"}
+    data = conv_card.out_dir / entry["path"]
+    assert pl.read_parquet(data).height == 19_366
+    # the copy keeps the provenance footer of the ingested file
+    prov = read_metadata(data)
+    assert prov["rows_kept"] == 19_366
+    assert (
+        prov["input_sha256"] == "2f1e5b666d4e3055fdbba98598ce2ec307767b9064e03e2fa46676dbcc7d0bf8"
+    )
+
+
+def test_conv_card_numbers_match_the_data(conv_card):
+    body = conv_card.readme.read_text(encoding="utf-8")
+    df = pl.read_parquet(conv_card.out_dir / conv_card.data_files[0])
+    span = df["arrival_s"].max() - df["arrival_s"].min()
+    # overview row: rows | span | rate | failed
+    assert f"| 19,366 | {span:,.1f} | {19_366 / span:.3g} | 0 |" in body
+    assert "| 19,366 | 3,501.7 | 5.53 | 0 |" in body  # PROVENANCE.md: 3,502 s, 5.53 req/s
+    for col in ("input_tokens", "output_tokens"):
+        s = df[col]
+        row = re.search(rf"\| {col} \| ([^\n]+) \|", body).group(1).split(" | ")
+        numbers = [float(x.replace(",", "")) for x in row]
+        expected = [
+            round(s.mean(), 1),
+            s.quantile(0.5, interpolation="linear"),
+            s.quantile(0.9, interpolation="linear"),
+            s.quantile(0.99, interpolation="linear"),
+            s.min(),
+            s.max(),
+        ]
+        assert numbers == pytest.approx(expected, abs=0.051), col
+    # the PROVENANCE.md figures: context p50 1,020, max 14,050; generated p50 129, max 1,000
+    assert "| input_tokens | 1,154.7 | 1,020 |" in body
+    assert "| 14,050 |" in body and "| output_tokens | 211.1 | 129 |" in body
+
+
+def test_conv_card_provenance_caveats_and_charts(conv_card):
+    body = conv_card.readme.read_text(encoding="utf-8")
+    assert "https://github.com/Azure/AzurePublicDataset" in body
+    assert "AzureLLMInferenceTrace_conv.csv | 719,188 |" in body
+    assert "Splitwise" in body  # citation
+    assert "November 11th 2023" in body and "2023-11-16" in body  # documented date caveat
+    assert "`output_tokens` looks capped at 1,000: 11 rows equal the maximum" in body
+    assert "shipped with burstlab" in body
+    assert "| `arrival_s` | Float64 | no | seconds since the first request" in body
+    assert sorted(conv_card.charts) == [
+        "charts/rate.png",
+        "charts/rate.svg",
+        "charts/tokens.png",
+        "charts/tokens.svg",
+    ]
+    for rel in conv_card.charts:
+        raw = (conv_card.out_dir / rel).read_bytes()
+        assert raw.startswith(b"\x89PNG") if rel.endswith(".png") else b"<svg" in raw[:500]
+        if rel.endswith(".png"):
+            assert f"]({rel})" in body
+
+
+def test_mooncake_card_states_quantized_timestamps(data_dir, tmp_path):
+    ingest("mooncake-conversation", sample=True, data_dir=data_dir)
+    card = write_card("mooncake-conversation", tmp_path / "mc", data_dir=data_dir)
+    body = card.readme.read_text(encoding="utf-8")
+    meta = front_matter(card.readme)
+    assert meta["license"] == "apache-2.0"
+    assert meta["size_categories"] == ["1K<n<10K"]
+    df = pl.read_parquet(tmp_path / "mc" / card.data_files[0])
+    assert df.height == 3_000
+    distinct = df["arrival_s"].n_unique()
+    assert f"{distinct:,} distinct times for 3,000 rows" in body
+    assert "first 3,000 of 12,031" in body
+
+
+def test_check_card_reports_bad_licence_and_missing_data(conv_card):
+    readme = conv_card.readme
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("license: cc-by-4.0", "license: CC BY 4.0"), encoding="utf-8")
+    (conv_card.out_dir / conv_card.data_files[0]).unlink()
+    problems = check_card(conv_card.out_dir)
+    assert any("'CC BY 4.0' is not a Hub licence id" in p for p in problems)
+    assert any("no file matches 'data/azure-llm-2023-conv.parquet'" in p for p in problems)
+    assert len(problems) == 2
+
+
+def test_licence_and_size_mapping():
+    assert hf_license("CC-BY-4.0 (data); MIT (code in the repository)") == "cc-by-4.0"
+    assert hf_license("Apache-2.0") == "apache-2.0"
+    assert hf_license("CC BY 4.0") == "cc-by-4.0"
+    assert hf_license("some custom terms") == "other"
+    assert hf_license(None) == "unknown"
+    assert [size_category(n) for n in (999, 1_000, 19_366, 27_000_000)] == [
+        "n<1K",
+        "1K<n<10K",
+        "10K<n<100K",
+        "10M<n<100M",
+    ]
+
+
+def test_cli_card_refuses_to_overwrite_without_flag(data_dir, tmp_path):
+    from burstlab.cli import app
+
+    ingest("azure-llm-2023-code", sample=True, data_dir=data_dir)
+    out = tmp_path / "code-card"
+    runner = CliRunner()
+    args = ["--data-dir", str(data_dir), "card", "azure-llm-2023-code", "--out", str(out)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "source card written" in first.output
+    assert pl.read_parquet(out / "data" / "azure-llm-2023-code.parquet").height == 8_819
+    again = runner.invoke(app, args)
+    assert isinstance(again.exception, BurstlabError)
+    assert "not empty" in str(again.exception)
+    forced = runner.invoke(app, [*args, "--overwrite"])
+    assert forced.exit_code == 0, forced.output
+    assert check_card(out) == []
+
+
+def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
+    assert card_kind("azure-llm-2023-conv") == ("source", None)
+    with pytest.raises(InputError, match="not ingested here"):
+        write_card("azure-llm-2023-conv", tmp_path / "x", data_dir=data_dir)
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"hello": 1}')
+    with pytest.raises(InputError, match="not a workload spec"):
+        card_kind(bad)
+    with pytest.raises(InputError, match="replay run"):
+        card_kind(tmp_path)
+    with pytest.raises(InputError, match="no such file"):
+        card_kind(tmp_path / "missing.parquet")
