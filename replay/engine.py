@@ -18,13 +18,13 @@ import json
 import os
 import socket
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from burstlab.replay.child import spawn_module, stop_process, wait_for_exit_request
 
 from burstlab.errors import ReplayError
 from burstlab.paths import data_dir
@@ -90,16 +90,7 @@ class EngineHandle:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, wait up to `timeout_s`, then SIGKILL. Safe to call twice."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
+        stop_process(self.process, timeout_s)
 
     def __enter__(self) -> EngineHandle:
         return self
@@ -149,15 +140,13 @@ def start_engine(
     log_dir = data_dir(root) / "engine-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"engine-{port}.log"
-    argv = [
-        sys.executable, "-m", "burstlab.replay.engine",
+    args = [
         "--model", str(path), "--alias", alias, "--port", str(port),
         "--parallel", str(n_parallel), "--ctx-per-slot", str(ctx_per_slot),
         "--threads", str(threads),
     ]  # fmt: skip
     t0 = time.perf_counter()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log)
+    process = spawn_module("burstlab.replay.engine", args, log_path=log_path)
     handle = EngineHandle(
         base_url=f"http://{HOST}:{port}",
         model=alias,
@@ -231,14 +220,6 @@ def prometheus_counters(base_url: str, timeout_s: float = 10.0) -> dict[str, flo
     return values
 
 
-def _exit_when_parent_dies() -> None:
-    """Block on stdin (a pipe from the parent); EOF means the parent is gone → exit now."""
-    with contextlib.suppress(OSError):
-        while sys.stdin.buffer.read(4096):
-            pass
-    os._exit(0)
-
-
 def serve(
     model: str, alias: str, port: int, n_parallel: int, ctx_per_slot: int, threads: int
 ) -> None:
@@ -257,10 +238,9 @@ def serve(
     params.endpoint_slots = True
     server = xllamacpp.Server(params)  # serves on its own threads from here on
     print(f"burstlab engine: serving {model} as {alias!r} on http://{HOST}:{port}", flush=True)
-    watcher = threading.Thread(target=_exit_when_parent_dies, daemon=True)
-    watcher.start()
-    watcher.join()
+    wait_for_exit_request()
     del server
+    os._exit(0)  # llama.cpp's server threads are not joined; leave without finalisers
 
 
 def main(argv: list[str] | None = None) -> None:

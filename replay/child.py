@@ -1,0 +1,54 @@
+"""Test servers (llama.cpp engine, instant server) as child processes that never outlive us.
+
+Each server runs as `python -m burstlab.replay.<module>` with a pipe on its stdin. The child
+blocks until SIGTERM or until that pipe reaches EOF — which happens when the parent exits for any
+reason, crash included — so no test run leaves a server behind on a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def spawn_module(module: str, args: list[str], *, log_path: Path | None = None) -> subprocess.Popen:
+    """Start `python -m module args…` with stdin as the parent-liveness pipe.
+
+    stdout is a pipe (the child announces readiness there) unless `log_path` is given, in which
+    case stdout and stderr both go to that file (llama.cpp logs a lot).
+    """
+    argv = [sys.executable, "-m", module, *args]
+    if log_path is None:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM, wait up to `timeout_s`, then SIGKILL; close our pipe ends. Safe to call twice."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def wait_for_exit_request() -> None:
+    """Child side: block until SIGTERM arrives or the parent's stdin pipe closes, then return."""
+
+    def _terminate(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    with contextlib.suppress(SystemExit, KeyboardInterrupt, OSError):
+        while sys.stdin.buffer.read(4096):
+            pass
