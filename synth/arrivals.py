@@ -54,10 +54,16 @@ def time_change(unit_points: np.ndarray, rates: np.ndarray, step_s: float) -> np
     edges = np.arange(rates.size + 1, dtype=np.float64) * step_s
     cum = np.concatenate([[0.0], np.cumsum(rates * step_s)])
     pts = unit_points[unit_points < cum[-1]]
-    # side="right" puts a point sitting on a flat step (zero-rate windows) into the last
-    # window of that step, which has a positive rate, so quiet windows stay empty.
-    idx = np.searchsorted(cum, pts, side="right") - 1
-    return edges[idx] + (pts - cum[idx]) / rates[idx]
+    # The points are sorted, so locate the few window boundaries among the many points and
+    # repeat each window's index over its run (O(n) instead of a search per point). A point
+    # on a flat step (zero-rate windows) lands in the last window of the step, which has a
+    # positive rate, so quiet windows stay empty.
+    first = np.searchsorted(pts, cum, side="left")
+    idx = np.repeat(np.arange(rates.size), np.diff(first))
+    out = pts - cum[idx]
+    out /= rates[idx]
+    out += edges[idx]
+    return out
 
 
 def regime_path(rng: np.random.Generator, regime: BurstRegime, n_windows: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from burstlab.fitting.spec import LengthSpec, LoadCoupling
+from burstlab.fitting.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
 from scipy.special import ndtr
 
 _U_EPS = 1e-12
@@ -30,13 +30,48 @@ class Lengths:
 
 
 def copula_uniforms(rng: np.random.Generator, rho: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """`n` pairs of uniforms whose normal scores have correlation `rho` (Gaussian copula)."""
+    """`n` pairs of uniforms whose normal scores have correlation `rho` (Gaussian copula);
+    plain independent uniforms when rho = 0 (same law, a third of the cost)."""
+    if rho == 0.0:
+        return rng.random(n), rng.random(n)
     z1 = rng.standard_normal(n)
-    z2 = rho * z1 + math.sqrt(max(0.0, 1.0 - rho * rho)) * rng.standard_normal(n)
-    return (
-        np.clip(ndtr(z1), _U_EPS, 1 - _U_EPS),
-        np.clip(ndtr(z2), _U_EPS, 1 - _U_EPS),
-    )
+    z2 = rng.standard_normal(n)
+    z2 *= math.sqrt(max(0.0, 1.0 - rho * rho))
+    z2 += rho * z1
+    return ndtr(z1, out=z1), ndtr(z2, out=z2)
+
+
+def log_ppf_knots(dist: EmpiricalDist) -> tuple[np.ndarray, np.ndarray]:
+    """Knots (u, ln x) on which ln ppf of a log-space histogram with point masses is exactly
+    piecewise linear: inside a bin x is log-uniform, so ln x is linear in u; a point mass is a
+    flat step. Built from the public cdf at every edge and mass, so it cannot drift from the
+    spec's own definition; `np.interp` on them is ~5× faster than `EmpiricalDist.ppf`."""
+    masses = {m.value: m.prob for m in dist.point_masses}
+    xs = np.unique(np.concatenate([dist.edges, list(masses)]))
+    at_or_below = np.asarray(dist.cdf(xs), dtype=np.float64)
+    below = at_or_below - np.array([masses.get(float(x), 0.0) for x in xs])
+    u = np.empty(2 * xs.size)
+    u[0::2], u[1::2] = below, at_or_below
+    logx = np.repeat(np.log(np.maximum(xs, 1e-300)), 2)
+    return u, logx
+
+
+def marginal_ppf(marginal: Marginal, u: np.ndarray) -> np.ndarray:
+    """`Marginal.ppf` (whole tokens, clipped to [min, max]), fast for empirical marginals."""
+    if marginal.use == "parametric" and marginal.chosen is not None:
+        return marginal.ppf(u)
+    knots, logx = log_ppf_knots(marginal.empirical)
+    x = np.interp(u, knots, logx)
+    np.exp(x, out=x)
+    return _round_clip(x, marginal.min, marginal.max)
+
+
+def _round_clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Round to whole tokens and clip to [lo, hi], in place (no temporaries at 10 M rows)."""
+    np.rint(x, out=x)
+    np.maximum(x, lo, out=x)
+    np.minimum(x, hi, out=x)
+    return x
 
 
 def load_factors(arrival_s: np.ndarray, coupling: LoadCoupling) -> np.ndarray:
@@ -46,12 +81,14 @@ def load_factors(arrival_s: np.ndarray, coupling: LoadCoupling) -> np.ndarray:
     windows (the same normalisation the fit uses: an empty window has no mean length)."""
     if arrival_s.size == 0:
         return np.ones(0)
-    idx = np.floor(arrival_s / coupling.window_s).astype(np.int64)
-    idx -= idx.min()
+    idx = (arrival_s * (1.0 / coupling.window_s)).astype(np.int64)
+    idx -= idx[0]
     counts = np.bincount(idx)
-    k = counts[idx] / counts[counts > 0].mean()
-    f = k**coupling.elasticity
-    return f / f.mean()
+    busy = counts > 0
+    k = counts / counts[busy].mean()
+    per_window = np.where(busy, k, 1.0) ** coupling.elasticity
+    f = per_window[idx]
+    return f / (per_window[busy] @ counts[busy] / arrival_s.size)
 
 
 def sample_lengths(
@@ -71,13 +108,12 @@ def sample_lengths(
     n = arrival_s.size
     rho = spec.dependence.copula.rho if spec.dependence.copula.kind == "gaussian" else 0.0
     u_in, u_out = copula_uniforms(rng, rho, n)
-    inp = spec.input.ppf(u_in)
-    out = spec.output.ppf(u_out)
+    inp = marginal_ppf(spec.input, u_in)
+    out = marginal_ppf(spec.output, u_out)
     coupling = spec.dependence.load_coupling
     if load_coupling and coupling is not None and coupling.elasticity != 0.0:
-        out = np.clip(
-            np.rint(out * load_factors(arrival_s, coupling)), spec.output.min, spec.output.max
-        )
+        out *= load_factors(arrival_s, coupling)
+        _round_clip(out, spec.output.min, spec.output.max)
     if spec.context_limit:
         limit = float(spec.context_limit)
         inp = np.minimum(inp, limit - 1)
