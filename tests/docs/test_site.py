@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,16 +12,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_hook(name: str):
-    """Import a docs/hooks module the way mkdocs does (by path)."""
-    path = REPO / "docs" / "hooks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"burstlab_docs_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +43,7 @@ def test_strict_build_has_every_page_in_the_nav(site):
         assert html.is_file(), f"docs/{page}.md was not built"
 
 
-def test_cli_page_lists_every_registered_command(site):
+def test_cli_page_lists_every_registered_command(site, load_hook):
     out, _ = site
     html = unescape((out / "cli" / "index.html").read_text(encoding="utf-8"))
     text = re.sub(r"<[^>]+>", "", html)
@@ -80,7 +69,7 @@ def test_build_fetches_nothing(site):
         assert not re.search(r"<script[^>]+src=\"https?://", html), page
 
 
-def test_reference_renders_usage_and_options_for_card():
+def test_reference_renders_usage_and_options_for_card(load_hook):
     hook = load_hook("cli_reference")
     [card] = [d for d in hook.walk_commands() if d.name == "burstlab card"]
     md = hook.render_command(card)
