@@ -6,8 +6,10 @@ row into a canonical row, and which rows to drop (each drop reason an expression
 engine in `ingest.py` does the reading, counting, and atomic writing, so adapters hold no
 loader code.
 
-`map_rows(names, source_id)` gets the raw column names present in the file and returns the
-canonical columns as polars expressions; the engine selects them (plus the line number).
+`map_rows(names, source_id, path)` gets the raw column names present in the file (after an
+optional `reshape`, e.g. wide per-minute tables → long) and the file's path (some sources
+encode the day or region in it) and returns the canonical columns as polars expressions; the
+engine selects them (plus the line number).
 The time contract between an adapter and the engine: `map_rows` returns a column ``_t_ns``
 (Int64 nanoseconds — since the Unix epoch when `absolute_time` is true, else since the
 source's own zero). The engine subtracts the earliest kept ``_t_ns`` and writes ``arrival_s``
@@ -17,8 +19,10 @@ Tables without per-row times (``invocations``) return no ``_t_ns`` and set their
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -40,6 +44,18 @@ class SourceFile:
     size: int | None = None  # bytes of the official file, when known
     sample: str | None = None  # path under traces/samples/ of a shipped real copy or excerpt
     note: str = ""  # one line shown by `burstlab sources`
+    # fnmatch patterns of the file names that hold this dataset (one per day, say); default:
+    # the official file name. Archive members are matched by these too.
+    patterns: tuple[str, ...] = ()
+
+    def matches(self, name: str) -> bool:
+        """Whether a file called `name` (compression suffix ignored) belongs to this dataset."""
+        bare = name
+        for suffix in (".gz", ".xz", ".bz2"):
+            bare = bare.removesuffix(suffix)
+        return any(fnmatch.fnmatch(bare, p) for p in self.patterns or (self.filename,)) or (
+            name == self.filename
+        )
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ class Adapter:
     table: str  # canonical table kind the rows map onto (burstlab.schema)
     format: Format
     columns: Mapping[str, pl.DataType]  # raw columns required, by name, with their read type
-    map_rows: Callable[[list[str], str], list[pl.Expr]]  # (raw names, id) -> canonical + _t_ns
+    map_rows: Callable[[list[str], str, Path], list[pl.Expr]]  # (names, id, path) -> canonical
     drop_when: Mapping[str, pl.Expr]  # reason -> predicate on the MAPPED frame; first match wins
     sources: tuple[SourceFile, ...]
     licence: str
@@ -59,6 +75,13 @@ class Adapter:
     absolute_time: bool = True  # _t_ns is Unix-epoch ns (so t0_utc is known)
     optional_columns: Mapping[str, pl.DataType] = field(default_factory=dict)
     version: int = 1  # bump when the mapping changes, so re-ingest is not skipped
+    # Wide tables: every column not named in `columns` is read with this type (e.g. the 1,440
+    # minute columns of Azure Functions 2019), and `reshape` turns the raw frame long.
+    wide_type: pl.DataType | None = None
+    reshape: Callable[[pl.LazyFrame, list[str]], pl.LazyFrame] | None = None
+    # Tables that are not canonical (burstlab.schema) give their own schema here, e.g. the
+    # Azure Functions 2019 duration percentiles; they get a catalog view all the same.
+    schema: Mapping[str, pl.DataType] | None = None
 
     def source(self, source_id: str) -> SourceFile:
         """The SourceFile with this id (KeyError when the family has no such id)."""

@@ -8,6 +8,8 @@ ISO ``…T…Z`` timestamps in a ``.csv.gz`` (2025). No failure flag exists: ``f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in
 
@@ -27,7 +29,7 @@ def _kind(source_id: str) -> str:
     return source_id.rsplit("-", 1)[-1]  # code / conv / multimodal
 
 
-def _map(names: list[str], source_id: str) -> list[pl.Expr]:
+def _map(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
     year = source_id.split("-")[2]
     return [
         pl.lit(source_id).alias("source"),

@@ -11,6 +11,8 @@ kept with ``failed=true``. ``Elapsed time`` (seconds, the source's own latency) 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
 
@@ -51,7 +53,7 @@ def _source(part: int, without_fails: bool) -> SourceFile:
     )
 
 
-def _map(names: list[str], source_id: str) -> list[pl.Expr]:
+def _map(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
     optional = {
         "session_id": pl.col("Session ID").cast(pl.String) if "Session ID" in names else None,
         "source_latency_s": pl.col("Elapsed time") if "Elapsed time" in names else None,

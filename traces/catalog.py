@@ -13,12 +13,12 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from burstlab.traces.registry import table_kinds, table_schema
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
 from burstlab.paths import catalog_path, parquet_dir
 from burstlab.paths import data_dir as resolve_data_dir
-from burstlab.schema import SCHEMAS, arrow_schema
 
 _SOURCES_COLUMNS = (
     "source VARCHAR, table_name VARCHAR, rows BIGINT, rows_read BIGINT, rows_dropped BIGINT, "
@@ -37,7 +37,8 @@ def _parquet_files(root: Path, kind: str) -> list[Path]:
 
 def _empty_view(kind: str) -> str:
     cols = ", ".join(
-        f'CAST(NULL AS {_duck_type(field.type)}) AS "{field.name}"' for field in arrow_schema(kind)
+        f'CAST(NULL AS {_duck_type(field.type)}) AS "{field.name}"'
+        for field in pl.DataFrame(schema=table_schema(kind)).to_arrow().schema
     )
     return f"SELECT {cols} WHERE false"
 
@@ -62,7 +63,7 @@ def _duck_type(arrow_type) -> str:
 def source_rows(root: Path) -> list[dict]:
     """One dict per ingested dataset, from its Parquet metadata (the `sources` table rows)."""
     rows = []
-    for kind in SCHEMAS:
+    for kind in table_kinds():
         for path in _parquet_files(root, kind):
             meta = read_metadata(path)
             dropped = meta.get("rows_dropped", {})
@@ -92,7 +93,7 @@ def refresh(data_dir: str | Path | None = None) -> Path:
     root = resolve_data_dir(data_dir)
     path = catalog_path(root)
     with duckdb.connect(str(path)) as con:
-        for kind in SCHEMAS:
+        for kind in table_kinds():
             files = _parquet_files(root, kind)
             if files:
                 glob = str(parquet_dir(root, kind) / "*.parquet")
@@ -124,11 +125,11 @@ def connect(
 def parquet_path(source: str, data_dir: str | Path | None = None) -> Path:
     """The Parquet file of an ingested dataset (InputError when it was never ingested)."""
     root = resolve_data_dir(data_dir)
-    for kind in SCHEMAS:
+    for kind in table_kinds():
         candidate = parquet_dir(root, kind) / f"{source}.parquet"
         if candidate.exists():
             return candidate
-    ingested = sorted(p.stem for kind in SCHEMAS for p in _parquet_files(root, kind))
+    ingested = sorted(p.stem for kind in table_kinds() for p in _parquet_files(root, kind))
     raise InputError(
         root,
         f"dataset {source!r} is not ingested here; run `burstlab ingest {source}` "

@@ -54,18 +54,57 @@ def ingest_cmd(
             help="Fail on the first unparsable row (file and line) instead of dropping it.",
         ),
     ] = False,
+    mapping: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--map",
+            help="generic only: canonical=source column pairs, e.g. arrival_s=ts,input_tokens=prompt.",
+        ),
+    ] = None,
+    time_unit: Annotated[
+        str, typer.Option(help="generic only: unit of the time column: s, ms, us, ns or datetime.")
+    ] = "s",
+    time_format: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="generic only: timestamp format for --time-unit datetime (chrono syntax)."
+        ),
+    ] = None,
+    table: Annotated[
+        str, typer.Option(help="generic only: canonical table the rows map onto.")
+    ] = "requests",
+    source_id: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--id", help="generic only: dataset id (default generic-<file stem>)."),
+    ] = None,
 ) -> None:
     """Convert trace files into canonical Parquet and register them in the DuckDB catalog.
 
     Streams (bounded memory), writes atomically, and skips inputs whose sha256 is unchanged.
     Unparsable rows are dropped and counted by reason; the counts reconcile with rows read.
 
-    Examples: `burstlab ingest --sample`; `burstlab ingest burstgpt BurstGPT_1.csv`;
-    `burstlab ingest azure-llm-2024-conv` (after `burstlab fetch azure-llm-2024-conv`).
+    Examples: `burstlab ingest --sample`; `burstlab ingest burstgpt BurstGPT_1.csv BurstGPT_3.csv`;
+    `burstlab ingest azure-llm-2024-conv` (after `burstlab fetch azure-llm-2024-conv`);
+    `burstlab ingest generic my.csv --map arrival_s=ts,input_tokens=p,output_tokens=c --time-unit ms`.
     """
+    from burstlab.traces.generic import ingest_generic
     from burstlab.traces.ingest import ingest_many
 
-    results = ingest_many(source, files, sample=sample, data_dir=_root(ctx), strict=strict)
+    if source == "generic":
+        results = [
+            ingest_generic(
+                files or [],
+                mapping or [],
+                time_unit=time_unit,
+                time_format=time_format,
+                table=table,
+                source_id=source_id,
+                data_dir=_root(ctx),
+                strict=strict,
+            )
+        ]
+    else:
+        results = ingest_many(source, files, sample=sample, data_dir=_root(ctx), strict=strict)
     table = Table(title="ingested")
     for col in ("source", "table", "rows read", "kept", "dropped", "span", "status"):
         table.add_column(

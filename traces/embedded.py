@@ -12,9 +12,7 @@ import functools
 import polars as pl
 from burstlab.traces import registry
 from burstlab.traces.adapter import TIME_NS, arrival_seconds
-from burstlab.traces.ingest import prepare
-
-from burstlab.schema import conform
+from burstlab.traces.ingest import prepare, to_table
 
 #: Shipped samples: dataset id -> what it is.
 SAMPLES = {
@@ -26,12 +24,12 @@ SAMPLES = {
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str) -> pl.DataFrame:
-    adapter, src = registry.lookup(name)
     path = registry.sample_path(name)
-    frame = prepare(adapter, src.id, [path], [path]).filter(pl.col("_drop_reason").is_null())
+    adapter, _ = registry.samples()[name]
+    frame = prepare(adapter, name, [path], [path]).filter(pl.col("_drop_reason").is_null())
     t0 = frame.select(pl.col(TIME_NS).min()).collect().item()
     frame = frame.with_columns(arrival_seconds(t0))
-    return conform(frame, adapter.table).collect()
+    return to_table(frame, adapter).collect()
 
 
 def sample_frame(name: str) -> pl.DataFrame:

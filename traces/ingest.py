@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,15 +24,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 from burstlab.traces import registry
-from burstlab.traces.adapter import TIME_NS, Adapter, arrival_seconds
-from burstlab.traces.readers import LINE, READERS, decompressed
+from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
+from burstlab.traces.archives import is_archive, unpack
+from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, peek_columns
 
 from burstlab import __version__
 from burstlab.errors import InputError
 from burstlab.parquet import finalize_atomic, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
-from burstlab.paths import parquet_dir
-from burstlab.schema import conform
+from burstlab.paths import downloads_dir, parquet_dir
+from burstlab.schema import SCHEMAS, conform
 
 _REASON = "_drop_reason"
 _FILE = "_file"
@@ -86,10 +88,13 @@ def _reason_expr(adapter: Adapter) -> pl.Expr:
 def _mapped(
     adapter: Adapter, source_id: str, plain: Path, origin: Path, index: int
 ) -> pl.LazyFrame:
-    raw = READERS[adapter.format](plain, adapter.columns, adapter.optional_columns, origin)
+    spec = ColumnSpec(adapter.columns, adapter.optional_columns, adapter.wide_type)
+    raw = READERS[adapter.format](plain, spec, origin)
+    if adapter.reshape is not None:
+        raw = adapter.reshape(raw, raw.collect_schema().names())
     names = raw.collect_schema().names()
     return raw.select(
-        LINE, pl.lit(index, pl.Int32).alias(_FILE), *adapter.map_rows(names, source_id)
+        LINE, pl.lit(index, pl.Int32).alias(_FILE), *adapter.map_rows(names, source_id, origin)
     )
 
 
@@ -104,6 +109,16 @@ def prepare(
         ],
         how="diagonal_relaxed",
     ).with_columns(_reason_expr(adapter).alias(_REASON))
+
+
+def to_table(frame: pl.LazyFrame, adapter: Adapter) -> pl.LazyFrame:
+    """Cast and order mapped rows to the adapter's table: canonical, or its own schema."""
+    if adapter.table in SCHEMAS:
+        return conform(frame, adapter.table)
+    return frame.select(
+        pl.col(name).cast(dtype).alias(name)
+        for name, dtype in registry.table_schema(adapter.table).items()
+    )
 
 
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
@@ -188,7 +203,7 @@ def convert(
             kept = kept.with_columns(arrival_seconds(t0_ns))
         sink = dest.parent / f".{dest.name}.sink.tmp"
         try:
-            conform(kept, adapter.table).sink_parquet(sink, engine="streaming")
+            to_table(kept, adapter).sink_parquet(sink, engine="streaming")
             src = (
                 adapter.source(source_id) if source_id in {s.id for s in adapter.sources} else None
             )
@@ -240,46 +255,80 @@ def _result_from_metadata(
     )
 
 
+def _pick(
+    candidates: list[tuple[Adapter, SourceFile]], path: Path, origin: str
+) -> tuple[Adapter, SourceFile] | None:
+    """Which dataset a file is: by its name, else by its columns. None if nothing fits."""
+    if len(candidates) == 1:
+        return candidates[0]
+    by_name = [c for c in candidates if c[1].matches(path.name)]
+    if len(by_name) == 1:
+        return by_name[0]
+    pool = by_name or candidates
+    fits = []
+    for adapter, src in pool:
+        header = peek_columns(path, adapter.format)
+        if header is not None and all(col in header for col in adapter.columns):
+            fits.append((adapter, src))
+    if len(fits) == 1:
+        return fits[0]
+    if len(fits) > 1:
+        raise InputError(
+            path,
+            f"fits several {origin} datasets; name the dataset id instead of the family",
+            expected=[src.id for _, src in fits],
+        )
+    return None
+
+
 def resolve(
-    source: str, files: Sequence[str | Path] | None, root: Path
+    source: str, files: Sequence[str | Path] | None, root: Path, workdir: Path
 ) -> list[tuple[Adapter, str, list[Path]]]:
     """Group input files by dataset id: [(adapter, id, files)].
 
-    `source` may be a dataset id (all files are that dataset) or a family name (each file is
-    matched to a dataset by its official file name). Without files, a dataset id reads the
-    file `burstlab fetch` downloaded.
+    `source` is a dataset id (every file is that dataset) or a family (each file is matched
+    to a dataset by its official name pattern, else by its columns). Archives are unpacked
+    into `workdir` and their members matched the same way; members that fit no dataset are
+    skipped. Without files, a dataset id reads what `burstlab fetch` downloaded.
     """
-    from burstlab.paths import downloads_dir
-
-    adapter, src = registry.lookup(source)
+    candidates = registry.lookup(source)
     if not files:
-        if src is None:
+        if len(candidates) != 1:
             raise InputError(
                 None,
                 f"{source!r} is a family: name a dataset id or give files",
-                expected=[s.id for s in adapter.sources],
+                expected=[src.id for _, src in candidates],
             )
+        src = candidates[0][1]
         path = downloads_dir(root) / src.filename
         if not path.exists():
             raise InputError(
                 path, f"not downloaded; run `burstlab fetch {src.id}` or pass the file"
             )
-        return [(adapter, src.id, [path])]
-    paths = [Path(f) for f in files]
-    if src is not None:
-        return [(adapter, src.id, paths)]
-    groups: dict[str, list[Path]] = {}
-    for p in paths:
-        match = registry.match_file(adapter, p)
-        if match is None:
-            raise InputError(
-                p,
-                f"cannot tell which {adapter.family} dataset this file is",
-                expected=[s.filename for s in adapter.sources],
-                found=p.name,
-            )
-        groups.setdefault(match.id, []).append(p)
-    return [(adapter, sid, group) for sid, group in groups.items()]
+        files = [path]
+    groups: dict[str, tuple[Adapter, list[Path]]] = {}
+    for given in map(Path, files):
+        if not given.exists():
+            raise InputError(given, "no such file")
+        members = [given]
+        if is_archive(given):
+            members = unpack(given, workdir / f"{len(groups)}-{given.name}")
+        for path in members:
+            picked = _pick(candidates, path, source)
+            if picked is None and members == [given]:
+                adapter, _ = candidates[0]
+                raise InputError(
+                    path,
+                    f"does not look like any {source} dataset (names or columns)",
+                    expected={src.id: list(a.columns) for a, src in candidates},
+                    found=peek_columns(path, adapter.format),
+                )
+            if picked is not None:
+                adapter, src = picked
+                groups.setdefault(src.id, (adapter, []))[1].append(path)
+    if not groups:
+        raise InputError(Path(files[0]), f"no file in it fits a {source} dataset")
+    return [(adapter, sid, paths) for sid, (adapter, paths) in groups.items()]
 
 
 def ingest(
@@ -321,28 +370,29 @@ def ingest_many(
     from burstlab.traces import catalog
 
     root = resolve_data_dir(data_dir)
-    if sample:
-        if files:
-            raise InputError(None, "--sample takes no files")
-        names = [source] if source else sorted(registry.samples())
-        plan = []
-        for name in names:
-            adapter, src = registry.lookup(name)
-            if src is None or not src.sample:
-                raise InputError(
-                    None, f"no shipped sample for {name!r}", expected=sorted(registry.samples())
-                )
-            plan.append((adapter, src.id, [registry.sample_path(src.id)]))
-    elif source is None:
-        raise InputError(
-            None, "name a source (or use --sample)", expected=sorted(registry.families())
-        )
-    else:
-        plan = resolve(source, files, root)
-    results = []
-    for adapter, sid, paths in plan:
-        dest = parquet_dir(root, adapter.table) / f"{sid}.parquet"
-        extra = {"sample": True, "sample_file": paths[0].name} if sample else {"sample": False}
-        results.append(convert(adapter, sid, paths, dest, strict=strict, extra_metadata=extra))
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=downloads_dir(root)) as work:
+        if sample:
+            if files:
+                raise InputError(None, "--sample takes no files")
+            names = [source] if source else sorted(registry.samples())
+            plan = []
+            for name in names:
+                found = registry.samples().get(name)
+                if found is None:
+                    raise InputError(
+                        None, f"no shipped sample for {name!r}", expected=sorted(registry.samples())
+                    )
+                plan.append((found[0], name, [registry.sample_path(name)]))
+        elif source is None:
+            raise InputError(
+                None, "name a source (or use --sample)", expected=sorted(registry.families())
+            )
+        else:
+            plan = resolve(source, files, root, Path(work))
+        results = []
+        for adapter, sid, paths in plan:
+            dest = parquet_dir(root, adapter.table) / f"{sid}.parquet"
+            extra = {"sample": sample}
+            results.append(convert(adapter, sid, paths, dest, strict=strict, extra_metadata=extra))
     catalog.refresh(root)
     return results

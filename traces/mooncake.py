@@ -8,6 +8,8 @@ there is no t0_utc.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
 
@@ -15,7 +17,7 @@ REPO = "https://github.com/kvcache-ai/Mooncake"
 RAW = "https://raw.githubusercontent.com/kvcache-ai/Mooncake/main/FAST25-release"
 
 
-def _map(names: list[str], source_id: str) -> list[pl.Expr]:
+def _map(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
     return [
         pl.lit(source_id).alias("source"),
         seconds_ns("timestamp", 10**6).alias(TIME_NS),

@@ -17,6 +17,7 @@ import lzma
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +25,25 @@ import polars as pl
 from burstlab.errors import InputError
 
 LINE = "_line"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The raw columns a reader must return: required, optional (if present), and for wide
+    tables the type every other column is read as."""
+
+    required: Mapping[str, pl.DataType]
+    optional: Mapping[str, pl.DataType] = field(default_factory=dict)
+    wide_type: pl.DataType | None = None
+
+    def wanted(self, found: list[str]) -> dict[str, pl.DataType]:
+        """The columns to read from a file whose header is `found`."""
+        out = {**self.required, **{k: v for k, v in self.optional.items() if k in found}}
+        if self.wide_type is not None:
+            out.update({k: self.wide_type for k in found if k not in out})
+        return out
+
+
 _OPENERS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 
 
@@ -50,9 +70,7 @@ def decompressed(path: Path, workdir: Path) -> Iterator[Path]:
         out.unlink(missing_ok=True)
 
 
-def _check_columns(
-    path: Path, found: list[str], required: Mapping[str, pl.DataType], origin: Path
-) -> None:
+def _check_columns(found: list[str], required: Mapping[str, pl.DataType], origin: Path) -> None:
     missing = [c for c in required if c not in found]
     if missing:
         raise InputError(
@@ -63,12 +81,7 @@ def _check_columns(
         )
 
 
-def scan_csv(
-    path: Path,
-    required: Mapping[str, pl.DataType],
-    optional: Mapping[str, pl.DataType],
-    origin: Path | None = None,
-) -> pl.LazyFrame:
+def scan_csv(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
     """A CSV (any line ending, final newline or not) as a lazy frame of the wanted columns."""
     origin = origin or path
     try:
@@ -76,8 +89,8 @@ def scan_csv(
     except pl.exceptions.NoDataError:
         raise InputError(origin, "empty file: no header and no rows") from None
     header = [h.strip() for h in header]
-    _check_columns(path, header, required, origin)
-    wanted = {**required, **{k: v for k, v in optional.items() if k in header}}
+    _check_columns(header, spec.required, origin)
+    wanted = spec.wanted(header)
     lf = pl.scan_csv(
         path,
         infer_schema=False,
@@ -103,12 +116,7 @@ def _json_value(key: str, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False).alias(key)
 
 
-def scan_jsonl(
-    path: Path,
-    required: Mapping[str, pl.DataType],
-    optional: Mapping[str, pl.DataType],
-    origin: Path | None = None,
-) -> pl.LazyFrame:
+def scan_jsonl(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
     """JSON Lines as a lazy frame; a malformed line yields nulls (a counted drop), not a crash."""
     origin = origin or path
     first = None
@@ -124,8 +132,8 @@ def scan_jsonl(
         raise InputError(origin, "empty file: no JSON lines")
     if not isinstance(first, dict):
         raise InputError(origin, "not JSON Lines of objects", line=1, found=type(first).__name__)
-    _check_columns(path, list(first), required, origin)
-    wanted = {**required, **{k: v for k, v in optional.items() if k in first}}
+    _check_columns(list(first), spec.required, origin)
+    wanted = spec.wanted(list(first))
     lines = pl.scan_csv(
         path,
         has_header=False,
@@ -141,22 +149,36 @@ def scan_jsonl(
     )
 
 
-def scan_parquet(
-    path: Path,
-    required: Mapping[str, pl.DataType],
-    optional: Mapping[str, pl.DataType],
-    origin: Path | None = None,
-) -> pl.LazyFrame:
+def scan_parquet(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
     """A Parquet file as a lazy frame of the wanted columns (``_line`` = row number, 1-based)."""
     origin = origin or path
     try:
         found = pl.scan_parquet(path).collect_schema().names()
     except pl.exceptions.ComputeError as exc:
         raise InputError(origin, f"not a readable Parquet file ({exc})") from None
-    _check_columns(path, found, required, origin)
-    wanted = {**required, **{k: v for k, v in optional.items() if k in found}}
+    _check_columns(found, spec.required, origin)
+    wanted = spec.wanted(found)
     lf = pl.scan_parquet(path, row_index_name=LINE, row_index_offset=1)
     return lf.select(LINE, *[pl.col(k).cast(t, strict=False) for k, t in wanted.items()])
 
 
 READERS = {"csv": scan_csv, "jsonl": scan_jsonl, "parquet": scan_parquet}
+
+
+def peek_columns(path: Path, fmt: str) -> list[str] | None:
+    """The column names of a file without reading it (None when they cannot be read).
+
+    Used to tell which dataset of a family a file is when its name does not say.
+    """
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    try:
+        if fmt == "parquet":
+            return pl.scan_parquet(path).collect_schema().names()
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        if fmt == "jsonl":
+            obj = json.loads(first)
+            return list(obj) if isinstance(obj, dict) else None
+        return [c.strip().strip('"') for c in first.rstrip("\r\n").split(",")]
+    except (OSError, EOFError, ValueError, pl.exceptions.PolarsError):
+        return None

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from burstlab.traces import azure_llm, burstgpt, mooncake
+import polars as pl
+from burstlab.traces import azure_functions, azure_llm, burstgpt, huawei, mooncake
 from burstlab.traces.adapter import Adapter, SourceFile
 
 from burstlab.errors import InputError
+from burstlab.schema import SCHEMAS
 
-ADAPTERS: tuple[Adapter, ...] = (azure_llm.ADAPTER, burstgpt.ADAPTER, mooncake.ADAPTER)
+ADAPTERS: tuple[Adapter, ...] = (
+    azure_llm.ADAPTER,
+    burstgpt.ADAPTER,
+    mooncake.ADAPTER,
+    *azure_functions.ADAPTERS,
+    *huawei.ADAPTERS,
+)
 
-#: Samples shipped in the package (real bytes): source id -> path under traces/samples/.
+#: Real samples shipped in the package live here (see each folder's PROVENANCE.md).
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
-def families() -> dict[str, Adapter]:
-    """Family name -> adapter."""
-    return {a.family: a for a in ADAPTERS}
+def families() -> dict[str, list[Adapter]]:
+    """Family name -> its adapters (a family may map onto several tables)."""
+    out: dict[str, list[Adapter]] = {}
+    for adapter in ADAPTERS:
+        out.setdefault(adapter.family, []).append(adapter)
+    return out
 
 
 def source_ids() -> dict[str, tuple[Adapter, SourceFile]]:
@@ -32,23 +43,20 @@ def samples() -> dict[str, tuple[Adapter, SourceFile]]:
 
 def sample_path(source_id: str) -> Path:
     """The shipped sample file of a dataset id."""
-    try:
-        _, src = samples()[source_id]
-    except KeyError:
-        raise InputError(
-            None, f"no shipped sample named {source_id!r}", expected=sorted(samples())
-        ) from None
-    return SAMPLES_DIR / src.sample
+    found = samples().get(source_id)
+    if found is None:
+        raise InputError(None, f"no shipped sample named {source_id!r}", expected=sorted(samples()))
+    return SAMPLES_DIR / found[1].sample
 
 
-def lookup(name: str) -> tuple[Adapter, SourceFile | None]:
-    """Resolve a dataset id (→ adapter and its file) or a family name (→ adapter, None)."""
+def lookup(name: str) -> list[tuple[Adapter, SourceFile]]:
+    """The datasets a name stands for: one for a dataset id, all of a family for a family."""
     ids = source_ids()
     if name in ids:
-        return ids[name]
+        return [ids[name]]
     fams = families()
     if name in fams:
-        return fams[name], None
+        return [(a, s) for a in fams[name] for s in a.sources]
     raise InputError(
         None,
         f"unknown source {name!r}",
@@ -56,11 +64,20 @@ def lookup(name: str) -> tuple[Adapter, SourceFile | None]:
     )
 
 
-def match_file(adapter: Adapter, path: Path) -> SourceFile | None:
-    """The dataset of `adapter` whose official file name `path` carries (None when none does)."""
-    name = path.name
-    for src in sorted(adapter.sources, key=lambda s: -len(s.filename)):
-        stem = src.filename.split(".")[0]
-        if name == src.filename or name.split(".")[0] == stem:
-            return src
-    return None
+def table_schema(kind: str) -> dict[str, pl.DataType]:
+    """Schema of a table kind: canonical (burstlab.schema) or an adapter's auxiliary table."""
+    if kind in SCHEMAS:
+        return SCHEMAS[kind]
+    for adapter in ADAPTERS:
+        if adapter.table == kind and adapter.schema is not None:
+            return dict(adapter.schema)
+    raise InputError(None, f"unknown table {kind!r}", expected=table_kinds())
+
+
+def table_kinds() -> list[str]:
+    """Canonical table kinds first, then auxiliary ones, each once."""
+    kinds = list(SCHEMAS)
+    for adapter in ADAPTERS:
+        if adapter.table not in kinds:
+            kinds.append(adapter.table)
+    return kinds
