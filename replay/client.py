@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import resource
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -425,10 +427,36 @@ class ReplayClient:
         ))  # fmt: skip
 
 
-def run_async(coro):
-    """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop."""
+@contextlib.contextmanager
+def quiet_runtime(switch_interval_s: float = 0.0005):
+    """Keep the interpreter from stalling the pacer during a run.
+
+    The cyclic garbage collector can pause for tens of ms once many records are alive, so it is
+    frozen and off for the run (collected after); a short GIL switch interval makes the record
+    writer thread hand the GIL back to the event loop within ~0.5 ms.
+    """
+    was_enabled = gc.isenabled()
+    old_interval = sys.getswitchinterval()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    sys.setswitchinterval(switch_interval_s)
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        yield
+    finally:
+        sys.setswitchinterval(old_interval)
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+        gc.collect()
+
+
+def run_async(coro):
+    """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop,
+    inside quiet_runtime()."""
+    with quiet_runtime():
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(coro)
+        return uvloop.run(coro)
