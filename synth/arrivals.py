@@ -104,6 +104,16 @@ def intensity(
     return lam, step
 
 
+def mean_rate(spec: ArrivalSpec) -> float:
+    """Long-run mean arrival rate (requests/s) of an ArrivalSpec before any rate scale."""
+    if spec.model == "modulated" and spec.rate_curve is not None:
+        return spec.rate_curve.mean_rate()
+    if spec.model == "windowed" and spec.windows:
+        total = sum(w.duration_s for w in spec.windows)
+        return sum(w.rate_per_s * w.duration_s for w in spec.windows) / total
+    return 1.0 / unit_mean(spec.renewal)
+
+
 def _within_gaps(spec: ArrivalSpec) -> FamilyFit:
     return spec.burst_regime.within if spec.burst_regime is not None else spec.renewal
 

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 from burstlab.fitting.spec import WorkloadSpec
-from burstlab.synth.arrivals import arrival_times
+from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
+from burstlab.synth.sessions import SystemPrompts, session_requests
 from burstlab.synth.table import requests_table
 
 from burstlab.errors import SpecError
@@ -73,13 +74,7 @@ def synth_source(spec_sha256: str) -> str:
 
 def expected_rate(spec: WorkloadSpec) -> float:
     """Long-run mean arrival rate (requests/s) the spec implies before any rate scale."""
-    a = spec.arrivals
-    if a.model == "modulated" and a.rate_curve is not None:
-        return a.rate_curve.mean_rate()
-    if a.model == "windowed" and a.windows:
-        total = sum(w.duration_s for w in a.windows)
-        return sum(w.rate_per_s * w.duration_s for w in a.windows) / total
-    return 1.0 / a.renewal.mean()
+    return mean_rate(spec.arrivals)
 
 
 def _one(
@@ -106,13 +101,17 @@ def generate(
     group_mix: Mapping[str, float] | None = None,
     use_groups: bool | None = None,
     failures: bool = False,
+    sessions: bool = False,
+    prompts: SystemPrompts | None = None,
 ) -> Workload:
     """Generate `duration_s` seconds of requests from `spec` (same seed → identical table).
 
     With groups in the spec (and `use_groups` not False), every group is generated from its
     own spec at rate × (its mix share ÷ its fitted share) and the groups are merged; the
     group name fills `model` or `kind` when the groups split on that column. Otherwise the
-    top-level arrivals and lengths are used.
+    top-level arrivals and lengths are used. With `sessions`, requests are turns of
+    multi-turn conversations with `session_id` and prefix `hash_ids` (synth/sessions.py;
+    `prompts` adds a shared system-prompt pool); groups are not used then.
     """
     if duration_s <= 0:
         raise SpecError(f"duration must be > 0 seconds, found {duration_s}")
@@ -120,6 +119,33 @@ def generate(
         raise SpecError(f"time scale must be > 0, found {time_scale}")
     sha = spec.sha256()
     horizon = duration_s * time_scale
+    if sessions:
+        cols = session_requests(
+            spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
+        )
+        t = cols.pop("arrival_s") / time_scale
+        frame = requests_table(
+            synth_source(sha),
+            t,
+            cols.pop("input_tokens"),
+            cols.pop("output_tokens"),
+            extra=cols,
+        )
+        diagnostics = {
+            "requests": frame.height,
+            "sessions": frame["session_id"].n_unique(),
+            "rate_per_s": frame.height / duration_s,
+        }
+        return Workload(
+            frame,
+            sha,
+            seed,
+            float(duration_s),
+            float(rate_scale),
+            float(time_scale),
+            None,
+            diagnostics,
+        )
     groups = spec.groups if (use_groups is not False and spec.groups) else None
     parts: list[tuple[np.ndarray, ...]] = []
     labels: list[np.ndarray] = []

@@ -88,3 +88,16 @@ def grouped_spec() -> WorkloadSpec:
         GroupSpec("GPT-4", 0.75, b, key="model"),
     ]
     return top
+
+
+def session_spec(turns_lo: int = 1, turns_hi: int = 8, think_mean_s: float = 30.0):
+    """A spec with sessions: turns log-uniform on [lo, hi], exponential think time."""
+    from burstlab.fitting.spec import SessionSpec
+
+    spec = make_spec(rates=[5.0], regime=False)
+    spec.sessions = SessionSpec(
+        100,
+        marginal(turns_lo, turns_hi, bins=4),
+        FamilyFit("exponential", {"scale": think_mean_s}, "given"),
+    )
+    return spec
