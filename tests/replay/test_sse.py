@@ -1,0 +1,97 @@
+"""SSE parsing from raw bytes: every framing quirk engines produce."""
+
+from __future__ import annotations
+
+import pytest
+from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret
+
+CHAT = (
+    b'data: {"choices":[{"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+    b'data: {"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+    b": keep-alive\n\n"
+    b'data: {"choices":[{"delta":{"content":"lo"},"finish_reason":"length"}]}\n\n'
+    b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def parse_all(raw: bytes, split: int | None = None) -> tuple[list[bytes], SSEParser]:
+    p = SSEParser()
+    if split is None:
+        return p.feed(raw) + p.close(), p
+    out: list[bytes] = []
+    for i in range(0, len(raw), split):
+        out += p.feed(raw[i : i + split])
+    return out + p.close(), p
+
+
+def test_whole_stream_in_one_read():
+    payloads, parser = parse_all(CHAT)
+    assert len(payloads) == 5
+    assert payloads[-1] == DONE
+    assert parser.comments == 1
+
+
+@pytest.mark.parametrize("split", [1, 2, 3, 7, 64])
+def test_events_split_across_reads_give_the_same_payloads(split):
+    assert parse_all(CHAT, split)[0] == parse_all(CHAT)[0]
+
+
+@pytest.mark.parametrize("split", [None, 1, 5])
+def test_crlf_and_bare_cr_line_ends(split):
+    crlf = CHAT.replace(b"\n", b"\r\n")
+    cr = CHAT.replace(b"\n", b"\r")
+    assert parse_all(crlf, split)[0] == parse_all(CHAT)[0]
+    assert parse_all(cr, split)[0] == parse_all(CHAT)[0]
+
+
+def test_crlf_split_exactly_between_cr_and_lf():
+    raw = b'data: {"a":1}\r\n\r\ndata: [DONE]\r\n\r\n'
+    p = SSEParser()
+    cut = raw.index(b"\r\n") + 1  # ends with a bare CR
+    out = p.feed(raw[:cut]) + p.feed(raw[cut:]) + p.close()
+    assert out == [b'{"a":1}', DONE]
+
+
+def test_stream_without_done_and_without_final_blank_line():
+    raw = b'data: {"choices":[{"text":"a","finish_reason":"length"}]}\n\ndata: {"x":1}'
+    payloads, _ = parse_all(raw)
+    assert payloads == [b'{"choices":[{"text":"a","finish_reason":"length"}]}', b'{"x":1}']
+
+
+def test_multi_line_data_and_other_fields():
+    raw = b'event: message\nid: 3\ndata: {"a":\ndata: 1}\nretry: 10\n\n'
+    assert parse_all(raw)[0] == [b'{"a":\n1}']
+
+
+def test_data_without_space_after_colon():
+    assert parse_all(b"data:[DONE]\n\n")[0] == [DONE]
+
+
+def test_interpret_role_only_text_usage_and_completions():
+    payloads, _ = parse_all(CHAT)
+    role, hel, lo, usage = (interpret(p) for p in payloads[:4])
+    assert (role.text_chars, role.finish_reason) == (0, None)
+    assert hel.text == "Hel" and hel.text_chars == 3
+    assert lo.finish_reason == "length"
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.text_chars) == (7, 2, 0)
+    comp = interpret(b'{"choices":[{"text":" tok","finish_reason":null}]}')
+    assert comp.text_chars == 4
+
+
+def test_interpret_reasoning_content_counts_as_generated_text():
+    c = interpret(b'{"choices":[{"delta":{"reasoning_content":"think"}}]}')
+    assert c.text_chars == 5
+
+
+def test_interpret_empty_delta_and_null_content():
+    assert interpret(b'{"choices":[{"delta":{}}]}').text_chars == 0
+    assert interpret(b'{"choices":[{"delta":{"content":null}}]}').text_chars == 0
+
+
+def test_interpret_error_object_and_malformed_json():
+    assert interpret(b'{"error":{"message":"overloaded"}}').error == "overloaded"
+    with pytest.raises(MalformedEvent, match="malformed SSE"):
+        interpret(b'{"choices":[{"delta":{"content":"x"')
+    with pytest.raises(MalformedEvent, match="not a JSON object"):
+        interpret(b"[1,2]")
