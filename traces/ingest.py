@@ -159,7 +159,11 @@ def convert(
     input_sha = _combined_sha(hashes)
     if dest.exists():
         old = read_metadata(dest)
-        if old.get("input_sha256") == input_sha and old.get("adapter_version") == adapter.version:
+        same = (
+            old.get("input_sha256") == input_sha and old.get("adapter_version") == adapter.version
+        )
+        # --strict must still fail on a file whose earlier, lenient ingest dropped rows
+        if same and not (strict and old.get("rows_dropped")):
             return _result_from_metadata(dest, old, skipped=True, started=started)
 
     with contextlib.ExitStack() as stack:
