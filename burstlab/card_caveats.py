@@ -93,21 +93,21 @@ def measured_caveats(frame: pl.DataFrame) -> list[str]:
 
 
 def _time_caveats(arrivals: np.ndarray) -> list[str]:
+    from burstlab.fitting.arrivals import detect_resolution
+
     out = []
     gaps = np.diff(arrivals)
-    zero = float(np.mean(gaps == 0))
-    distinct = np.unique(arrivals)
-    if np.all(np.mod(arrivals, 1.0) == 0):
-        out.append(f"Arrival times are whole seconds: {zero:.1%} of inter-arrival gaps are 0.")
-    elif len(distinct) < 0.5 * len(arrivals):
-        step = float(np.median(np.diff(distinct)))
+    res = detect_resolution(arrivals)
+    if res.resolution_s:
         out.append(
-            f"Arrival times are quantized (~{step:.3g} s between distinct values; "
-            f"{len(distinct):,} distinct times for {len(arrivals):,} rows; {zero:.1%} of gaps "
-            "are 0)."
+            f"Arrival times lie on a {res.resolution_s:g} s grid: {res.zero_gap_share:.1%} of "
+            "inter-arrival gaps are 0, and no model can say how requests are spread within "
+            "one grid step."
         )
-    elif zero > 0:
-        out.append(f"{zero:.2%} of inter-arrival gaps are exactly 0 (simultaneous requests).")
+    elif res.zero_gap_share > 0:
+        out.append(
+            f"{res.zero_gap_share:.2%} of inter-arrival gaps are exactly 0 (simultaneous requests)."
+        )
     longest = float(gaps.max())
     if longest >= 60:
         at = float(arrivals[int(np.argmax(gaps))])

@@ -17,6 +17,7 @@ import polars as pl
 
 from burstlab.card_caveats import documented_caveats, measured_caveats, sample_caveat
 from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
+from burstlab.card_fit import fit_sections
 from burstlab.card_hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
 from burstlab.card_schema import schema_markdown
 from burstlab.card_stats import md_table, summarize_requests, summary_markdown
@@ -53,7 +54,10 @@ def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = F
         charts += save_card_chart(rate_chart(frame, f"{source}: request rate"), out, "rate")
         charts += save_card_chart(token_cdf_chart(frame, f"{source}: token lengths"), out, "tokens")
         sections.append(("Summary statistics", summary_markdown(summary)))
-        sections.append(("Charts", _charts_markdown(charts)))
+        fitted, fit_charts = fit_sections(frame, out)
+        sections += fitted
+        charts += fit_charts
+        sections.append(("Charts", _charts_markdown(charts, sections)))
     sections.append(("Caveats", caveats_markdown(source, frame, meta)))
     sections.append(("Load it", _load_markdown(data_rel)))
     if meta.get("citation"):
@@ -138,8 +142,10 @@ def caveats_markdown(source: str, frame: pl.DataFrame, meta: dict[str, Any]) -> 
     return "\n\n".join(parts) or "None known."
 
 
-def _charts_markdown(charts: list[str]) -> str:
-    pngs = [c for c in charts if c.endswith(".png")]
+def _charts_markdown(charts: list[str], sections: list[tuple[str, str]]) -> str:
+    """The PNG charts no section has embedded yet (SVG twins are beside them)."""
+    shown = "".join(text for _, text in sections)
+    pngs = [c for c in charts if c.endswith(".png") and f"]({c})" not in shown]
     return "\n\n".join(f"![{Path(c).stem}]({c})" for c in pngs) + (
         "\n\nSVG versions are beside the PNG files." if pngs else ""
     )

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from burstlab.card import card_kind, write_card
 from burstlab.card_hf import check_card, hf_license, size_category
+from burstlab.card_stats import fmt
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
 
@@ -73,6 +74,22 @@ def test_conv_card_numbers_match_the_data(conv_card):
             s.max(),
         ]
         assert numbers == pytest.approx(expected, abs=0.051), col
+    # burstiness and the arrival fit are the fitting stage's own numbers
+    from burstlab.fitting.arrivals import fit_arrivals
+    from burstlab.fitting.burstiness import burstiness
+
+    row = burstiness(df, fit_windows=False).table().row(0, named=True)
+    for key, label in (("idc_60s", "60 s"), ("iat_cv", None)):
+        shown = fmt(float(f"{row[key]:.4g}"))
+        head = (
+            f"index of dispersion of counts, {label}" if label else "inter-arrival CV (1 = Poisson)"
+        )
+        assert f"| {head} | {shown} |" in body
+    assert "| index of dispersion of counts, 60 s | 16.4 |" in body  # far from Poisson's 1
+    best = fit_arrivals(df).best
+    assert best.family == "gamma"
+    assert f"Chosen renewal family: **gamma** ({best.method};" in body
+    assert f"a = {best.params['a']:.4g} ± {best.stderr['a']:.2g}" in body
     # the PROVENANCE.md figures: context p50 1,020, max 14,050; generated p50 129, max 1,000
     assert "| input_tokens | 1,154.7 | 1,020 |" in body
     assert "| 14,050 |" in body and "| output_tokens | 211.1 | 129 |" in body
@@ -88,6 +105,8 @@ def test_conv_card_provenance_caveats_and_charts(conv_card):
     assert "shipped with burstlab" in body
     assert "| `arrival_s` | Float64 | no | seconds since the first request" in body
     assert sorted(conv_card.charts) == [
+        "charts/dispersion.png",
+        "charts/dispersion.svg",
         "charts/rate.png",
         "charts/rate.svg",
         "charts/tokens.png",
@@ -97,7 +116,7 @@ def test_conv_card_provenance_caveats_and_charts(conv_card):
         raw = (conv_card.out_dir / rel).read_bytes()
         assert raw.startswith(b"\x89PNG") if rel.endswith(".png") else b"<svg" in raw[:500]
         if rel.endswith(".png"):
-            assert f"]({rel})" in body
+            assert body.count(f"]({rel})") == 1
 
 
 def test_mooncake_card_states_quantized_timestamps(data_dir, tmp_path):
@@ -109,8 +128,9 @@ def test_mooncake_card_states_quantized_timestamps(data_dir, tmp_path):
     assert meta["size_categories"] == ["1K<n<10K"]
     df = pl.read_parquet(tmp_path / "mc" / card.data_files[0])
     assert df.height == 3_000
-    distinct = df["arrival_s"].n_unique()
-    assert f"{distinct:,} distinct times for 3,000 rows" in body
+    zero_share = (df["arrival_s"].diff().drop_nulls() == 0).mean()
+    assert f"Arrival times lie on a 3 s grid: {zero_share:.1%} of inter-arrival gaps are 0" in body
+    assert "Chosen renewal family: **exponential** (interval-censored mean-preserving" in body
     assert "first 3,000 of 12,031" in body
 
 
