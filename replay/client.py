@@ -329,8 +329,15 @@ class ReplayClient:
             error_kind, error = "timeout", f"timed out: {type(exc).__name__} {exc}".strip()
         except aiohttp.ClientConnectorError as exc:
             error_kind, error = "refused", f"connection failed: {exc}"
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-            error_kind, error = "cut", f"stream cut: {type(exc).__name__}: {exc}"
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientOSError,
+            aiohttp.ServerDisconnectedError,
+        ) as exc:
+            # before the response head: the server reset or closed the connection on us;
+            # after it: the stream was cut mid-body
+            error_kind = "reset" if status is None else "cut"
+            error = f"connection {error_kind}: {type(exc).__name__}: {exc}"
         except aiohttp.ClientError as exc:
             error_kind, error = "client", f"{type(exc).__name__}: {exc}"
         except OSError as exc:

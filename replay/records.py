@@ -34,7 +34,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "chunk_tokens": pl.List(pl.Int32()),  # tokens in that chunk (see metrics.chunk_tokens)
     "status": pl.Int16(),  # HTTP status; null when no response
     "ok": pl.Boolean(),
-    "error_kind": pl.String(),  # refused|http|timeout|cut|malformed|server-error|cancelled|dropped
+    # refused | reset | http | timeout | cut | malformed | server-error | client | cancelled | dropped
+    "error_kind": pl.String(),
     "error": pl.String(),
     "finish_reason": pl.String(),
     "dropped": pl.Boolean(),  # behind schedule under --policy drop: never sent

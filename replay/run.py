@@ -118,7 +118,13 @@ def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -
     if config.probe_tokenize and schedule.n:
         probe = builder.build([PROBE_REQ_ID], [32])
         measured = measure_overhead(
-            opts.url, opts.endpoint, model, probe.texts[0], probe.client_tokens[0], opts.api_key
+            opts.url,
+            opts.endpoint,
+            model,
+            probe.texts[0],
+            probe.client_tokens[0],
+            opts.api_key,
+            timeout_s=min(opts.read_timeout_s, 30.0),
         )
         overhead = max(0, measured or 0)
     builder.overhead = overhead

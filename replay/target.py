@@ -6,6 +6,7 @@ Small synchronous control calls (httpx), made before the clock starts, never dur
 from __future__ import annotations
 
 import contextlib
+import http.client
 from typing import Any
 
 from burstlab.replay.client import ENDPOINT_PATHS
@@ -78,7 +79,7 @@ def measure_overhead(
     try:
         with ControlClient(base_url, _headers(api_key), timeout_s) as client:
             status, raw = client.request("POST", ENDPOINT_PATHS[endpoint], body)
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
     if status != 200:
         return None
