@@ -211,9 +211,49 @@ def sources_cmd() -> None:
     out.print(table)
 
 
+def fetch_cmd(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="Dataset id, e.g. burstgpt-1; see `burstlab sources`.")
+    ],
+    url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Download from this mirror instead of the official URL."),
+    ] = None,
+    sha256: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Expected sha256 (overrides the known one)."),
+    ] = None,
+    then_ingest: Annotated[
+        bool, typer.Option("--ingest", help="Ingest the file after downloading it.")
+    ] = False,
+) -> None:
+    """Download a dataset's official file into <data-dir>/downloads (resumable, sha256-checked).
+
+    Interrupted downloads resume where they stopped; a known checksum that does not match is an
+    error and leaves no file. Example: `burstlab fetch burstgpt-1 --ingest`.
+    """
+    from burstlab.traces.fetch import fetch
+
+    done = fetch(source, _root(ctx), url=url, sha256=sha256)
+    state = "verified" if done.verified else "no published sha256 to check"
+    if done.bytes_downloaded == 0 and not done.resumed_from:
+        out.print(f"{done.path} already complete ({state})")
+    else:
+        resumed = f", resumed at byte {done.resumed_from:,}" if done.resumed_from else ""
+        out.print(
+            f"{done.path}: {done.bytes_total:,} bytes{resumed}; sha256 {done.sha256} ({state})"
+        )
+    if then_ingest:
+        ingest_cmd(ctx, source=done.source, files=None)
+    else:
+        out.print(f"next: burstlab ingest {done.source}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the traces stage's commands to the `burstlab` app."""
     app.command("ingest")(ingest_cmd)
     app.command("ls")(ls_cmd)
     app.command("sql")(sql_cmd)
     app.command("sources")(sources_cmd)
+    app.command("fetch")(fetch_cmd)
