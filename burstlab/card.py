@@ -84,6 +84,10 @@ def write_card(
 
             path = parquet_path(str(target), data_dir)
         return source_card(path, out_dir, overwrite=overwrite)
+    if kind == "run":
+        from burstlab.card_run import run_card
+
+        return run_card(path, out_dir, overwrite=overwrite)
     raise BurstlabError(f"{target}: {kind} cards are not available in this version")
 
 

@@ -166,7 +166,6 @@ def front_matter(
         "license": hf_license(license_text),
         "pretty_name": pretty_name,
         "size_categories": [size_category(rows)],
-        "task_categories": list(task_categories),
         "tags": ["burstlab", "llm-serving", "workload-trace", *tags],
         "configs": configs,
     }
@@ -174,6 +173,8 @@ def front_matter(
         meta["license_name"] = re.sub(r"[^a-z0-9]+", "-", license_text.lower()).strip("-")[:64]
     if source_datasets:
         meta["source_datasets"] = list(source_datasets)
+    if task_categories:
+        meta["task_categories"] = list(task_categories)
     return meta
 
 

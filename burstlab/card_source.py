@@ -20,7 +20,7 @@ from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
 from burstlab.card_fit import fit_sections
 from burstlab.card_hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
 from burstlab.card_schema import schema_markdown
-from burstlab.card_stats import md_table, summarize_requests, summary_markdown
+from burstlab.card_stats import md_table, render_sections, summarize_requests, summary_markdown
 from burstlab.parquet import read_metadata
 
 
@@ -75,13 +75,6 @@ def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = F
         tags=[t for t in (meta.get("family"), table) if t],
     )
     return finish_card("source", out, card_meta, body, [data_rel], charts)
-
-
-def render_sections(title: str, sections: list[tuple[str, str]]) -> str:
-    """A card body: `# title`, then one `## heading` per non-empty section."""
-    parts = [f"# {title}"]
-    parts += [f"## {head}\n\n{text.strip()}" for head, text in sections if text and text.strip()]
-    return "\n\n".join(parts) + "\n"
 
 
 def _intro(source: str, table: str, meta: dict[str, Any], rows: int) -> tuple[str, str]:

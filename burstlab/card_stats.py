@@ -120,3 +120,10 @@ def summary_markdown(s: RequestSummary) -> str:
     for col, counts in s.groups.items():
         parts += ["", md_table([col, "rows"], list(counts.items()))]
     return "\n".join(parts)
+
+
+def render_sections(title: str, sections: list[tuple[str, str]]) -> str:
+    """A card body: `# title`, then one `## heading` per non-empty section."""
+    parts = [f"# {title}"]
+    parts += [f"## {head}\n\n{text.strip()}" for head, text in sections if text and text.strip()]
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,89 @@
+"""Run cards from a real replay: burstlab's timed client over HTTP on 127.0.0.1 against the
+instant OpenAI-compatible server (10% injected HTTP 500s), then `write_card(run_dir)`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+import pytest
+import yaml
+
+from burstlab.card import card_kind, write_card
+from burstlab.card_hf import check_card
+from burstlab.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from burstlab.replay.client import ClientOptions
+    from burstlab.replay.goodput import parse_slo
+    from burstlab.replay.instant_server import start_instant_server
+    from burstlab.replay.run import ReplayConfig, replay
+    from burstlab.replay.schedule import ScheduleOptions
+    from burstlab.traces import sample_frame
+
+    out = tmp_path_factory.mktemp("run") / "run"
+    server = start_instant_server(faults={"http500": 0.1}, seed=3)
+    try:
+        config = ReplayConfig(
+            client=ClientOptions(url=server.base_url),
+            schedule=ScheduleOptions(window=(0.0, 60.0), time_scale=0.05, limit=120),
+            slo=parse_slo("ttft=0.5,e2e=2"),
+            source="azure-llm-2023-conv",
+            progress=False,
+            report=False,
+        )
+        replay(sample_frame("azure-llm-2023-conv"), config, out)
+    finally:
+        server.stop()
+    return out
+
+
+@pytest.mark.slow
+def test_run_card_names_engine_load_slos_and_results(run_dir, tmp_path):
+    assert card_kind(run_dir) == ("run", run_dir)
+    card = write_card(run_dir, tmp_path / "card")
+    assert card.kind == "run" and card.problems == [] and check_card(card.out_dir) == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    counts = summary["counts"]
+    assert counts["scheduled"] == 120
+    assert 0 < counts["failed"] < 120  # the injected 500s are data, not a crash
+
+    text = card.readme.read_text(encoding="utf-8")
+    meta = yaml.safe_load(re.match(r"---\n(.*?)\n---\n", text, re.S).group(1))
+    assert meta["license"] == "cc-by-4.0"  # inherited from the replayed Azure trace
+    assert meta["size_categories"] == ["n<1K"]
+    [config] = meta["configs"]
+    assert config["data_files"] == [{"split": "train", "path": "data/records/*.parquet"}]
+    records = pl.read_parquet(card.out_dir / "data" / "records" / "*.parquet")
+    assert records.height == 120
+    assert int((~records["ok"]).sum()) == counts["failed"]
+
+    assert "| model sent | `burstlab-instant` |" in text
+    assert "| window (trace s) | [0.0, 60.0] |" in text and "| time scale | 0.05 |" in text
+    assert "ttft ≤ 500 ms, e2e ≤ 2000 ms (service-anchored)" in text
+    good = summary["goodput"]
+    assert f"| attainment (good / issued) | {round(good['attainment'], 4):.3g} |" in text
+    row = (
+        f"| 120 | {counts['issued']} | {counts['completed']} | {counts['failed']} | "
+        f"{counts['dropped']} | {counts['late']} |"
+    )
+    assert row in text
+    assert "| error kind | requests |" in text
+    p99 = summary["full"]["ttft_s"]["p99"] * 1000
+    ttft_row = re.search(r"\| TTFT \(first token − sent\) \| (\d+) \| ([^\n]+) \|", text)
+    assert int(ttft_row.group(1)) == counts["completed"]
+    assert float(ttft_row.group(2).split(" | ")[3]) == pytest.approx(p99, rel=2e-3)
+    assert "burstlab's instant test server" in text
+    assert (card.out_dir / "charts" / "run.png").read_bytes()[:4] == b"\x89PNG"
+    assert (card.out_dir / "data" / "run.json").is_file()
+
+
+def test_run_card_rejects_an_unfinished_run(run_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text((run_dir / "run.json").read_text())
+    with pytest.raises(InputError, match=r"summary\.json: missing"):
+        write_card(broken, tmp_path / "out")
