@@ -1,0 +1,350 @@
+"""Burstiness and rate analytics of an arrival process: the numbers that say how bursty it is.
+
+- inter-arrival CV (1 for Poisson);
+- index of dispersion of counts IDC(T) = Var N(T) / E N(T) over window scales from 0.1 s to
+  1 h — a curve, because a renewal process is flat at ≈ CV² while real load keeps rising;
+- ACF of 1-second counts (statsmodels);
+- Hurst exponent by the aggregated-variance method (slope of log Var of the m-aggregated mean
+  of 1-s counts against log m is 2H − 2; H = 0.5 for short-range dependence);
+- peak/mean and peak/trough of the 60-s rate; the rate curve with an STL/MSTL decomposition
+  when the trace covers at least two days;
+- all of it per group (`by="model"`) and per 10-minute window (rate, CV, best family).
+
+Times are seconds, rates requests per second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from burstlab.fitting.arrivals import arrival_times, fit_arrivals
+from burstlab.fitting.spec import WindowFit
+
+#: Scales the fidelity suite compares (DESIGN.md §4), always included in the curve.
+FIDELITY_SCALES = (0.1, 1.0, 10.0, 60.0, 300.0)
+#: A dispersion scale is reported only when the trace holds at least this many windows of it.
+MIN_WINDOWS = 10
+
+
+def window_counts(t: np.ndarray, window_s: float, start_s: float | None = None) -> np.ndarray:
+    """Arrivals per window of ``window_s`` over whole windows from ``start_s`` (default: the
+    first arrival); the last partial window is dropped so every count covers the same time."""
+    t = np.asarray(t, dtype=np.float64)
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    t0 = float(t[0]) if start_s is None else start_s
+    n = int(math.floor((float(t[-1]) - t0) / window_s))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.floor((t - t0) / window_s).astype(np.int64)
+    idx = idx[(idx >= 0) & (idx < n)]
+    return np.bincount(idx, minlength=n)
+
+
+def default_scales(duration_s: float) -> list[float]:
+    """0.1 s … 1 h on a 1-2-5 grid plus the fidelity scales, keeping ≥ `MIN_WINDOWS` windows."""
+    grid = sorted(
+        {round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2, 5)}
+        | {3600.0}
+        | set(FIDELITY_SCALES)
+        | {30.0, 600.0, 1800.0}
+    )
+    return [s for s in grid if s <= 3600.0 and duration_s / s >= MIN_WINDOWS]
+
+
+def dispersion_curve(t: np.ndarray, scales: Sequence[float] | None = None) -> pl.DataFrame:
+    """IDC(T) = Var/mean of counts in windows of T seconds, for each scale T.
+
+    Columns: ``window_s, windows, mean, var, idc``. A Poisson process has idc ≈ 1 at every
+    scale; a renewal process ≈ CV² at large T; real traces grow with T.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    duration = float(t[-1] - t[0]) if t.size else 0.0
+    rows = []
+    for w in scales if scales is not None else default_scales(duration):
+        c = window_counts(t, w)
+        if c.size < 2:
+            continue
+        mean = float(c.mean())
+        var = float(c.var(ddof=1))
+        rows.append(
+            {
+                "window_s": float(w),
+                "windows": int(c.size),
+                "mean": mean,
+                "var": var,
+                "idc": var / mean if mean > 0 else math.nan,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "window_s": pl.Float64,
+            "windows": pl.Int64,
+            "mean": pl.Float64,
+            "var": pl.Float64,
+            "idc": pl.Float64,
+        },
+    )
+
+
+def count_acf(t: np.ndarray, window_s: float = 1.0, nlags: int = 60) -> np.ndarray:
+    """Autocorrelation of counts in ``window_s`` windows at lags 0…nlags (statsmodels acf)."""
+    from statsmodels.tsa.stattools import acf
+
+    c = window_counts(t, window_s).astype(np.float64)
+    if c.size <= nlags + 1 or np.all(c == c[0]):
+        return np.full(nlags + 1, np.nan)
+    return acf(c, nlags=nlags, fft=True)
+
+
+def hurst_aggvar(t: np.ndarray, window_s: float = 1.0) -> float:
+    """Hurst exponent by the aggregated-variance method on ``window_s`` counts.
+
+    For block sizes m on a log grid from 1 to N/10, Var(mean of m consecutive counts) ∝
+    m^(2H−2); H is 1 + slope/2 of the least-squares line in log-log. NaN when too short.
+    """
+    c = window_counts(t, window_s).astype(np.float64)
+    if c.size < 100:
+        return math.nan
+    ms = np.unique(np.floor(np.logspace(0, math.log10(c.size / 10), 20)).astype(int))
+    xs, ys = [], []
+    for m in ms:
+        k = c.size // m
+        agg = c[: k * m].reshape(k, m).mean(axis=1)
+        v = agg.var(ddof=1)
+        if k >= 10 and v > 0:
+            xs.append(math.log(m))
+            ys.append(math.log(v))
+    if len(xs) < 3:
+        return math.nan
+    slope = float(np.polyfit(xs, ys, 1)[0])
+    return 1.0 + slope / 2.0
+
+
+@dataclass
+class RateDecomposition:
+    """STL (one period) or MSTL (daily + weekly) decomposition of the hourly rate."""
+
+    window_s: float
+    periods: list[int]  # in windows
+    frame: pl.DataFrame  # start_s, rate, trend, seasonal_<period>…, resid
+    seasonal_strength: float  # 1 − Var(resid)/Var(seasonal + resid), clipped to [0, 1]
+
+
+def decompose_rate(t: np.ndarray, window_s: float = 3600.0) -> RateDecomposition | None:
+    """Trend + daily (+ weekly) seasonality of the rate, or None when the trace covers less
+    than two days (a period must repeat at least twice to be told apart from trend)."""
+    from statsmodels.tsa.seasonal import MSTL, STL
+
+    c = window_counts(t, window_s).astype(np.float64) / window_s
+    day = int(round(86400 / window_s))
+    if day < 2 or c.size < 2 * day:
+        return None
+    periods = [day] + ([7 * day] if c.size >= 14 * day else [])
+    if len(periods) == 1:
+        res = STL(c, period=day, robust=True).fit()
+        seasonal = {f"seasonal_{day}": res.seasonal}
+    else:
+        res = MSTL(c, periods=periods).fit()
+        seasonal = {f"seasonal_{p}": res.seasonal[:, i] for i, p in enumerate(periods)}
+    total_seasonal = sum(seasonal.values())
+    denom = float(np.var(total_seasonal + res.resid))
+    strength = max(0.0, 1.0 - float(np.var(res.resid)) / denom) if denom > 0 else 0.0
+    frame = pl.DataFrame(
+        {
+            "start_s": float(t[0]) + window_s * np.arange(c.size),
+            "rate": c,
+            "trend": res.trend,
+            **seasonal,
+            "resid": res.resid,
+        }
+    )
+    return RateDecomposition(window_s, periods, frame, strength)
+
+
+def window_fits(
+    t: np.ndarray, window_s: float = 600.0, min_gaps: int = 50, fit: bool = True
+) -> list[WindowFit]:
+    """Per-window arrival statistics: count, rate, IAT CV and (with ≥ ``min_gaps`` gaps) the
+    best renewal family with its parameters — how the process drifts over the trace."""
+    t = np.asarray(t, dtype=np.float64)
+    if t.size == 0:
+        return []
+    t0 = float(t[0])
+    n = max(1, int(math.ceil((float(t[-1]) - t0) / window_s)))
+    idx = np.minimum(np.floor((t - t0) / window_s).astype(np.int64), n - 1)
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    out = []
+    for i in range(n):
+        seg = t[bounds[i] : bounds[i + 1]]
+        start = t0 + i * window_s
+        dur = min(window_s, float(t[-1]) - start) if i == n - 1 else window_s
+        gaps = np.diff(seg)
+        cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 and gaps.mean() > 0 else None
+        best = None
+        if fit and gaps.size >= min_gaps and np.count_nonzero(gaps) >= 3:
+            best = fit_arrivals(seg).best
+        out.append(
+            WindowFit(
+                start_s=start,
+                duration_s=max(dur, 1e-9),
+                rate_per_s=seg.size / max(dur, 1e-9),
+                cv=cv,
+                count=int(seg.size),
+                fit=best,
+            )
+        )
+    return out
+
+
+def windows_frame(windows: Sequence[WindowFit]) -> pl.DataFrame:
+    """`window_fits` as a table: start_s, duration_s, count, rate_per_s, cv, family, params."""
+    return pl.DataFrame(
+        [
+            {
+                "start_s": w.start_s,
+                "duration_s": w.duration_s,
+                "count": w.count,
+                "rate_per_s": w.rate_per_s,
+                "cv": w.cv,
+                "family": w.fit.family if w.fit else None,
+                "params": str({k: round(v, 4) for k, v in w.fit.params.items()}) if w.fit else None,
+            }
+            for w in windows
+        ]
+    )
+
+
+@dataclass
+class Burstiness:
+    """Analytics of one arrival process (one group)."""
+
+    group: str | None
+    n: int
+    duration_s: float
+    rate_per_s: float
+    cv: float
+    hurst: float
+    peak_to_mean: float
+    peak_to_trough: float | None
+    dispersion: pl.DataFrame
+    acf: np.ndarray
+    windows: list[WindowFit] = field(default_factory=list)
+    decomposition: RateDecomposition | None = None
+    rate_window_s: float = 60.0
+
+    def idc_at(self, window_s: float) -> float | None:
+        """The dispersion curve's value at one scale (None when not measured)."""
+        row = self.dispersion.filter(pl.col("window_s") == window_s)
+        return None if row.is_empty() else float(row["idc"][0])
+
+    def row(self) -> dict:
+        """One summary row (the `burstlab burstiness` table)."""
+        out = {
+            "group": self.group,
+            "requests": self.n,
+            "duration_s": self.duration_s,
+            "rate_per_s": self.rate_per_s,
+            "iat_cv": self.cv,
+        }
+        for w in FIDELITY_SCALES:
+            out[f"idc_{w:g}s"] = self.idc_at(w)
+        out.update(
+            {
+                "acf1_1s": float(self.acf[1]) if self.acf.size > 1 else None,
+                "hurst": self.hurst,
+                "peak_to_mean": self.peak_to_mean,
+                "peak_to_trough": self.peak_to_trough,
+                "seasonal_strength": (
+                    self.decomposition.seasonal_strength if self.decomposition else None
+                ),
+            }
+        )
+        return out
+
+
+def analyse(
+    t: np.ndarray,
+    group: str | None = None,
+    window_s: float = 600.0,
+    rate_window_s: float = 60.0,
+    fit_windows: bool = True,
+) -> Burstiness:
+    """All burstiness analytics of one sorted array of arrival times (seconds)."""
+    t = np.sort(np.asarray(t, dtype=np.float64))
+    duration = float(t[-1] - t[0]) if t.size > 1 else 0.0
+    gaps = np.diff(t)
+    cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 and gaps.mean() > 0 else math.nan
+    rates = window_counts(t, rate_window_s) / rate_window_s
+    if rates.size:
+        peak, mean, trough = float(rates.max()), float(rates.mean()), float(rates.min())
+        p2m = peak / mean if mean > 0 else math.nan
+        p2t = peak / trough if trough > 0 else None
+    else:
+        p2m, p2t = math.nan, None
+    return Burstiness(
+        group=group,
+        n=int(t.size),
+        duration_s=duration,
+        rate_per_s=t.size / duration if duration > 0 else math.nan,
+        cv=cv,
+        hurst=hurst_aggvar(t),
+        peak_to_mean=p2m,
+        peak_to_trough=p2t,
+        dispersion=dispersion_curve(t),
+        acf=count_acf(t),
+        windows=window_fits(t, window_s, fit=fit_windows),
+        decomposition=decompose_rate(t),
+        rate_window_s=rate_window_s,
+    )
+
+
+@dataclass
+class BurstinessReport:
+    """Analytics per group; ``table()`` is the one-row-per-group summary."""
+
+    by: str | None
+    groups: list[Burstiness]
+
+    def table(self) -> pl.DataFrame:
+        return pl.DataFrame([g.row() for g in self.groups])
+
+    def dispersion(self) -> pl.DataFrame:
+        """All dispersion curves, long format with a ``group`` column."""
+        return pl.concat(
+            [g.dispersion.with_columns(pl.lit(g.group).alias("group")) for g in self.groups]
+        )
+
+
+def burstiness(
+    frame: pl.DataFrame | pl.LazyFrame,
+    by: str | None = None,
+    *,
+    column: str = "arrival_s",
+    window_s: float = 600.0,
+    fit_windows: bool = True,
+    min_rows: int = 20,
+) -> BurstinessReport:
+    """Burstiness analytics of a canonical table, overall and per value of column ``by``.
+
+    Groups with fewer than ``min_rows`` arrivals are skipped (their curves are noise).
+    """
+    lf = frame.lazy()
+    out = [analyse(arrival_times(lf, column), "all", window_s, fit_windows=fit_windows)]
+    if by is not None:
+        from burstlab.errors import SchemaError
+
+        names = lf.collect_schema().names()
+        if by not in names:
+            raise SchemaError(f"cannot group by {by!r}: the table has columns {names}")
+        parts = lf.select(pl.col(by), pl.col(column)).collect().partition_by(by, as_dict=True)
+        for key, part in sorted(parts.items(), key=lambda kv: str(kv[0])):
+            if part.height >= min_rows:
+                t = np.sort(part[column].drop_nulls().to_numpy())
+                out.append(analyse(t, str(key[0]), window_s, fit_windows=fit_windows))
+    return BurstinessReport(by, out)
