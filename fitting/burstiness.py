@@ -37,7 +37,7 @@ def window_counts(t: np.ndarray, window_s: float, start_s: float | None = None) 
     if t.size == 0:
         return np.zeros(0, dtype=np.int64)
     t0 = float(t[0]) if start_s is None else start_s
-    n = int(math.floor((float(t[-1]) - t0) / window_s))
+    n = math.floor((float(t[-1]) - t0) / window_s)
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     idx = np.floor((t - t0) / window_s).astype(np.int64)
@@ -142,7 +142,7 @@ def decompose_rate(t: np.ndarray, window_s: float = 3600.0) -> RateDecomposition
     from statsmodels.tsa.seasonal import MSTL, STL
 
     c = window_counts(t, window_s).astype(np.float64) / window_s
-    day = int(round(86400 / window_s))
+    day = round(86400 / window_s)
     if day < 2 or c.size < 2 * day:
         return None
     periods = [day] + ([7 * day] if c.size >= 14 * day else [])
@@ -176,7 +176,7 @@ def window_fits(
     if t.size == 0:
         return []
     t0 = float(t[0])
-    n = max(1, int(math.ceil((float(t[-1]) - t0) / window_s)))
+    n = max(1, math.ceil((float(t[-1]) - t0) / window_s))
     idx = np.minimum(np.floor((t - t0) / window_s).astype(np.int64), n - 1)
     bounds = np.searchsorted(idx, np.arange(n + 1))
     out = []

@@ -187,7 +187,7 @@ def implied_idc(
     c0), for T = m·window_s: c0 + λ̄·w/m · Σ_{i,j<m} Cov(L_i, L_j)."""
     out = []
     for T in scales:
-        m = max(int(round(T / window_s)), 1)
+        m = max(round(T / window_s), 1)
         d = np.arange(1, m)
         acv = (
             autocov[:m]
@@ -243,7 +243,7 @@ def fit_log_ar(
 
     scales = np.asarray(idc_scales, dtype=np.float64)
     target = np.log(np.maximum(np.asarray(idc_values, dtype=np.float64), 1e-9))
-    lags = int(round(scales.max() / window_s)) + 1
+    lags = round(scales.max() / window_s) + 1
     d = np.arange(lags)
 
     def acv(theta: np.ndarray) -> np.ndarray:
@@ -494,7 +494,7 @@ def _score(pred: np.ndarray, empirical: np.ndarray) -> float:
 
 def _hmm_candidate(h: HMMFit, rate: float, w: float, scales, empirical) -> RegimeCandidate:
     pi = h.stationary()
-    lags = int(round(scales.max() / w)) + 1
+    lags = round(scales.max() / w) + 1
     pred = implied_idc(chain_autocov(h.levels, h.transition, pi, lags), rate, w, scales)
     return RegimeCandidate(
         "poisson-hmm",
@@ -509,7 +509,7 @@ def _hmm_candidate(h: HMMFit, rate: float, w: float, scales, empirical) -> Regim
 
 
 def _ar_candidate(ar: LogARFit, rate: float, w: float, scales, empirical) -> RegimeCandidate:
-    lags = int(round(scales.max() / w)) + 1
+    lags = round(scales.max() / w) + 1
     acv = chain_autocov(ar.levels, ar.transition, ar.stationary, lags)
     pred = implied_idc(acv, rate, w, scales)
     return RegimeCandidate(
