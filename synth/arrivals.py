@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
+from burstlab.synth.parallel import map_chunks
 from burstlab.synth.sampling import sample_family, unit_mean
 
 from burstlab.errors import SpecError
@@ -36,10 +37,12 @@ def unit_renewal(rng: np.random.Generator, gaps: FamilyFit, horizon: float) -> n
     while t < horizon:
         remaining = horizon - t
         n = int(remaining * 1.05 + 8.0 * math.sqrt(remaining) + 64)
-        g = sample_family(rng, gaps, n) / mean
+        g = np.concatenate(map_chunks(rng, n, lambda sub, a, b: sample_family(sub, gaps, b - a)))
+        g /= mean
         if not chunks:
             g[0] *= rng.random()
-        pts = t + np.cumsum(g)
+        pts = np.cumsum(g)
+        pts += t
         chunks.append(pts)
         t = float(pts[-1])
     pts = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]

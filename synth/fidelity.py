@@ -38,6 +38,8 @@ ACF_MAX_LAG = 60
 LOAD_WINDOW_S = 60.0
 #: Default widening of the real envelope before a verdict.
 SLACK = 0.25
+#: Name of the held-out real window in tables, frames and charts.
+REAL = "real (held-out)"
 
 
 def _dispersion_name(w: float) -> str:
@@ -344,6 +346,7 @@ def evaluate(
     candidates: Mapping[str, pl.DataFrame],
     *,
     train: pl.DataFrame | None = None,
+    envelope_: Envelope | None = None,
     window_s: float | None = None,
     step_s: float | None = None,
     train_span_s: float | None = None,
@@ -355,10 +358,11 @@ def evaluate(
     `heldout` must be rebased to start at 0; its span is `window_s` (default: its last
     arrival). Candidates are generated for the same duration. With `train` (span
     `train_span_s`, default its last arrival), the real envelope is computed and each value
-    gets a verdict; without it, `within` is null.
+    gets a verdict; `envelope_` passes one already computed (several seeds, one envelope);
+    with neither, `within` is null.
     """
     span = _span(heldout, window_s)
-    env = (
+    env = envelope_ or (
         envelope(
             train,
             heldout,

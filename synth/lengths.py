@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from burstlab.fitting.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
+from burstlab.synth.parallel import map_chunks
 from scipy.special import ndtr
 
 _U_EPS = 1e-12
@@ -107,13 +108,23 @@ def sample_lengths(
     """
     n = arrival_s.size
     rho = spec.dependence.copula.rho if spec.dependence.copula.kind == "gaussian" else 0.0
-    u_in, u_out = copula_uniforms(rng, rho, n)
-    inp = marginal_ppf(spec.input, u_in)
-    out = marginal_ppf(spec.output, u_out)
     coupling = spec.dependence.load_coupling
+    factors = None
     if load_coupling and coupling is not None and coupling.elasticity != 0.0:
-        out *= load_factors(arrival_s, coupling)
-        _round_clip(out, spec.output.min, spec.output.max)
+        factors = load_factors(arrival_s, coupling)
+    inp = np.empty(n)
+    out = np.empty(n)
+
+    def fill(sub: np.random.Generator, a: int, b: int) -> None:
+        u_in, u_out = copula_uniforms(sub, rho, b - a)
+        inp[a:b] = marginal_ppf(spec.input, u_in)
+        o = marginal_ppf(spec.output, u_out)
+        if factors is not None:
+            o *= factors[a:b]
+            _round_clip(o, spec.output.min, spec.output.max)
+        out[a:b] = o
+
+    map_chunks(rng, n, fill)
     if spec.context_limit:
         limit = float(spec.context_limit)
         inp = np.minimum(inp, limit - 1)

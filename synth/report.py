@@ -1,0 +1,169 @@
+"""The fidelity report: one HTML page (works offline) with the verdict table and charts.
+
+Charts (altair): the index-of-dispersion curve of the held-out window, the synthetic workload
+and every baseline; the ACFs of 1-second counts; input and output length CDFs; and a
+"score" chart where each metric's value is divided by its accepted limit (≤ 1 is inside the
+real envelope with slack), so metrics of different units sit on one axis.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import polars as pl
+from burstlab.synth.fidelity import ACF_MAX_LAG, METRICS, REAL, FidelityResult
+
+
+def _dispersion_rows(result: FidelityResult) -> pl.DataFrame:
+    rows = []
+    for name, cmp in result.comparisons.items():
+        for w, d in cmp.dispersion_candidate.items():
+            rows.append({"generator": name, "window_s": w, "dispersion": d})
+    first = next(iter(result.comparisons.values()))
+    rows += [
+        {"generator": REAL, "window_s": w, "dispersion": d}
+        for w, d in first.dispersion_real.items()
+    ]
+    return pl.DataFrame(rows).filter(pl.col("dispersion") > 0)
+
+
+def _acf_rows(result: FidelityResult) -> pl.DataFrame:
+    lags = np.arange(1, ACF_MAX_LAG + 1)
+    first = next(iter(result.comparisons.values()))
+    parts = [pl.DataFrame({"generator": REAL, "lag_s": lags, "acf": first.acf_real})]
+    for name, cmp in result.comparisons.items():
+        parts.append(pl.DataFrame({"generator": name, "lag_s": lags, "acf": cmp.acf_candidate}))
+    return pl.concat(parts)
+
+
+def _cdf_rows(frames: Mapping[str, pl.DataFrame], points: int = 200) -> pl.DataFrame:
+    q = np.linspace(0.0, 1.0, points)
+    parts = []
+    for name, f in frames.items():
+        for col in ("input_tokens", "output_tokens"):
+            x = f[col].to_numpy()
+            if x.size:
+                parts.append(
+                    pl.DataFrame(
+                        {"generator": name, "length": col, "tokens": np.quantile(x, q), "cdf": q}
+                    )
+                )
+    return pl.concat(parts).filter(pl.col("tokens") > 0)
+
+
+def score_table(result: FidelityResult) -> pl.DataFrame:
+    """Each value ÷ its accepted limit on the closeness scale (≤ 1 = inside the envelope)."""
+    t = result.table.filter(pl.col("accept_high").is_not_null())
+    scores = []
+    for row in t.iter_rows(named=True):
+        v, hi = row["value"], row["accept_high"]
+        if METRICS[row["metric"]] == "ratio":
+            lim = math.log(hi)
+            s = abs(math.log(v)) / lim if v and v > 0 and lim > 0 else float("inf")
+        else:
+            s = v / hi if hi > 0 else float("inf")
+        scores.append(s)
+    return t.select("generator", "metric").with_columns(pl.Series("score", scores))
+
+
+def fidelity_chart(result: FidelityResult, frames: Mapping[str, pl.DataFrame]) -> alt.VConcatChart:
+    """All report charts as one altair chart (frames: name → requests frame, REAL included)."""
+    color = alt.Color("generator:N", title="generator")
+    disp = (
+        alt.Chart(_dispersion_rows(result), title="Index of dispersion of counts")
+        .mark_line(point=True)
+        .encode(
+            alt.X("window_s:Q", scale=alt.Scale(type="log"), title="window (s)"),
+            alt.Y("dispersion:Q", scale=alt.Scale(type="log"), title="variance / mean"),
+            color,
+        )
+    )
+    acf = (
+        alt.Chart(_acf_rows(result), title="ACF of 1-second counts")
+        .mark_line()
+        .encode(alt.X("lag_s:Q", title="lag (s)"), alt.Y("acf:Q", title="autocorrelation"), color)
+    )
+    cdf = (
+        alt.Chart(_cdf_rows(frames), title="Length CDFs")
+        .mark_line()
+        .encode(
+            alt.X("tokens:Q", scale=alt.Scale(type="log"), title="tokens"),
+            alt.Y("cdf:Q", title="CDF"),
+            color,
+            alt.Column("length:N", title=None),
+        )
+    )
+    charts: list[alt.TopLevelMixin] = [alt.hconcat(disp, acf), cdf]
+    if result.envelope is not None:
+        scores = score_table(result).with_columns(pl.col("score").clip(upper_bound=20.0))
+        pts = (
+            alt.Chart(
+                scores, title="Score: value ÷ accepted limit (≤ 1 is inside the real envelope)"
+            )
+            .mark_point(filled=True, size=70)
+            .encode(
+                alt.X("score:Q", scale=alt.Scale(type="symlog"), title="score (capped at 20)"),
+                alt.Y("metric:N", sort=list(METRICS), title=None),
+                color,
+            )
+        )
+        rule = alt.Chart(pl.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+        charts.append(pts + rule)
+    return alt.vconcat(*charts)
+
+
+def _html_table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = []
+    for row in frame.iter_rows():
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                cells.append(f"<td>{v:.4g}</td>")
+            elif isinstance(v, bool):
+                cells.append(f"<td class={'ok' if v else 'bad'}>{'yes' if v else 'no'}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_report(
+    result: FidelityResult,
+    frames: Mapping[str, pl.DataFrame],
+    dest: str | Path,
+    *,
+    title: str = "burstlab fidelity report",
+    notes: list[str] | None = None,
+) -> Path:
+    """Write the HTML report (self-contained: the chart library is inlined, so it opens
+    offline) and return its path."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    chart_html = fidelity_chart(result, frames).to_html(fullhtml=False, inline=True)
+    tables = [("Values (distance: 0 is perfect; ratio: 1 is perfect)", result.wide())]
+    if result.envelope is not None:
+        tables.append(("Inside the real envelope (25 % slack)?", result.wide("within")))
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0}",
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}",
+        ".ok{background:#dfd}.bad{background:#fdd}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Held-out window: {result.heldout_rows} requests. ",
+        "Metrics and the envelope are defined in docs/synth.md.</p>",
+    ]
+    parts += [f"<p>{html.escape(n)}</p>" for n in notes or []]
+    for caption, table in tables:
+        parts += [f"<h2>{html.escape(caption)}</h2>", _html_table(table)]
+    parts += ["<h2>Charts</h2>", chart_html, "</body></html>"]
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_text("".join(parts))
+    tmp.replace(dest)
+    return dest
