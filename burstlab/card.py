@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from burstlab.card_hf import CardResult, check_card
-from burstlab.errors import BurstlabError, InputError
+from burstlab.errors import InputError
 
 CardKind = Literal["source", "synth", "spec", "run"]
 
@@ -69,11 +69,17 @@ def write_card(
     *,
     data_dir: str | Path | None = None,
     overwrite: bool = False,
+    seed: int = 0,
+    duration_s: float | None = None,
+    spec: str | Path | None = None,
 ) -> CardResult:
     """Write the card for `target` (see the module docstring) into `out_dir`.
 
-    `data_dir` is where ingested datasets live (a dataset id is looked up there). Returns the
-    written card with its validation result; raises BurstlabError when the card is invalid.
+    `data_dir` is where ingested datasets live (a dataset id is looked up there). For a spec,
+    `seed` and `duration_s` (default: the span the spec was fitted on) pick the workload the
+    card publishes; for a synthetic Parquet file, `spec` is the spec that generated it (adds
+    the spec and the fidelity report). Returns the written card with its validation result;
+    raises BurstlabError when the card is invalid.
     """
     kind, path = card_kind(target)
     if kind == "source":
@@ -88,7 +94,13 @@ def write_card(
         from burstlab.card_run import run_card
 
         return run_card(path, out_dir, overwrite=overwrite)
-    raise BurstlabError(f"{target}: {kind} cards are not available in this version")
+    from burstlab.card_synth import spec_card, synth_parquet_card
+
+    if kind == "spec":
+        return spec_card(
+            path, out_dir, seed=seed, duration_s=duration_s, data_dir=data_dir, overwrite=overwrite
+        )
+    return synth_parquet_card(path, out_dir, spec_path=spec, data_dir=data_dir, overwrite=overwrite)
 
 
 def _is_spec(path: Path) -> bool:
@@ -125,6 +137,15 @@ def register(app: typer.Typer) -> None:
                 help="Replace README.md, data/ and charts/ of an existing card in --out.",
             ),
         ] = False,
+        seed: Annotated[int, typer.Option(help="Spec cards: seed of the generated workload.")] = 0,
+        duration: Annotated[
+            Optional[float],  # noqa: UP045 - typer reads the annotation at runtime
+            typer.Option(help="Spec cards: seconds to generate (default: the fitted span)."),
+        ] = None,
+        spec: Annotated[
+            Optional[Path],  # noqa: UP045
+            typer.Option(help="Synthetic Parquet cards: the spec that generated the file."),
+        ] = None,
     ) -> None:
         """Write a Hugging Face dataset card for a source, a synthetic workload, a spec or a run.
 
@@ -134,7 +155,15 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         data_dir = (ctx.obj or {}).get("data_dir")
-        result = write_card(target, out, data_dir=data_dir, overwrite=overwrite)
+        result = write_card(
+            target,
+            out,
+            data_dir=data_dir,
+            overwrite=overwrite,
+            seed=seed,
+            duration_s=duration,
+            spec=spec,
+        )
         console = Console()
         console.print(f"[bold]{result.kind} card[/] written to {result.out_dir}")
         for rel in [*result.data_files, *result.charts]:
