@@ -3,8 +3,8 @@
 Two streaming passes over the input, so memory stays bounded whatever the file size:
 1. count rows by drop reason (null = kept) and find the earliest kept time (t0);
 2. write the kept rows, with ``arrival_s`` = (time − t0) in seconds, through the canonical
-   schema, into a temporary Parquet file that `burstlab.parquet.finalize_atomic` stamps with
-   provenance and renames into place.
+   schema, with the provenance (counts known from pass 1) in the footer, into a hidden
+   temporary file in the destination folder that is then renamed into place (atomic).
 Rows read always equal rows kept plus the sum of dropped rows, and the Parquet metadata says
 so. Re-ingesting the same bytes (same sha256, same adapter version) writes nothing.
 """
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 from burstlab.traces import registry
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
 from burstlab.traces.archives import is_archive, unpack
@@ -30,7 +34,7 @@ from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, pee
 
 from burstlab import __version__
 from burstlab.errors import InputError
-from burstlab.parquet import finalize_atomic, read_metadata
+from burstlab.parquet import METADATA_KEY, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.schema import SCHEMAS, conform
@@ -121,6 +125,29 @@ def to_table(frame: pl.LazyFrame, adapter: Adapter) -> pl.LazyFrame:
     )
 
 
+def _write_parquet(frame: pl.LazyFrame, path: Path, metadata: dict[str, Any]) -> None:
+    """Stream `frame` into Parquet at `path`, provenance under the ``burstlab`` key.
+
+    polars' streaming engine produces the batches and pyarrow writes them (in parallel: the
+    writer releases the GIL), so memory stays at a few batches. Not `sink_parquet`: its
+    key-value metadata is invisible to `pyarrow.parquet.read_schema` (and so to
+    `burstlab.parquet.read_metadata`) once a table has a list column such as ``hash_ids``.
+    """
+    provenance = json.dumps(metadata, sort_keys=True, default=str).encode()
+    schema = pl.DataFrame(schema=frame.collect_schema()).to_arrow().schema
+    schema = schema.with_metadata({METADATA_KEY: provenance})
+    # dictionary-encode only strings: trying it on float columns (arrival_s) costs half the
+    # write time and falls back to plain encoding anyway
+    strings = [
+        f.name for f in schema if pa.types.is_large_string(f.type) or pa.types.is_string(f.type)
+    ]
+    with pq.ParquetWriter(
+        path, schema, compression="zstd", compression_level=1, use_dictionary=strings
+    ) as writer:
+        for batch in frame.collect_batches(chunk_size=1 << 19, engine="streaming"):
+            writer.write_table(batch.to_arrow().cast(schema))
+
+
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
     if not adapter.absolute_time or t0_ns is None:
         return None
@@ -205,37 +232,38 @@ def convert(
             t0_ns, t_max = int(kept_stats["t_min"][0]), int(kept_stats["t_max"][0])
             span_s = (t_max - t0_ns) / 1e9
             kept = kept.with_columns(arrival_seconds(t0_ns))
+        src = registry.source_ids().get(source_id, (None, None))[1]
+        metadata = {
+            "source": source_id,
+            "table": adapter.table,
+            "family": adapter.family,
+            "adapter_version": adapter.version,
+            "url": src.url if src else None,
+            "homepage": adapter.homepage,
+            "licence": adapter.licence,
+            "citation": adapter.citation,
+            "files": [
+                {"name": f.name, "sha256": h, "bytes": f.stat().st_size}
+                for f, h in zip(files, hashes, strict=True)
+            ],
+            "input_sha256": input_sha,
+            "t0_utc": _t0_utc(adapter, t0_ns),
+            "t0_source_s": None if adapter.absolute_time or t0_ns is None else t0_ns / 1e9,
+            "span_s": span_s,
+            "rows_read": rows_read,
+            "rows_kept": rows_kept,
+            "rows_dropped": dropped,
+            "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "burstlab_version": __version__,
+            **(extra_metadata or {}),
+        }
+        # Pass 1 already knows every count, so the provenance goes into the footer as the
+        # file is streamed out: no second copy (finalize_atomic) of a multi-GB file. The
+        # temporary name starts with "." so the catalog's *.parquet glob never sees it.
         sink = dest.parent / f".{dest.name}.sink.tmp"
         try:
-            to_table(kept, adapter).sink_parquet(sink, engine="streaming")
-            src = (
-                adapter.source(source_id) if source_id in {s.id for s in adapter.sources} else None
-            )
-            metadata = {
-                "source": source_id,
-                "table": adapter.table,
-                "family": adapter.family,
-                "adapter_version": adapter.version,
-                "url": src.url if src else None,
-                "homepage": adapter.homepage,
-                "licence": adapter.licence,
-                "citation": adapter.citation,
-                "files": [
-                    {"name": f.name, "sha256": h, "bytes": f.stat().st_size}
-                    for f, h in zip(files, hashes, strict=True)
-                ],
-                "input_sha256": input_sha,
-                "t0_utc": _t0_utc(adapter, t0_ns),
-                "t0_source_s": None if adapter.absolute_time or t0_ns is None else t0_ns / 1e9,
-                "span_s": span_s,
-                "rows_read": rows_read,
-                "rows_kept": rows_kept,
-                "rows_dropped": dropped,
-                "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "burstlab_version": __version__,
-                **(extra_metadata or {}),
-            }
-            finalize_atomic(sink, dest, metadata)
+            _write_parquet(to_table(kept, adapter), sink, metadata)
+            os.replace(sink, dest)  # atomic: readers see the old file or the new one
         finally:
             sink.unlink(missing_ok=True)
     return _result_from_metadata(dest, metadata, skipped=False, started=started)
