@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from burstlab.paths import data_dir as resolve_data_dir
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # no truncated ids in logs
 
 
 def _root(ctx: typer.Context) -> Path:
