@@ -196,14 +196,17 @@ def convert(
     with contextlib.ExitStack() as stack:
         plain = [stack.enter_context(decompressed(f, dest.parent)) for f in files]
         frame = prepare(adapter, source_id, plain, files)
-        has_time = TIME_NS in frame.collect_schema().names()
+        names = frame.collect_schema().names()
+        has_time = TIME_NS in names
+        # the span of a per-minute table comes from its minute column
+        clock = TIME_NS if has_time else ("minute" if "minute" in names else None)
         stats = (
             frame.group_by(_REASON)
             .agg(
                 pl.len().alias("n"),
                 *(
-                    [pl.col(TIME_NS).min().alias("t_min"), pl.col(TIME_NS).max().alias("t_max")]
-                    if has_time
+                    [pl.col(clock).min().alias("t_min"), pl.col(clock).max().alias("t_max")]
+                    if clock
                     else []
                 ),
             )
@@ -232,6 +235,8 @@ def convert(
             t0_ns, t_max = int(kept_stats["t_min"][0]), int(kept_stats["t_max"][0])
             span_s = (t_max - t0_ns) / 1e9
             kept = kept.with_columns(arrival_seconds(t0_ns))
+        elif clock:  # minutes covered, first to last inclusive
+            span_s = 60.0 * (int(kept_stats["t_max"][0]) - int(kept_stats["t_min"][0]) + 1)
         src = registry.source_ids().get(source_id, (None, None))[1]
         metadata = {
             "source": source_id,

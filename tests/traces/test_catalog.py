@@ -92,3 +92,33 @@ def test_cli_ingest_ls_sql(data_dir):
         ["--data-dir", str(data_dir), "sql", "--csv", "select count(*) as n from requests"],
     )
     assert out.output.splitlines() == ["n", "31185"]
+
+
+def test_cli_sources_and_generic_and_errors(data_dir, fixture_copy):
+    from burstlab.traces.registry import source_ids
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 0
+    for sid in source_ids():
+        assert sid in listed.output
+    path = fixture_copy("generic_requests.FIXTURE.csv")
+    done = runner.invoke(
+        app,
+        [
+            "ingest",
+            "generic",
+            str(path),
+            "--map",
+            "arrival_s=ts_ms,input_tokens=prompt",
+            "--map",
+            "output_tokens=completion",
+            "--time-unit",
+            "ms",
+            "--id",
+            "mine",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    out = runner.invoke(app, ["sql", "--csv", "select max(arrival_s) m from requests"])
+    assert out.output.splitlines() == ["m", "3.0"]

@@ -147,6 +147,7 @@ def test_azure_functions_2019_tar_wide_to_long_and_aux_tables(tmp_path):
     assert inv.table == "invocations"
     assert (inv.rows_read, inv.rows_kept) == (2 * 2 * 1440, 4)
     assert inv.dropped == {"zero invocations (absent row = 0)": 5756}
+    assert inv.span_s == 1441 * 60.0  # minutes 0..1440 hold invocations
     _reconciles(inv)
     df = open("azure-functions-2019").collect().sort("minute", "function")
     assert df.select("function", "minute", "count", "trigger").rows() == [
