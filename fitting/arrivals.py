@@ -158,8 +158,14 @@ def fit_arrivals(
     if r is not None:
         cands = _fit_grid(gaps, float(r), families)
     else:
-        cands, note = _fit_continuous(gaps, families)
-        notes += note
+        pos = gaps[gaps > 0]
+        if pos.size < gaps.size:
+            z = gaps.size - pos.size
+            notes.append(
+                f"{z} of {gaps.size} gaps ({z / gaps.size:.2%}) are exactly 0 on continuous "
+                "timestamps (simultaneous arrivals); fitted on the positive gaps"
+            )
+        cands = fit_positive(pos, families)
     sel = Selection(cands, "bic", eligible=MEAN_PRESERVING)
     fit = ArrivalFit(sel, res, int(gaps.size), mean_gap, cv, notes)
     if gof:
@@ -167,16 +173,13 @@ def fit_arrivals(
     return fit
 
 
-def _fit_continuous(gaps: np.ndarray, families: Sequence[str]) -> tuple[list[FamilyFit], list]:
-    notes = []
-    pos = gaps[gaps > 0]
-    if pos.size < gaps.size:
-        z = gaps.size - pos.size
-        notes.append(
-            f"{z} of {gaps.size} gaps ({z / gaps.size:.2%}) are exactly 0 on continuous timestamps "
-            "(simultaneous arrivals); fitted on the positive gaps"
-        )
-    s = fam.Sample.of(pos)
+def fit_positive(
+    values: np.ndarray, families: Sequence[str] = fam.POSITIVE_FAMILIES
+) -> list[FamilyFit]:
+    """MLE and mean-preserving fits of positive continuous values (seconds): inter-arrival
+    gaps, think times, execution and cold-start durations. Exponential and gamma MLEs already
+    keep the mean, so they are listed under both methods."""
+    s = fam.Sample.of(values)
     out = []
     for family in families:
         for method in ("mle", "mean-preserving"):
@@ -201,7 +204,7 @@ def _fit_continuous(gaps: np.ndarray, families: Sequence[str]) -> tuple[list[Fam
     for c in list(out):
         if c.method == "mle" and c.family in ("exponential", "gamma"):
             out.append(FamilyFit(c.family, c.params, "mean-preserving", c.diagnostics, c.stderr))
-    return out, notes
+    return out
 
 
 def _stderr_continuous(family, shape, scale, s, method) -> dict[str, float] | None:

@@ -428,6 +428,9 @@ def fit_modulation(
     duration = float(t[-1] - t[0])
     curve = rate_curve(t, curve_window_s)
     w = window_s or default_burst_window(duration, t.size / max(duration, 1e-9))
+    if resolution_s and not window_s:
+        # a window must span several grid cells, else it only sees the quantisation
+        w = resolution_s * max(5, math.ceil(w / resolution_s - 1e-9))
     counts = window_counts(t, w).astype(np.float64)
     starts = float(t[0]) + w * np.arange(counts.size)
     expected = np.maximum(curve.rate_at(starts - float(t[0]) + curve.start_s) * w, 1e-12)
@@ -442,7 +445,7 @@ def fit_modulation(
     scales = emp["window_s"].to_numpy()
     empirical = emp["idc"].to_numpy()
     candidates = [_hmm_candidate(best_hmm, mean_rate, w, scales, empirical)]
-    if scales.size >= 2 and np.all(np.isfinite(empirical)):
+    if scales.size >= 4 and np.all(np.isfinite(empirical)):  # 4 parameters to fit
         ar = fit_log_ar(scales, empirical, mean_rate, w)
         candidates.append(_ar_candidate(ar, mean_rate, w, scales, empirical))
     chosen = min(candidates, key=lambda c: c.idc_rms_log_error)
@@ -485,7 +488,7 @@ MIN_WINDOWS_FOR_SCALE = 10
 def window_s_ok(scale: float, window_s: float, top: float) -> bool:
     """A check scale must be a whole multiple of the burst window and ≤ top."""
     m = scale / window_s
-    return scale <= top and m >= 1 and abs(m - round(m)) < 1e-9
+    return scale <= top and m >= 1 and abs(m - round(m)) < 1e-2
 
 
 def _score(pred: np.ndarray, empirical: np.ndarray) -> float:

@@ -1,0 +1,415 @@
+"""Token-length models: parametric families, an empirical model with point masses, dependence.
+
+Token counts are integers, so every family is fitted by the likelihood of the integer it
+produced — P(X = k) = [S(k − ½) − S(k + ½)] / S(½) on k ≥ 1 — rather than by treating tokens
+as continuous (which rewards densities that spike between integers on short outputs). Zeros
+(failed requests) and a cap (``max_tokens``: a value far more frequent than its neighbours)
+are point masses, not part of any family. Families: gamma, Weibull, lognormal, a two-component
+lognormal mixture (EM in log space), and a Pareto tail index (Hill estimator on the top 5 %)
+reported beside them. The empirical model — a log-space histogram with unit-wide bins for
+small values — is what synth samples from by default; the families are there to summarise and
+to extrapolate.
+
+Dependence: Spearman's ρ and the Gaussian-copula ρ (correlation of normal scores) between
+input and output; and lengths vs load — per window, the correlation between the request count
+and the mean output length (the Azure 2023 conversation trace has strongly negative values).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import scipy.optimize as opt
+import scipy.stats as st
+from burstlab.fitting import families as fam
+from burstlab.fitting.select import Selection, information
+from burstlab.fitting.spec import (
+    Copula,
+    Dependence,
+    EmpiricalDist,
+    FamilyFit,
+    FitDiagnostics,
+    LengthSpec,
+    LoadCoupling,
+    Marginal,
+    PointMass,
+)
+
+from burstlab.errors import SchemaError
+
+LENGTH_FAMILIES = ("gamma", "weibull", "lognormal")
+#: A value is a cap (point mass) when it is the maximum, holds ≥ 0.5 % of the rows and is
+#: ≥ 5× as frequent as the average value in the 10 % below it.
+CAP_MIN_SHARE = 0.005
+#: Windows (seconds) at which length-vs-load coupling is measured; 60 s goes in the spec.
+LOAD_WINDOWS = (10.0, 30.0, 60.0, 120.0, 300.0)
+SPEC_LOAD_WINDOW = 60.0
+
+
+def _discrete_cdf_parts(family: str, params: dict[str, float], kv: np.ndarray):
+    fit = FamilyFit(family, params, "")
+    lo = 1.0 - fit.cdf(kv - 0.5)
+    hi = 1.0 - fit.cdf(kv + 0.5)
+    norm = 1.0 - float(fit.cdf(np.array([0.5]))[0])
+    return lo, hi, norm
+
+
+def discrete_loglik(family: str, params: dict[str, float], kv: np.ndarray, w: np.ndarray):
+    """Σ w log P(X = k), P(k) = [S(k − ½) − S(k + ½)] / S(½) for integers k ≥ 1."""
+    if family in fam.SHAPE_NAME or family == "exponential":
+        shape, scale = fam.from_params(family, params)
+        lo = fam.sf(family, shape, scale, kv - 0.5)
+        hi = fam.sf(family, shape, scale, kv + 0.5)
+        norm = float(fam.sf(family, shape, scale, np.array([0.5]))[0])
+    else:
+        lo, hi, norm = _discrete_cdf_parts(family, params, kv)
+    p = np.maximum(lo - hi, 1e-300) / max(norm, 1e-300)
+    return float(np.dot(w, np.log(p)))
+
+
+def _ks_ad_discrete(fit: FamilyFit, kv: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    n = float(w.sum())
+    norm = 1.0 - float(fit.cdf(np.array([0.5]))[0])
+    f = (fit.cdf(kv + 0.5) - (1.0 - norm)) / norm
+    c = np.cumsum(w) / n
+    ks = float(np.max(np.abs(c - f)))
+    p = np.diff(np.concatenate(([0.0], f)))
+    denom = f * (1 - f)
+    ok = denom > 1e-300
+    ad = float(n * np.sum((c[ok] - f[ok]) ** 2 * p[ok] / denom[ok]))
+    return ks, ad
+
+
+def _diagnostics(fit: FamilyFit, kv: np.ndarray, w: np.ndarray, k: int) -> FitDiagnostics:
+    ll = discrete_loglik(fit.family, fit.params, kv, w)
+    aic, bic = information(ll, k, float(w.sum()))
+    ks, ad = _ks_ad_discrete(fit, kv, w)
+    mean = float(np.dot(kv, w) / w.sum())
+    return FitDiagnostics(int(w.sum()), k, ll, aic, bic, ks, ad, mean_ratio=fit.mean() / mean)
+
+
+def _fit_family(family: str, kv: np.ndarray, w: np.ndarray) -> FamilyFit:
+    s = fam.Sample.weighted(kv, w)
+    shape0, scale0 = fam.mle(family, s)
+
+    def nll(theta: np.ndarray) -> float:
+        params = fam.to_params(family, math.exp(theta[0]), math.exp(theta[1]))
+        return -discrete_loglik(family, params, kv, w)
+
+    res = opt.minimize(
+        nll,
+        np.log([shape0, scale0]),
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-8, "maxiter": 3000},
+    )
+    params = fam.to_params(family, math.exp(res.x[0]), math.exp(res.x[1]))
+    fit = FamilyFit(family, params, "discrete-mle")
+    fit.diagnostics = _diagnostics(fit, kv, w, 2)
+    return fit
+
+
+def _fit_lognormal_mixture(kv: np.ndarray, w: np.ndarray, iters: int = 300) -> FamilyFit:
+    """Two-component Gaussian mixture on log(tokens) by weighted EM (deterministic start at
+    the 25th/75th percentiles); scored with the same discrete likelihood as the families."""
+    y = np.log(kv)
+    cw = np.cumsum(w) / w.sum()
+    mu = np.array([y[np.searchsorted(cw, 0.25)], y[np.searchsorted(cw, 0.75)]], dtype=float)
+    sd = np.full(2, max(float(np.sqrt(np.average((y - y.mean()) ** 2, weights=w))), 1e-3) / 2)
+    pi = np.array([0.5, 0.5])
+    prev = -math.inf
+    for _ in range(iters):
+        dens = pi * st.norm.pdf(y[:, None], mu, sd)
+        tot = np.maximum(dens.sum(1, keepdims=True), 1e-300)
+        r = dens / tot * w[:, None]
+        nk = r.sum(0)
+        pi = nk / nk.sum()
+        mu = (r * y[:, None]).sum(0) / nk
+        sd = np.sqrt(np.maximum((r * (y[:, None] - mu) ** 2).sum(0) / nk, 1e-6))
+        ll = float(np.dot(w, np.log(tot[:, 0])))
+        if ll - prev < 1e-9 * abs(ll):
+            break
+        prev = ll
+    params = {}
+    for i in range(2):
+        params[f"w_{i + 1}"] = float(pi[i])
+        params[f"s_{i + 1}"] = float(sd[i])
+        params[f"scale_{i + 1}"] = float(math.exp(mu[i]))
+    fit = FamilyFit("lognormal-mixture", params, "em-log-space")
+    fit.diagnostics = _diagnostics(fit, kv, w, 5)
+    return fit
+
+
+def hill_tail(values: np.ndarray, share: float = 0.05, min_n: int = 50) -> FamilyFit | None:
+    """Pareto tail index by the Hill estimator on the top ``share`` of values (None if fewer
+    than ``min_n`` of them). b = 1 / mean log(x / x_min); stderr b/√n."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    k = int(x.size * share)
+    if k < min_n:
+        return None
+    top = x[-k:]
+    xmin = float(x[-k - 1])
+    logs = np.log(top / xmin)
+    if xmin <= 0 or logs.mean() <= 0:
+        return None
+    b = 1.0 / float(logs.mean())
+    diag = FitDiagnostics(n=k, k=1, loglik=None, aic=None, bic=None)
+    return FamilyFit(
+        "pareto",
+        {"b": b, "scale": xmin},
+        f"hill (top {share:.0%})",
+        diag,
+        stderr={"b": b / math.sqrt(k)},
+    )
+
+
+def empirical_model(
+    kv: np.ndarray, w: np.ndarray, n_total: float, masses: Sequence[PointMass], per_decade: int = 40
+) -> EmpiricalDist:
+    """Log-space histogram of integer values with half-integer edges (unit-wide bins while the
+    log grid is finer than one token), so sampling then rounding returns the right integers."""
+    top = float(kv.max()) if kv.size else 1.0
+    decades = max(math.log10(top + 0.5) - math.log10(0.5), 1e-9)
+    grid = np.geomspace(0.5, top + 0.5, int(decades * per_decade) + 2)
+    edges = np.unique(np.concatenate(([0.5], np.floor(grid) + 0.5)))
+    edges = edges[edges <= top + 0.5]
+    if edges[-1] < top + 0.5:
+        edges = np.append(edges, top + 0.5)
+    counts = np.histogram(kv, bins=edges, weights=w)[0] if kv.size else np.zeros(edges.size - 1)
+    probs = counts / n_total
+    return EmpiricalDist(
+        edges=[float(e) for e in edges], probs=[float(p) for p in probs], point_masses=list(masses)
+    )
+
+
+@dataclass
+class LengthFit:
+    """Fits of one length column (tokens): families, point masses, empirical model, tail."""
+
+    column: str
+    n: int
+    selection: Selection
+    empirical: EmpiricalDist
+    point_masses: list[PointMass]
+    min: float
+    max: float
+    mean: float
+    tail: FamilyFit | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> FamilyFit | None:
+        """The lowest-BIC family (None when too few distinct values to fit one)."""
+        return self.selection.best if self.selection.candidates else None
+
+    def table(self) -> pl.DataFrame:
+        return self.selection.table() if self.selection.candidates else pl.DataFrame()
+
+    def to_marginal(self) -> Marginal:
+        cands = list(self.selection.candidates) + ([self.tail] if self.tail else [])
+        return Marginal(
+            empirical=self.empirical,
+            min=self.min,
+            max=self.max,
+            mean=self.mean,
+            chosen=self.best,
+            candidates=cands,
+            use="empirical",
+        )
+
+
+def fit_length(values: np.ndarray, column: str = "tokens") -> LengthFit:
+    """Fit one integer length column (tokens ≥ 0)."""
+    x = np.asarray(values)
+    x = x[~np.isnan(x)] if x.dtype.kind == "f" else x
+    if x.size == 0:
+        raise SchemaError(f"{column}: no values to fit")
+    if np.any(x < 0):
+        raise SchemaError(f"{column}: lengths must be ≥ 0, found min {x.min()}")
+    x = np.rint(x).astype(np.int64)
+    counts = np.bincount(x)
+    kv = np.nonzero(counts)[0]
+    fit = fit_counts(kv, counts[kv].astype(np.float64), column)
+    fit.tail = hill_tail(x[x > 0])
+    return fit
+
+
+def fit_counts(values: np.ndarray, weights: np.ndarray, column: str = "tokens") -> LengthFit:
+    """Fit integer lengths given as distinct values and their (possibly fractional) counts —
+    e.g. a published probability table times the number of requests it describes."""
+    kv_all = np.rint(np.asarray(values)).astype(np.int64)
+    w_all = np.asarray(weights, dtype=np.float64)
+    keep = w_all > 0
+    kv_all, w_all = kv_all[keep], w_all[keep]
+    if kv_all.size == 0:
+        raise SchemaError(f"{column}: no values to fit")
+    order = np.argsort(kv_all)
+    kv_all, w_all = kv_all[order], w_all[order]
+    n = float(w_all.sum())
+    masses: list[PointMass] = []
+    notes = []
+    zero = float(w_all[kv_all == 0].sum())
+    if zero > 0:
+        masses.append(PointMass(0.0, zero / n))
+        notes.append(f"{zero:g} zero values ({zero / n:.2%}) kept as a point mass")
+    top = int(kv_all.max())
+    at_top = float(w_all[-1])
+    near = w_all[(kv_all >= int(top * 0.9)) & (kv_all < top)]
+    per_value = near.sum() / max(top - int(top * 0.9), 1)
+    if top > 1 and at_top / n >= CAP_MIN_SHARE and at_top >= 5 * max(per_value, 1e-9):
+        masses.append(PointMass(float(top), at_top / n))
+        notes.append(f"{at_top:g} values ({at_top / n:.2%}) at the cap {top}")
+    mass_values = {int(m.value) for m in masses}
+    keep = np.array([int(k) not in mass_values for k in kv_all], dtype=bool)
+    kv, w = kv_all[keep].astype(np.float64), w_all[keep]
+    cands = [_fit_family(f, kv, w) for f in LENGTH_FAMILIES] if kv.size >= 2 else []
+    if kv.size >= 10:
+        cands.append(_fit_lognormal_mixture(kv, w))
+    return LengthFit(
+        column=column,
+        n=round(n),
+        selection=Selection(cands, "bic"),
+        empirical=empirical_model(kv, w, n, masses),
+        point_masses=masses,
+        min=float(kv_all.min()),
+        max=float(top),
+        mean=float(np.dot(kv_all, w_all) / n),
+        notes=notes,
+    )
+
+
+def normal_scores(x: np.ndarray) -> np.ndarray:
+    """Φ⁻¹ of mid-ranks (ties averaged): the Gaussian-copula scale of a sample."""
+    r = st.rankdata(x)
+    return st.norm.ppf((r - 0.5) / x.size)
+
+
+def load_coupling(
+    arrival_s: np.ndarray, lengths: np.ndarray, windows: Sequence[float] = LOAD_WINDOWS
+) -> pl.DataFrame:
+    """Per window size: correlation of request count and mean length over non-empty windows.
+
+    Columns: window_s, n_windows, corr (Pearson), spearman, elasticity (slope of log mean
+    length on log(count / mean count))."""
+    t = np.asarray(arrival_s, dtype=np.float64)
+    y = np.asarray(lengths, dtype=np.float64)
+    rows = []
+    for w in windows:
+        idx = np.floor((t - t.min()) / w).astype(np.int64)
+        c = np.bincount(idx)
+        s = np.bincount(idx, weights=y)
+        keep = c > 0
+        c, s = c[keep].astype(np.float64), s[keep]
+        if c.size < 5 or np.all(c == c[0]):
+            continue
+        m = s / c
+        pos = m > 0
+        slope = (
+            float(np.polyfit(np.log(c[pos] / c.mean()), np.log(m[pos]), 1)[0])
+            if pos.sum() >= 3
+            else math.nan
+        )
+        rows.append(
+            {
+                "window_s": float(w),
+                "n_windows": int(c.size),
+                "corr": float(np.corrcoef(c, m)[0, 1]),
+                "spearman": float(st.spearmanr(c, m).statistic),
+                "elasticity": slope,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "window_s": pl.Float64,
+            "n_windows": pl.Int64,
+            "corr": pl.Float64,
+            "spearman": pl.Float64,
+            "elasticity": pl.Float64,
+        },
+    )
+
+
+@dataclass
+class LengthsFit:
+    """Input and output fits plus their dependence and length-vs-load coupling."""
+
+    input: LengthFit
+    output: LengthFit
+    spearman: float
+    copula_rho: float
+    load: pl.DataFrame  # output length vs load, by window
+    failure_rate: float
+    context_limit: int | None = None
+
+    def to_spec(self) -> LengthSpec:
+        coupling = None
+        row = self.load.filter(pl.col("window_s") == SPEC_LOAD_WINDOW)
+        if row.is_empty() and not self.load.is_empty():
+            row = self.load.head(1)
+        if not row.is_empty():
+            r = row.row(0, named=True)
+            coupling = LoadCoupling(
+                window_s=r["window_s"],
+                corr=r["corr"],
+                elasticity=r["elasticity"],
+                n_windows=r["n_windows"],
+                target="output_tokens",
+                spearman=r["spearman"],
+            )
+        return LengthSpec(
+            input=self.input.to_marginal(),
+            output=self.output.to_marginal(),
+            dependence=Dependence(
+                spearman=self.spearman,
+                copula=Copula("gaussian", self.copula_rho),
+                load_coupling=coupling,
+            ),
+            context_limit=self.context_limit,
+            failure_rate=self.failure_rate,
+        )
+
+
+def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
+    """Fit input and output token lengths of a canonical ``requests`` table.
+
+    Failed requests (``failed = true``) count toward ``failure_rate``; the output fit uses
+    successful requests only (a failed request's 0 output says nothing about lengths), the
+    input fit uses all rows.
+    """
+    lf = frame.lazy()
+    need = ["arrival_s", "input_tokens", "output_tokens"]
+    have = lf.collect_schema().names()
+    missing = [c for c in need if c not in have]
+    if missing:
+        raise SchemaError(f"a requests table needs {need}; missing {missing}")
+    cols = [*need, "failed"] if "failed" in have else need
+    df = lf.select(cols).sort("arrival_s").collect()
+    failed = (
+        df["failed"].fill_null(False).to_numpy()
+        if "failed" in df.columns
+        else np.zeros(df.height, bool)
+    )
+    ok = ~failed
+    inp = df["input_tokens"].to_numpy()
+    out = df["output_tokens"].to_numpy()
+    both = ok & (inp > 0) & (out > 0)
+    spearman = float(st.spearmanr(inp[both], out[both]).statistic) if both.sum() > 2 else 0.0
+    rho = (
+        float(np.corrcoef(normal_scores(inp[both]), normal_scores(out[both]))[0, 1])
+        if both.sum() > 2
+        else 0.0
+    )
+    t = df["arrival_s"].to_numpy()
+    return LengthsFit(
+        input=fit_length(inp, "input_tokens"),
+        output=fit_length(out[ok], "output_tokens"),
+        spearman=spearman,
+        copula_rho=rho,
+        load=load_coupling(t[ok], out[ok]),
+        failure_rate=float(failed.mean()) if failed.size else 0.0,
+        context_limit=int((inp + out).max()) if df.height else None,
+    )

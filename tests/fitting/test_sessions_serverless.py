@@ -1,0 +1,99 @@
+"""Sessions and serverless statistics on small frames built here (fixtures drawn from known
+models — the real BurstGPT v3, Azure Functions and Huawei tables are not shipped)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from burstlab.fitting.serverless import (
+    fit_cold_starts,
+    function_stats,
+)
+from burstlab.fitting.sessions import fit_sessions
+
+from burstlab.errors import SchemaError
+
+
+def test_sessions_turns_and_think_time():
+    rng = np.random.default_rng(31)
+    rows = []
+    for s in range(2000):
+        turns = rng.geometric(0.25)
+        t = rng.uniform(0, 10_000)
+        for _ in range(turns):
+            rows.append({"session_id": f"s{s}", "arrival_s": t})
+            t += rng.gamma(2.0, 15.0)
+    frame = pl.DataFrame(rows).with_columns(pl.lit(None, pl.String).alias("x"))
+    fit = fit_sessions(frame)
+    assert fit.sessions == 2000
+    assert fit.turns.sum() == len(rows)
+    p = fit.turns_geometric.params["p"]
+    assert abs(p - 0.25) < 3.5 * fit.turns_geometric.stderr["p"]
+    gamma = next(c for c in fit.think.candidates if c.family == "gamma" and c.method == "mle")
+    assert abs(gamma.params["a"] - 2.0) < 3.5 * gamma.stderr["a"]
+    spec = fit.to_spec()
+    assert spec.turns.mean == pytest.approx(fit.turns.mean())
+    assert spec.think_time.family == fit.think.best.family
+
+
+def test_no_session_column_means_no_sessions():
+    assert fit_sessions(pl.DataFrame({"arrival_s": [0.0, 1.0]})) is None
+
+
+def test_function_stats_detect_timers():
+    minutes = np.arange(0, 1440)
+    timer = pl.DataFrame(
+        {"app": "a", "function": "timer", "trigger": "timer", "minute": minutes[::5], "count": 1}
+    ).with_columns(pl.col("count").cast(pl.Int64))
+    rng = np.random.default_rng(32)
+    counts = rng.poisson(3.0, minutes.size)
+    http = pl.DataFrame(
+        {"app": "a", "function": "api", "trigger": "http", "minute": minutes, "count": counts}
+    ).filter(pl.col("count") > 0)
+    stats = function_stats(
+        pl.concat([timer, http]).with_columns(pl.col("minute", "count").cast(pl.Int32))
+    )
+    t = stats.filter(pl.col("function") == "timer").row(0, named=True)
+    a = stats.filter(pl.col("function") == "api").row(0, named=True)
+    assert t["periodic"] and t["period_min"] == 5 and t["invocations"] == 288
+    assert not a["periodic"]
+    assert a["invocations"] == counts.sum()
+    assert a["mean_per_minute"] == pytest.approx(counts.mean())
+    assert a["cv_per_minute"] == pytest.approx(counts.std() / counts.mean(), rel=1e-6)
+
+
+def test_cold_starts_recover_lognormal_and_compare_with_reference():
+    rng = np.random.default_rng(33)
+    n = 5000
+    # lognormal with the Huawei reference mean 3.24 s and sd 7.10 s
+    s2 = np.log(1 + (7.10 / 3.24) ** 2)
+    mu = np.log(3.24) - s2 / 2
+    total = rng.lognormal(mu, np.sqrt(s2), n)
+    parts = rng.dirichlet([4, 2, 2, 1], n) * total[:, None]
+    frame = pl.DataFrame(
+        {
+            "arrival_s": np.cumsum(rng.weibull(0.5, n)),
+            "total_s": total,
+            "pod_allocation_s": parts[:, 0],
+            "deploy_code_s": parts[:, 1],
+            "deploy_dependency_s": parts[:, 2],
+            "scheduling_s": parts[:, 3],
+        }
+    )
+    fit = fit_cold_starts(frame)
+    assert fit.total.best.family == "lognormal"
+    s = fit.total.best.params["s"]
+    assert s == pytest.approx(np.sqrt(s2), rel=0.05)
+    cmp = fit.comparison()
+    ref = cmp.filter((pl.col("quantity") == "cold_start") & (pl.col("what") == "reference"))
+    assert ref["mean_s"][0] == 3.24 and ref["sd_s"][0] == 7.10
+    assert fit.gaps.best.family == "weibull"
+    shares = dict(zip(fit.components["component"], fit.components["share_of_total"], strict=True))
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["pod_allocation_s"] == pytest.approx(4 / 9, abs=0.02)
+
+
+def test_cold_starts_need_columns():
+    with pytest.raises(SchemaError, match="cold_starts table lacks"):
+        fit_cold_starts(pl.DataFrame({"arrival_s": [1.0]}))
