@@ -307,6 +307,9 @@ def _pick(
         header = peek_columns(path, adapter.format)
         if header is not None and all(col in header for col in adapter.columns):
             fits.append((adapter, src))
+    if fits:  # the most specific layout wins: a cold-start table also has `day,time`
+        most = max(len(a.columns) for a, _ in fits)
+        fits = [(a, s) for a, s in fits if len(a.columns) == most]
     if len(fits) == 1:
         return fits[0]
     if len(fits) > 1:

@@ -11,6 +11,7 @@ import pytest
 from burstlab.traces import ingest, ingest_many, open
 from burstlab.traces.generic import ingest_generic
 
+from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
 
 
@@ -175,6 +176,15 @@ def test_huawei_cold_starts_region_and_pod_resources(fixture_copy):
     assert df["function"][0] == "332---439---pool22-300-128"
     assert df["arrival_s"].to_list() == pytest.approx([0.0, 0.122, 5.396, 86459.896], abs=1e-9)
     assert df["scheduling_s"][2] == 3.560717
+
+
+def test_huawei_files_told_apart_by_columns(fixture_copy):
+    cold = fixture_copy("huawei_cold_start.FIXTURE.csv", "day_03.csv", subdir="R4")
+    assert ingest("huawei", [cold]).source == "huawei-2025-cold-starts"  # not a minute table
+    minute = fixture_copy("huawei_requests_minute.FIXTURE.csv", "day_03.csv")
+    with pytest.raises(InputError, match="fits several huawei datasets") as err:
+        ingest("huawei", [minute])
+    assert "huawei-2023-requests-minute" in str(err.value)
 
 
 def test_huawei_per_request_table(fixture_copy):
