@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from burstlab.fitting.arrivals import arrival_times, fit_arrivals
+from burstlab.fitting.arrivals import arrival_times, fit_arrivals, sorted_times
 from burstlab.fitting.spec import WindowFit
 
 #: Scales the fidelity suite compares (DESIGN.md §4), always included in the curve.
@@ -276,7 +276,7 @@ def analyse(
     fit_windows: bool = True,
 ) -> Burstiness:
     """All burstiness analytics of one sorted array of arrival times (seconds)."""
-    t = np.sort(np.asarray(t, dtype=np.float64))
+    t = sorted_times(t)
     duration = float(t[-1] - t[0]) if t.size > 1 else 0.0
     gaps = np.diff(t)
     cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 and gaps.mean() > 0 else math.nan

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import scipy.special as sp
-from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
+from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals, sorted_times
 from burstlab.fitting.burstiness import dispersion_curve, window_counts
 from burstlab.fitting.select import information
 from burstlab.fitting.spec import (
@@ -424,7 +424,7 @@ def fit_modulation(
     operational-time gaps are then computed after spreading each arrival uniformly inside its
     grid cell (seeded), since a 0 gap has no meaning in operational time.
     """
-    t = np.sort(np.asarray(t, dtype=np.float64))
+    t = sorted_times(t)
     duration = float(t[-1] - t[0])
     curve = rate_curve(t, curve_window_s)
     w = window_s or default_burst_window(duration, t.size / max(duration, 1e-9))
