@@ -39,7 +39,8 @@ def test_strict_build_has_every_page_in_the_nav(site):
         for p in (REPO / "docs").rglob("*.md")
     }
     for page in pages:
-        html = out / ("index.html" if page == "index" else f"{page}/index.html")
+        folder = page[: -len("index")] if page.endswith("index") else f"{page}/"
+        html = out / f"{folder}index.html"
         assert html.is_file(), f"docs/{page}.md was not built"
 
 
