@@ -177,28 +177,35 @@ def synth_cmd(
 
 
 def _validate(ctx: typer.Context, spec, holdout_s: float, report: Path | None) -> None:
+    """Refit the spec's source (same `where`/`by`) without its last `holdout_s` seconds,
+    generate that long per seed, and judge against the held-out real rows."""
+    from burstlab.fitting.workload import filter_frame, fit_workload
     from burstlab.synth.validate import holdout
-    from burstlab.synth.validate import refit as fitter
 
     data_dir = (ctx.obj or {}).get("data_dir")
-    frame = load_requests(spec.source.source, data_dir)
-    frame = frame.with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
+    src = spec.source
+    frame = filter_frame(load_requests(src.source, data_dir), src.where).collect()
+    frame = frame.sort("arrival_s").with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
     span = float(frame["arrival_s"].max())
     if span <= 2 * holdout_s:
         raise InputError(
             None,
-            f"source {spec.source.source} spans {span:.0f} s; --holdout-s must be under half",
+            f"source {src.source} spans {span:.0f} s; --holdout-s must be under half of it",
             found=holdout_s,
         )
     train_s = span - holdout_s
-    h = holdout(frame, fitter(spec), train_s=train_s, heldout_s=holdout_s)
-    out.print(
-        _verdict_table(h.runs[0], f"--validate: fit on {train_s:.0f} s, held out {holdout_s:.0f} s")
-    )
+
+    def fit(train: pl.DataFrame):
+        return fit_workload(train, source=src.source, by=src.by).spec
+
+    h = holdout(frame, fit, train_s=train_s, heldout_s=holdout_s)
+    title = f"--validate: fit on {train_s:.0f} s, held out {holdout_s:.0f} s (seed {h.seeds[0]})"
+    out.print(_verdict_table(h.runs[0], title))
     shares = h.verdicts()
     inside = sum(v >= 0.5 for v in shares.values())
     out.print(
-        f"burstlab inside the real envelope on {inside}/{len(shares)} metrics (median of {len(h.seeds)} seeds)"
+        f"burstlab inside the real envelope on {inside}/{len(shares)} metrics "
+        f"(in at least half of {len(h.seeds)} seeds)"
     )
     if report is not None:
         from burstlab.synth.report import write_report
