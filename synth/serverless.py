@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from burstlab.fitting.serverless import ColdStartFit
 from burstlab.fitting.spec import FamilyFit, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times
 from burstlab.synth.sampling import sample_family
@@ -128,3 +129,28 @@ def cold_start_stats(cold: pl.DataFrame, invocations: int, duration_s: float) ->
         float(gaps.mean()) if gaps.size else float("nan"),
         float(gaps.std()) if gaps.size else float("nan"),
     )
+
+
+def compare_cold_starts(cold: pl.DataFrame, fitted: ColdStartFit) -> pl.DataFrame:
+    """Generated cold starts beside fitted ones (fitting.serverless.fit_cold_starts):
+    per quantity (cold-start time, gap between cold starts) the mean and s.d. in seconds.
+
+    The keep-alive policy decides *when* cold starts happen, so the gap rows are the test of
+    a policy; the cold-start time is whatever distribution was passed to `cold_starts`."""
+    gaps = np.diff(np.sort(cold["arrival_s"].to_numpy()))
+    total = cold["total_s"].drop_nans().to_numpy()
+    rows = []
+    for quantity, generated, fit in (
+        ("cold_start", total, fitted.total),
+        ("gap", gaps, fitted.gaps),
+    ):
+        rows.append(
+            {
+                "quantity": quantity,
+                "generated_mean_s": float(generated.mean()) if generated.size else None,
+                "generated_sd_s": float(generated.std(ddof=1)) if generated.size > 1 else None,
+                "fitted_mean_s": fit.mean_s if fit is not None else None,
+                "fitted_sd_s": fit.sd_s if fit is not None else None,
+            }
+        )
+    return pl.DataFrame(rows)

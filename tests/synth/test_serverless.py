@@ -60,3 +60,20 @@ def test_invocations_round_trip_and_cold_times():
     assert stats.iat_mean_s == pytest.approx((t.max() - t.min()) / (cold.height - 1))
     assert stats.cold_starts > 100
     assert np.isfinite(stats.iat_cv)
+
+
+def test_generated_cold_starts_against_a_fit():
+    """Cold starts generated under a keep-alive policy, fitted by fitting/serverless, compared:
+    the fitted mean gap and cold-start time agree with the generated table's own."""
+    from burstlab.fitting.serverless import fit_cold_starts
+    from burstlab.synth.serverless import compare_cold_starts
+
+    arr = function_arrivals({f"f{i}": _poisson(0.01 * (i + 1)) for i in range(5)}, 50_000, seed=2)
+    lognorm = FamilyFit("lognormal", {"s": 1.0, "scale": 2.0}, "given")
+    cold = cold_starts(arr, 120.0, source="synth:test", cold_start_time=lognorm, seed=3)
+    table = compare_cold_starts(cold, fit_cold_starts(cold))
+    rows = {r["quantity"]: r for r in table.iter_rows(named=True)}
+    for q in ("cold_start", "gap"):
+        assert rows[q]["fitted_mean_s"] == pytest.approx(rows[q]["generated_mean_s"], rel=1e-6)
+    # lognormal(s=1, scale=2): mean 2·e^0.5 ≈ 3.30 s
+    assert rows["cold_start"]["generated_mean_s"] == pytest.approx(2 * math.exp(0.5), rel=0.1)
