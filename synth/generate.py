@@ -120,32 +120,60 @@ def generate(
     sha = spec.sha256()
     horizon = duration_s * time_scale
     if sessions:
-        cols = session_requests(
-            spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
+        frame, diagnostics = _session_frame(
+            spec, sha, seed, horizon, rate_scale, time_scale, prompts
         )
-        t = cols.pop("arrival_s") / time_scale
-        frame = requests_table(
-            synth_source(sha),
-            t,
-            cols.pop("input_tokens"),
-            cols.pop("output_tokens"),
-            extra=cols,
+    else:
+        frame, diagnostics = _request_frame(
+            spec, sha, seed, horizon, rate_scale, time_scale, group_mix, use_groups, failures
         )
-        diagnostics = {
-            "requests": frame.height,
-            "sessions": frame["session_id"].n_unique(),
-            "rate_per_s": frame.height / duration_s,
-        }
-        return Workload(
-            frame,
-            sha,
-            seed,
-            float(duration_s),
-            float(rate_scale),
-            float(time_scale),
-            None,
-            diagnostics,
-        )
+    diagnostics = {
+        "requests": frame.height,
+        "expected_requests": expected_rate(spec) * rate_scale * horizon,
+        "rate_per_s": frame.height / duration_s,
+        **diagnostics,
+    }
+    return Workload(
+        frame,
+        sha,
+        seed,
+        float(duration_s),
+        float(rate_scale),
+        float(time_scale),
+        dict(group_mix) if group_mix else None,
+        diagnostics,
+    )
+
+
+def _session_frame(
+    spec: WorkloadSpec,
+    sha: str,
+    seed: int,
+    horizon: float,
+    rate_scale: float,
+    time_scale: float,
+    prompts: SystemPrompts | None,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    cols = session_requests(
+        spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
+    )
+    t = cols.pop("arrival_s") / time_scale
+    inp, out = cols.pop("input_tokens"), cols.pop("output_tokens")
+    frame = requests_table(synth_source(sha), t, inp, out, extra=cols)
+    return frame, {"sessions": frame["session_id"].n_unique()}
+
+
+def _request_frame(
+    spec: WorkloadSpec,
+    sha: str,
+    seed: int,
+    horizon: float,
+    rate_scale: float,
+    time_scale: float,
+    group_mix: Mapping[str, float] | None,
+    use_groups: bool | None,
+    failures: bool,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     groups = spec.groups if (use_groups is not False and spec.groups) else None
     parts: list[tuple[np.ndarray, ...]] = []
     labels: list[np.ndarray] = []
@@ -182,22 +210,7 @@ def generate(
     frame = requests_table(
         synth_source(sha), t, inp[order], out[order], failed=failed[order], extra=extra
     )
-    expected = expected_rate(spec) * rate_scale * time_scale * duration_s
-    diagnostics = {
-        "requests": frame.height,
-        "expected_requests": expected,
-        "rate_per_s": frame.height / duration_s,
-        "failed": int(failed.sum()),
-    }
+    diagnostics: dict[str, Any] = {"failed": int(failed.sum())}
     if counts:
         diagnostics["group_requests"] = counts
-    return Workload(
-        frame,
-        sha,
-        seed,
-        float(duration_s),
-        float(rate_scale),
-        float(time_scale),
-        dict(group_mix) if group_mix else None,
-        diagnostics,
-    )
+    return frame, diagnostics
