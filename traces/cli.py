@@ -102,10 +102,13 @@ def ingest_cmd(
                 source_id=source_id,
                 data_dir=_root(ctx),
                 strict=strict,
+                show_progress=True,
             )
         ]
     else:
-        results = ingest_many(source, files, sample=sample, data_dir=_root(ctx), strict=strict)
+        results = ingest_many(
+            source, files, sample=sample, data_dir=_root(ctx), strict=strict, show_progress=True
+        )
     table = Table(title="ingested")
     for col in ("source", "table", "rows read", "kept", "dropped", "span", "status"):
         table.add_column(

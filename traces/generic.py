@@ -152,6 +152,7 @@ def ingest_generic(
     source_id: str | None = None,
     data_dir: str | Path | None = None,
     strict: bool = False,
+    show_progress: bool = False,
 ):
     """Ingest user-described files as one dataset (default id ``generic-<first file stem>``).
 
@@ -184,6 +185,7 @@ def ingest_generic(
         dest,
         strict=strict,
         extra_metadata={"sample": False, "generic": described},
+        show_progress=show_progress,
     )
     catalog.refresh(root)
     return result

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +37,7 @@ from burstlab.errors import InputError
 from burstlab.parquet import METADATA_KEY, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
+from burstlab.progress import progress
 from burstlab.schema import SCHEMAS, conform
 
 _REASON = "_drop_reason"
@@ -125,7 +126,12 @@ def to_table(frame: pl.LazyFrame, adapter: Adapter) -> pl.LazyFrame:
     )
 
 
-def _write_parquet(frame: pl.LazyFrame, path: Path, metadata: dict[str, Any]) -> None:
+def _write_parquet(
+    frame: pl.LazyFrame,
+    path: Path,
+    metadata: dict[str, Any],
+    on_rows: Callable[[int], object] = lambda n: None,
+) -> None:
     """Stream `frame` into Parquet at `path`, provenance under the ``burstlab`` key.
 
     polars' streaming engine produces the batches and pyarrow writes them (in parallel: the
@@ -146,6 +152,7 @@ def _write_parquet(frame: pl.LazyFrame, path: Path, metadata: dict[str, Any]) ->
     ) as writer:
         for batch in frame.collect_batches(chunk_size=1 << 19, engine="streaming"):
             writer.write_table(batch.to_arrow().cast(schema))
+            on_rows(batch.height)
 
 
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
@@ -175,8 +182,12 @@ def convert(
     *,
     strict: bool = False,
     extra_metadata: dict[str, Any] | None = None,
+    show_progress: bool = False,
 ) -> IngestResult:
-    """Convert `files` (one dataset) into the canonical Parquet `dest` (see module docstring)."""
+    """Convert `files` (one dataset) into the canonical Parquet `dest` (see module docstring).
+
+    `show_progress` draws a rich bar: a spinner while pass 1 counts, then rows written.
+    """
     started = time.perf_counter()
     files = [Path(f) for f in files]
     for f in files:
@@ -194,6 +205,8 @@ def convert(
             return _result_from_metadata(dest, old, skipped=True, started=started)
 
     with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(progress(disable=not show_progress, transient=True))
+        task = bar.add_task(f"count {source_id}", total=None)
         plain = [stack.enter_context(decompressed(f, dest.parent)) for f in files]
         frame = prepare(adapter, source_id, plain, files)
         names = frame.collect_schema().names()
@@ -267,7 +280,8 @@ def convert(
         # temporary name starts with "." so the catalog's *.parquet glob never sees it.
         sink = dest.parent / f".{dest.name}.sink.tmp"
         try:
-            _write_parquet(to_table(kept, adapter), sink, metadata)
+            bar.update(task, description=f"write {source_id}", total=rows_kept, completed=0)
+            _write_parquet(to_table(kept, adapter), sink, metadata, lambda n: bar.advance(task, n))
             os.replace(sink, dest)  # atomic: readers see the old file or the new one
         finally:
             sink.unlink(missing_ok=True)
@@ -378,16 +392,19 @@ def ingest(
     sample: bool = False,
     data_dir: str | Path | None = None,
     strict: bool = False,
+    show_progress: bool = False,
 ) -> IngestResult:
     """Ingest one dataset into ``<data-dir>/parquet/<table>/<id>.parquet`` and the catalog.
 
     `source` is a dataset id (``"azure-llm-2023-conv"``) or a family (``"burstgpt"``) whose
     files name their dataset. `sample=True` ingests the real sample shipped in the package
     (offline). Unparsable rows are dropped and counted by reason; `strict=True` raises an
-    InputError naming the file and line of the first one instead. Use `ingest_many` for
-    several datasets at once.
+    InputError naming the file and line of the first one instead. `show_progress` draws a
+    progress bar (the CLI turns it on). Use `ingest_many` for several datasets at once.
     """
-    results = ingest_many(source, files, sample=sample, data_dir=data_dir, strict=strict)
+    results = ingest_many(
+        source, files, sample=sample, data_dir=data_dir, strict=strict, show_progress=show_progress
+    )
     if len(results) != 1:
         raise InputError(
             None,
@@ -404,6 +421,7 @@ def ingest_many(
     sample: bool = False,
     data_dir: str | Path | None = None,
     strict: bool = False,
+    show_progress: bool = False,
 ) -> list[IngestResult]:
     """Like `ingest`, for any number of datasets; `sample=True` without a source ingests all
     shipped samples."""
@@ -433,6 +451,16 @@ def ingest_many(
         for adapter, sid, paths in plan:
             dest = parquet_dir(root, adapter.table) / f"{sid}.parquet"
             extra = {"sample": sample}
-            results.append(convert(adapter, sid, paths, dest, strict=strict, extra_metadata=extra))
+            results.append(
+                convert(
+                    adapter,
+                    sid,
+                    paths,
+                    dest,
+                    strict=strict,
+                    extra_metadata=extra,
+                    show_progress=show_progress,
+                )
+            )
     catalog.refresh(root)
     return results
