@@ -365,7 +365,11 @@ def resolve(
         if not given.exists():
             raise InputError(given, "no such file")
         members = [given]
-        if is_archive(given):
+        if given.is_dir():  # e.g. Huawei's R1/ with one CSV per day
+            members = sorted(
+                p for p in given.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+        elif is_archive(given):
             members = unpack(given, workdir / f"{len(groups)}-{given.name}")
         for path in members:
             picked = _pick(candidates, path, source)

@@ -88,7 +88,7 @@ def scan_csv(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.Laz
         header = pl.scan_csv(path, infer_schema=False).collect_schema().names()
     except pl.exceptions.NoDataError:
         raise InputError(origin, "empty file: no header and no rows") from None
-    header = [h.strip() for h in header]
+    header = [h.strip().lstrip("\ufeff") for h in header]  # spaces, a UTF-8 byte-order mark
     _check_columns(header, spec.required, origin)
     wanted = spec.wanted(header)
     lf = pl.scan_csv(

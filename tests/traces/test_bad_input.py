@@ -108,3 +108,14 @@ def test_unknown_source_lists_known_ones():
     with pytest.raises(InputError, match="unknown source 'nope'") as err:
         ingest("nope", ["x.csv"])
     assert "burstgpt" in str(err.value) and "azure-llm-2023-conv" in str(err.value)
+
+
+def test_byte_order_mark_and_spaces_in_header_are_tolerated(tmp_path):
+    path = tmp_path / "AzureLLMInferenceTrace_code.csv"
+    path.write_bytes(
+        "\ufeffTIMESTAMP, ContextTokens ,GeneratedTokens\r\n"
+        "2023-11-16 18:17:03.9799600,4808,10\r\n"
+        "2023-11-16 18:17:04.0319600,3180,8".encode()
+    )
+    result = ingest("azure-llm-2023-code", [path])
+    assert result.rows_kept == 2 and result.span_s == 0.052

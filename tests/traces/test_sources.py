@@ -178,6 +178,16 @@ def test_huawei_cold_starts_region_and_pod_resources(fixture_copy):
     assert df["scheduling_s"][2] == 3.560717
 
 
+def test_huawei_region_folders_ingest_as_one_dataset(tmp_path, fixture_copy):
+    fixture_copy("huawei_cold_start.FIXTURE.csv", "day_00.csv", subdir="cs/R1")
+    fixture_copy("huawei_cold_start.FIXTURE.csv", "day_00.csv", subdir="cs/R3")
+    (tmp_path / "cs" / "R3" / "notes.txt").write_text("not a trace\n")
+    result = ingest("huawei", [tmp_path / "cs"])
+    assert (result.source, result.rows_read, result.rows_kept) == ("huawei-2025-cold-starts", 10, 8)
+    regions = open(result.source).collect()["region"].value_counts().sort("region").rows()
+    assert regions == [("R1", 4), ("R3", 4)]
+
+
 def test_huawei_files_told_apart_by_columns(fixture_copy):
     cold = fixture_copy("huawei_cold_start.FIXTURE.csv", "day_03.csv", subdir="R4")
     assert ingest("huawei", [cold]).source == "huawei-2025-cold-starts"  # not a minute table
