@@ -333,6 +333,16 @@ def load_coupling(
     )
 
 
+def load_significant(row: dict, z: float = 2.576) -> bool:
+    """Is a window's count-vs-length correlation real? Fisher's z test at the two-sided 1 %
+    level: |atanh(r)|·√(n − 3) > 2.576. A correlation from 17 windows of a 15-minute sample
+    is noise, and synth should not imprint it on every workload."""
+    r, n = row["corr"], row["n_windows"]
+    if r is None or not math.isfinite(r) or n < 5:
+        return False
+    return abs(math.atanh(max(min(r, 0.999999), -0.999999))) * math.sqrt(n - 3) > z
+
+
 @dataclass
 class LengthsFit:
     """Input and output fits plus their dependence and length-vs-load coupling."""
@@ -350,7 +360,7 @@ class LengthsFit:
         row = self.load.filter(pl.col("window_s") == SPEC_LOAD_WINDOW)
         if row.is_empty() and not self.load.is_empty():
             row = self.load.head(1)
-        if not row.is_empty():
+        if not row.is_empty() and load_significant(row.row(0, named=True)):
             r = row.row(0, named=True)
             coupling = LoadCoupling(
                 window_s=r["window_s"],

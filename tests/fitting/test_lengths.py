@@ -79,3 +79,10 @@ def test_load_coupling_is_zero_without_dependence():
     t = np.sort(rng.uniform(0, 6000, 30_000))
     table = load_coupling(t, rng.lognormal(5, 1, t.size), windows=(60.0,))
     assert abs(table["corr"][0]) < 0.3
+
+
+def test_insignificant_load_coupling_is_not_put_in_the_spec():
+    # Azure code: corr ≈ 0.03 over 46 minutes — noise, so no coupling for synth to imprint
+    fit = fit_lengths(sample_frame("azure-llm-2023-code"))
+    assert abs(fit.load.filter(pl.col("window_s") == 60.0)["corr"][0]) < 0.2
+    assert fit.to_spec().dependence.load_coupling is None
