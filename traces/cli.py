@@ -177,13 +177,13 @@ def sql_cmd(
     import duckdb
     from burstlab.traces.catalog import connect
 
-    from burstlab.errors import InputError
+    from burstlab.errors import BurstlabError
 
     with connect(_root(ctx)) as con:
         try:
             frame = con.sql(query).pl()
         except duckdb.Error as exc:
-            raise InputError(None, f"query failed: {exc}") from None
+            raise BurstlabError(f"query failed: {exc}") from None
     if csv:
         print(frame.write_csv(), end="")
         return

@@ -111,8 +111,8 @@ def _download(
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # nothing left to send: the part is complete
             return 0, offset
-        raise InputError(None, f"download failed: HTTP {exc.code} from {url}") from None
+        raise InputError(part, f"download failed: HTTP {exc.code} from {url}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise InputError(
-            None, f"download of {url} failed ({exc}); run fetch again to resume"
+            part, f"download of {url} failed ({exc}); run fetch again to resume"
         ) from None
