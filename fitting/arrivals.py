@@ -201,17 +201,9 @@ def fit_positive(
                 if family in ("exponential", "gamma"):
                     continue  # identical to the MLE (its scale already matches the sample mean)
                 shape, scale = fam.mle_fixed_mean(family, s, s.mean)
-            k = 1 if family == "exponential" else 2
-            diag = diagnose(family, shape, scale, s, k)
-            out.append(
-                FamilyFit(
-                    family,
-                    fam.to_params(family, shape, scale),
-                    method,
-                    diag,
-                    _stderr_continuous(family, shape, scale, s, method),
-                )
-            )
+            diag = diagnose(family, shape, scale, s, 1 if family == "exponential" else 2)
+            se = _stderr_continuous(family, shape, scale, s, method)
+            out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
     # exponential and gamma MLE are mean-preserving: list them as such too for selection
     for c in list(out):
         if c.method == "mle" and c.family in ("exponential", "gamma"):
@@ -258,15 +250,8 @@ def _fit_grid(gaps: np.ndarray, r: float, families: Sequence[str]) -> list[Famil
             shape, scale = fam.grid_mle(family, kv, w, r, mean=fixed)
             k = 1 if family == "exponential" else 2
             diag = diagnose_grid(family, shape, scale, kv, w, r, k)
-            out.append(
-                FamilyFit(
-                    family,
-                    fam.to_params(family, shape, scale),
-                    method,
-                    diag,
-                    _stderr_grid(family, shape, scale, kv, w, r, fixed),
-                )
-            )
+            se = _stderr_grid(family, shape, scale, kv, w, r, fixed)
+            out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
     return out
 
 

@@ -26,7 +26,7 @@ import polars as pl
 import scipy.optimize as opt
 import scipy.stats as st
 from burstlab.fitting import families as fam
-from burstlab.fitting.select import Selection, information
+from burstlab.fitting.select import Selection, information, ks_ad_from_cdf
 from burstlab.fitting.spec import (
     Copula,
     Dependence,
@@ -72,16 +72,8 @@ def discrete_loglik(family: str, params: dict[str, float], kv: np.ndarray, w: np
 
 
 def _ks_ad_discrete(fit: FamilyFit, kv: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    n = float(w.sum())
     norm = 1.0 - float(fit.cdf(np.array([0.5]))[0])
-    f = (fit.cdf(kv + 0.5) - (1.0 - norm)) / norm
-    c = np.cumsum(w) / n
-    ks = float(np.max(np.abs(c - f)))
-    p = np.diff(np.concatenate(([0.0], f)))
-    denom = f * (1 - f)
-    ok = denom > 1e-300
-    ad = float(n * np.sum((c[ok] - f[ok]) ** 2 * p[ok] / denom[ok]))
-    return ks, ad
+    return ks_ad_from_cdf(w, (fit.cdf(kv + 0.5) - (1.0 - norm)) / norm, float(w.sum()))
 
 
 def _diagnostics(fit: FamilyFit, kv: np.ndarray, w: np.ndarray, k: int) -> FitDiagnostics:

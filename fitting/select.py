@@ -26,13 +26,13 @@ def information(loglik: float, k: int, n: float) -> tuple[float, float]:
     return 2 * k - 2 * loglik, k * math.log(max(n, 1.0)) - 2 * loglik
 
 
-def _ks_ad_from_cdf(counts: np.ndarray, fitted_cdf: np.ndarray, n: float) -> tuple[float, float]:
+def ks_ad_from_cdf(counts: np.ndarray, fitted_cdf: np.ndarray, n: float) -> tuple[float, float]:
     """KS and (discrete-form) Anderson–Darling A² from the fitted CDF at ordered support points.
 
     ``counts`` are the observations at (or in the bin ending at) each point. KS compares the
     ECDF with the fitted CDF at the points (where both are known exactly); A² is the
-    Choulakian–Lockhart–Stephens
-    discrete form n Σ (Fₙ − F)² p / (F(1 − F)), which tends to the usual A² as the grid refines.
+    Choulakian–Lockhart–Stephens discrete form n Σ (Fₙ − F)² p / (F(1 − F)), which tends to
+    the usual A² as the grid refines.
     """
     c = np.cumsum(counts) / n
     f = np.clip(fitted_cdf, 0.0, 1.0)
@@ -57,7 +57,7 @@ def ks_ad(family: str, shape: float, scale: float, s: fam.Sample) -> tuple[float
         # a representative (mean log of its bin) lies inside its bin: its upper edge is next
         upper = edges[np.minimum(np.searchsorted(edges, s.x, side="right"), edges.size - 1)]
         f = fam.cdf(family, shape, scale, upper)
-        return _ks_ad_from_cdf(s.w, f, s.n)
+        return ks_ad_from_cdf(s.w, f, s.n)
     x = np.repeat(s.x, s.w.astype(np.int64))
     n = x.size
     f = np.clip(fam.cdf(family, shape, scale, x), 1e-300, 1 - 1e-16)
@@ -90,7 +90,7 @@ def diagnose_grid(
     counts = np.zeros(top + 1)
     counts[k_vals.astype(np.int64)] = w
     pmf = fam.grid_pmf(family, shape, scale, grid, r)
-    ks, ad = _ks_ad_from_cdf(counts, np.cumsum(pmf), n)
+    ks, ad = ks_ad_from_cdf(counts, np.cumsum(pmf), n)
     mean_ratio = scale * fam.unit_mean(family, shape) / (float(np.dot(w, k_vals)) * r / n)
     return FitDiagnostics(int(n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
 
