@@ -79,17 +79,21 @@ def load_factors(arrival_s: np.ndarray, coupling: LoadCoupling) -> np.ndarray:
     """Per-request multiplier k**elasticity of its window's load, with mean 1 over requests.
 
     k = count in the request's `coupling.window_s` window ÷ the mean count of non-empty
-    windows (the same normalisation the fit uses: an empty window has no mean length)."""
+    windows (the same normalisation the fit uses: an empty window has no mean length).
+    `arrival_s` must be sorted (seconds)."""
     if arrival_s.size == 0:
         return np.ones(0)
-    idx = (arrival_s * (1.0 / coupling.window_s)).astype(np.int64)
-    idx -= idx[0]
-    counts = np.bincount(idx)
+    # arrivals are sorted: count per window by locating the window edges (no pass over n),
+    # then spread each window's factor over its run of requests
+    w = coupling.window_s
+    first = math.floor(arrival_s[0] / w)
+    edges = (first + np.arange(math.floor(arrival_s[-1] / w) - first + 2)) * w
+    counts = np.diff(np.searchsorted(arrival_s, edges, side="left"))
     busy = counts > 0
     k = counts / counts[busy].mean()
     per_window = np.where(busy, k, 1.0) ** coupling.elasticity
-    f = per_window[idx]
-    return f / (per_window[busy] @ counts[busy] / arrival_s.size)
+    per_window /= per_window[busy] @ counts[busy] / arrival_s.size
+    return np.repeat(per_window, counts)
 
 
 def sample_lengths(
