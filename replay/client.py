@@ -87,6 +87,7 @@ class LiveStats:
     dropped: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    connections: int = 0  # TCP connections opened (keep-alive reuse keeps this low)
     last_lag_s: float = 0.0
     max_lag_s: float = 0.0
     interrupted: bool = False
@@ -125,6 +126,50 @@ def raise_open_file_limit(wanted: int) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
             soft = new
     return soft
+
+
+class _Attempt:
+    """The mutable state of one request while it is in flight (run-clock seconds)."""
+
+    __slots__ = (
+        "chars", "completion_srv", "dispatch", "end", "error", "error_kind", "finish",
+        "first_byte", "first_token", "i", "intended", "prompt_srv", "queue_s", "sent", "status",
+        "times",
+    )  # fmt: skip
+
+    def __init__(self, i: int, intended: float, dispatch: float) -> None:
+        self.i = i
+        self.intended = intended
+        self.dispatch = dispatch
+        self.queue_s = 0.0
+        self.sent = dispatch
+        self.status: int | None = None
+        self.first_byte: float | None = None
+        self.first_token: float | None = None
+        self.end: float | None = None
+        self.times: list[float] = []
+        self.chars: list[int] = []
+        self.error_kind: str | None = None
+        self.error: str | None = None
+        self.finish: str | None = None
+        self.prompt_srv: int | None = None
+        self.completion_srv: int | None = None
+
+    def fail(self, kind: str, text: str) -> None:
+        """Record the first failure only: a later symptom must not hide the cause."""
+        if self.error_kind is None:
+            self.error_kind, self.error = kind, text
+
+
+async def _drain(content: aiohttp.StreamReader, limit_s: float = 1.0) -> None:
+    """Read what is left of a finished response body (at most `limit_s`), ignoring errors."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:  # Python 3.10: leave it; aiohttp then closes the connection
+        return
+    with contextlib.suppress(Exception):
+        async with timeout(limit_s):
+            while await content.readany():
+                pass
 
 
 class ReplayClient:
@@ -177,8 +222,11 @@ class ReplayClient:
         self._sem = (
             asyncio.Semaphore(self.opts.max_concurrency) if self.opts.max_concurrency else None
         )
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_end.append(self._on_connection)
         async with aiohttp.ClientSession(
             connector=connector,
+            trace_configs=[trace],
             timeout=timeout,
             auto_decompress=False,
             read_bufsize=1 << 18,
@@ -203,6 +251,9 @@ class ReplayClient:
                 self._tick()
                 self.writer.close()
         return self.stats
+
+    async def _on_connection(self, session, ctx, params) -> None:
+        self.stats.connections += 1
 
     async def _pace(self) -> None:
         plan, t0 = self.plan, self.t0
@@ -256,79 +307,31 @@ class ReplayClient:
     # -- one request -----------------------------------------------------------------------
     async def _one(self, i: int, intended: float, dispatch: float) -> None:
         stats, t0 = self.stats, self.t0
-        queue_s = 0.0
+        r = _Attempt(i, intended, dispatch)
         if self._sem is not None:
             try:
                 await self._sem.acquire()
             except asyncio.CancelledError:
                 self._record_unsent(i, intended, now() - t0, "cancelled", "run interrupted")
                 raise
-            queue_s = now() - t0 - dispatch
+            r.queue_s = now() - t0 - dispatch
         stats.in_flight += 1
-        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
-        status = first_byte = first_token = None
-        times: list[float] = []
-        chars: list[int] = []
-        error_kind = error = finish = None
-        prompt_srv = completion_srv = None
-        done = False
+        if stats.in_flight > stats.peak_in_flight:
+            stats.peak_in_flight = stats.in_flight
         parser = SSEParser()
-        sent = now() - t0
+        r.sent = sent = now() - t0
         stats.sent += 1
-        lag = sent - intended
-        stats.last_lag_s = lag
+        stats.last_lag_s = lag = sent - intended
         if lag > stats.max_lag_s:
             stats.max_lag_s = lag
         try:
-            async with self._session.post(
-                self.opts.target, data=self.plan.bodies[i], headers=self._headers
-            ) as resp:
-                first_byte = now() - t0
-                status = resp.status
-                if status != 200:
-                    body = await resp.read()
-                    error_kind = "http"
-                    error = f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}"
-                else:
-                    content = resp.content
-                    while not done:
-                        data = await content.readany()
-                        if not data:
-                            payloads = parser.close()
-                            t = now() - t0
-                        else:
-                            t = now() - t0
-                            payloads = parser.feed(data)
-                        for payload in payloads:
-                            if payload == DONE:
-                                done = True
-                                break
-                            c = interpret(payload)
-                            if c.error is not None:
-                                error_kind, error = "server-error", c.error
-                                done = True
-                                break
-                            if c.text_chars:
-                                if first_token is None:
-                                    first_token = t
-                                times.append(t)
-                                chars.append(c.text_chars)
-                            if c.finish_reason is not None:
-                                finish = c.finish_reason
-                            if c.completion_tokens is not None:
-                                completion_srv = c.completion_tokens
-                                prompt_srv = c.prompt_tokens
-                        if not data:
-                            break
-                    if error_kind is None and not done and finish is None:
-                        error_kind = "cut"
-                        error = "stream ended before [DONE] or a finish_reason"
+            await self._exchange(r, parser)
         except MalformedEvent as exc:
-            error_kind, error = "malformed", str(exc)
+            r.fail("malformed", str(exc))
         except (TimeoutError, asyncio.TimeoutError) as exc:
-            error_kind, error = "timeout", f"timed out: {type(exc).__name__} {exc}".strip()
+            r.fail("timeout", f"timed out: {type(exc).__name__} {exc}".strip())
         except aiohttp.ClientConnectorError as exc:
-            error_kind, error = "refused", f"connection failed: {exc}"
+            r.fail("refused", f"connection failed: {exc}")
         except (
             aiohttp.ClientPayloadError,
             aiohttp.ClientOSError,
@@ -336,90 +339,88 @@ class ReplayClient:
         ) as exc:
             # before the response head: the server reset or closed the connection on us;
             # after it: the stream was cut mid-body
-            error_kind = "reset" if status is None else "cut"
-            error = f"connection {error_kind}: {type(exc).__name__}: {exc}"
+            kind = "reset" if r.status is None else "cut"
+            r.fail(kind, f"connection {kind}: {type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
-            error_kind, error = "client", f"{type(exc).__name__}: {exc}"
+            r.fail("client", f"{type(exc).__name__}: {exc}")
         except OSError as exc:
-            error_kind, error = "refused", f"{type(exc).__name__}: {exc}"
+            r.fail("refused", f"{type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
-            error_kind, error = "cancelled", "run interrupted"
-            self._finish(
-                i,
-                intended,
-                dispatch,
-                sent,
-                queue_s,
-                status,
-                first_byte,
-                first_token,
-                times,
-                chars,
-                error_kind,
-                error,
-                finish,
-                prompt_srv,
-                completion_srv,
-                parser.comments,
-            )
+            r.fail("cancelled", "run interrupted")
+            self._finish(r, parser.comments)
             raise
         finally:
             stats.in_flight -= 1
             if self._sem is not None:
                 self._sem.release()
-        end = self._finish(
-            i,
-            intended,
-            dispatch,
-            sent,
-            queue_s,
-            status,
-            first_byte,
-            first_token,
-            times,
-            chars,
-            error_kind,
-            error,
-            finish,
-            prompt_srv,
-            completion_srv,
-            parser.comments,
-        )
+        end = self._finish(r, parser.comments)
         if self._followers:
             self._release_followers(i, end)
 
-    def _finish(
-        self,
-        i,
-        intended,
-        dispatch,
-        sent,
-        queue_s,
-        status,
-        first_byte,
-        first_token,
-        times,
-        chars,
-        error_kind,
-        error,
-        finish,
-        prompt_srv,
-        completion_srv,
-        comments,
-    ) -> float:
-        end = now() - self.t0
-        ok = error_kind is None
+    async def _exchange(self, r: _Attempt, parser: SSEParser) -> None:
+        """POST one prepared body and read its SSE stream into `r` (raises on transport faults)."""
+        t0 = self.t0
+        async with self._session.post(
+            self.opts.target, data=self.plan.bodies[r.i], headers=self._headers
+        ) as resp:
+            r.first_byte = now() - t0
+            r.status = status = resp.status
+            if status != 200:
+                body = await resp.read()
+                r.end = now() - t0
+                r.fail("http", f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
+                return
+            content = resp.content
+            times, chars = r.times, r.chars
+            done = False
+            while not done:
+                data = await content.readany()
+                t = now() - t0
+                payloads = parser.feed(data) if data else parser.close()
+                for payload in payloads:
+                    if payload == DONE:
+                        done = True
+                        break
+                    c = interpret(payload)
+                    if c.error is not None:
+                        r.fail("server-error", c.error)
+                        done = True
+                        break
+                    if c.text_chars:
+                        if r.first_token is None:
+                            r.first_token = t
+                        times.append(t)
+                        chars.append(c.text_chars)
+                    if c.finish_reason is not None:
+                        r.finish = c.finish_reason
+                    if c.completion_tokens is not None:
+                        r.completion_srv = c.completion_tokens
+                        r.prompt_srv = c.prompt_tokens
+                if not data:
+                    break
+            r.end = now() - t0
+            if not done and r.finish is None:
+                r.fail("cut", "stream ended before [DONE] or a finish_reason")
+            elif done and not content.is_eof():
+                # read the chunked terminator so the keep-alive connection can be reused
+                await _drain(content)
+
+    def _finish(self, r: _Attempt, comments: int) -> float:
+        end = r.end if r.end is not None else now() - self.t0
+        ok = r.error_kind is None
         self.stats.done += 1
         if not ok:
             self.stats.errors += 1
-        plan = self.plan
-        lag = sent - intended
+        plan, i = self.plan, r.i
+        lag = r.sent - r.intended
+        completion_srv = r.completion_srv
         self.writer.add((
-            plan.req_id[i], plan.session_id[i], plan.turn[i], intended, dispatch, sent,
-            first_byte, first_token, end, times, chars, chunk_tokens(chars, completion_srv),
-            status, ok, error_kind, error, finish, False, lag > self.opts.late_after_s, lag,
-            queue_s, plan.input_tokens[i], plan.prompt_tokens_client[i], prompt_srv,
-            plan.output_tokens_target[i], len(times), completion_srv, comments,
+            plan.req_id[i], plan.session_id[i], plan.turn[i], r.intended, r.dispatch, r.sent,
+            r.first_byte, r.first_token, end, r.times, r.chars,
+            chunk_tokens(r.chars, completion_srv), r.status, ok, r.error_kind, r.error, r.finish,
+            False, lag > self.opts.late_after_s, lag, r.queue_s, plan.input_tokens[i],
+            plan.prompt_tokens_client[i], r.prompt_srv, plan.output_tokens_target[i],
+            len(r.times), completion_srv, comments,
         ))  # fmt: skip
         return end
 

@@ -214,15 +214,29 @@ def replay(
             run_async(client.run())
         except KeyboardInterrupt:
             interrupted = True
-    summary = finish(run_dir, config, scheduled=schedule.n, interrupted=interrupted)
+    summary = finish(
+        run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats
+    )
     return RunResult(run_dir, summary, schedule, prompts, interrupted)
 
 
-def finish(run_dir: Path, config: ReplayConfig, *, scheduled: int, interrupted: bool) -> dict:
+def finish(
+    run_dir: Path,
+    config: ReplayConfig,
+    *,
+    scheduled: int,
+    interrupted: bool,
+    client: LiveStats | None = None,
+) -> dict:
     """Compute summary.json (and report.html) from the records on disk."""
     records = read_records(run_dir)
     summary = summarize(records, scheduled=scheduled, warmup=config.warmup, drain=config.drain)
     summary["interrupted"] = interrupted
+    if client is not None:
+        summary["client"] = {
+            "connections_opened": client.connections,
+            "peak_in_flight": client.peak_in_flight,
+        }
     gp = None
     if config.slo:
         gp = goodput(per_request(records), config.slo, summary["duration_s"])

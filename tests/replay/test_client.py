@@ -120,11 +120,12 @@ def test_behind_schedule_policy(instant_server, tmp_path, policy):
     behind = rec.filter(pl.col("late") | pl.col("dropped"))
     assert behind.height >= 5  # ~0.3 s / 0.02 s of requests fell due during the stall
     if policy == "drop":
-        assert rec["dropped"].sum() == behind.height
-        assert behind["sent_s"].null_count() == behind.height
-        assert set(behind["error_kind"].to_list()) == {"dropped"}
+        dropped = rec.filter("dropped")
+        assert dropped.height >= 5
+        assert dropped["sent_s"].null_count() == dropped.height
+        assert set(dropped["error_kind"].to_list()) == {"dropped"}
         assert rec.filter(~pl.col("dropped"))["ok"].all()
-        assert summarize(rec)["counts"]["dropped"] == behind.height
+        assert summarize(rec)["counts"]["dropped"] == dropped.height
     else:
         assert rec["ok"].all() and rec["dropped"].sum() == 0
         assert behind["lag_s"].max() > 0.2

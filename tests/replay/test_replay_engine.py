@@ -18,14 +18,14 @@ from burstlab.traces import sample_frame
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 N = 60
-MAX_IN, MAX_OUT = 1200, 48  # inside the tiny engine's 2048-token slots
+MAX_IN, MAX_OUT = 400, 32  # inside the tiny engine's 2048-token slots
 
 
 def config(engine, endpoint="completions", limit=N, **extra) -> ReplayConfig:
     return ReplayConfig(
         client=ClientOptions(url=engine.base_url, endpoint=endpoint),
         schedule=ScheduleOptions(
-            window=(600.0, 1200.0), time_scale=0.05, limit=limit,
+            window=(600.0, 1200.0), time_scale=0.2, limit=limit,
             max_input_tokens=MAX_IN, max_output_tokens=MAX_OUT, min_output_tokens=2,
         ),
         model=engine.model,

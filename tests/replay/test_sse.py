@@ -95,3 +95,35 @@ def test_interpret_error_object_and_malformed_json():
         interpret(b'{"choices":[{"delta":{"content":"x"')
     with pytest.raises(MalformedEvent, match="not a JSON object"):
         interpret(b"[1,2]")
+
+
+AGREEMENT_CASES = [
+    b'{"choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}',
+    b'{"choices":[{"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+    b'{"choices":[{"text":"a \\"quoted\\" \\u00e9 \\\\ word","finish_reason":null}]}',
+    b'{"choices": [{"delta": {"content": "spaced json"}, "finish_reason": null}]}',
+    b'{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}',
+    b'{"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}',
+    b'{"choices":[{"delta":{"reasoning_content":"hm","content":null}}]}',
+    b'{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"bb"}}]}',
+    b'{"choices":[{"delta":{"content":"\\"content\\":\\"inner\\""}}]}',
+    b'{"choices":[{"delta":{"content":"emoji \xf0\x9f\x98\x80"}}]}',
+    b'{"choices":[]}',
+    b'{"error":"boom"}',
+]
+
+
+@pytest.mark.parametrize("payload", AGREEMENT_CASES)
+def test_fast_path_agrees_with_full_json_decoding(payload):
+    from burstlab.replay.sse import interpret_json
+
+    assert interpret(payload) == interpret_json(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"choices":[{"delta":{"content":"a\\qb"}}]}', b'{"choices":[{"delta":{"content":"x'],
+)
+def test_fast_path_sends_broken_payloads_to_the_decoder_which_rejects_them(payload):
+    with pytest.raises(MalformedEvent):
+        interpret(payload)
