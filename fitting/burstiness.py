@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from burstlab.fitting.arrivals import arrival_times, fit_arrivals, sorted_times
+from burstlab.fitting.arrivals import (
+    arrival_times,
+    detect_resolution,
+    fit_arrivals,
+    sorted_times,
+)
 from burstlab.fitting.spec import WindowFit
 
 #: Scales the fidelity suite compares (DESIGN.md §4), always included in the curve.
@@ -237,6 +242,7 @@ class Burstiness:
     windows: list[WindowFit] = field(default_factory=list)
     decomposition: RateDecomposition | None = None
     rate_window_s: float = 60.0
+    resolution_s: float | None = None  # timestamp grid; dispersion is measured from it up
 
     def idc_at(self, window_s: float) -> float | None:
         """The dispersion curve's value at one scale (None when not measured)."""
@@ -248,6 +254,7 @@ class Burstiness:
         out = {
             "group": self.group,
             "requests": self.n,
+            "resolution_s": self.resolution_s,
             "duration_s": self.duration_s,
             "rate_per_s": self.rate_per_s,
             "iat_cv": self.cv,
@@ -287,20 +294,27 @@ def analyse(
         p2t = peak / trough if trough > 0 else None
     else:
         p2m, p2t = math.nan, None
+    resolution = detect_resolution(t).resolution_s
+    scales = default_scales(duration)
+    if resolution:
+        # near the timestamp grid, counts only show the quantisation (Mooncake's 3-s buckets
+        # put whole bursts into one instant): measure from three grid steps up
+        scales = [s for s in scales if s >= 3 * resolution * (1 - 1e-3)]
     return Burstiness(
         group=group,
         n=int(t.size),
         duration_s=duration,
         rate_per_s=t.size / duration if duration > 0 else math.nan,
         cv=cv,
-        hurst=hurst_aggvar(t),
+        hurst=hurst_aggvar(t, max(1.0, resolution or 1.0)),
         peak_to_mean=p2m,
         peak_to_trough=p2t,
-        dispersion=dispersion_curve(t),
-        acf=count_acf(t),
+        dispersion=dispersion_curve(t, scales),
+        acf=count_acf(t, max(1.0, resolution or 1.0)),
         windows=window_fits(t, window_s, fit=fit_windows),
         decomposition=decompose_rate(t),
         rate_window_s=rate_window_s,
+        resolution_s=resolution,
     )
 
 

@@ -85,3 +85,10 @@ def test_by_group_and_missing_column():
 
     with pytest.raises(SchemaError, match="cannot group by 'client'"):
         burstiness(frame, by="client")
+
+
+def test_grid_scales_are_not_measured_below_the_grid():
+    moon = burstiness(sample_frame("mooncake-conversation")).groups[0]
+    assert moon.resolution_s == pytest.approx(3.0, abs=2e-3)
+    assert moon.dispersion["window_s"].min() >= 9.0
+    assert moon.idc_at(1.0) is None and moon.idc_at(10.0) is not None
