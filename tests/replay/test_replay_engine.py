@@ -74,7 +74,8 @@ def test_azure_window_against_llama_cpp(engine, tmp_path):
     assert (pr["ttft_sched_s"] >= pr["ttft_s"]).all()
     assert (pr["e2e_sched_s"] >= pr["e2e_s"]).all()
     tpot = pr["tpot_s"].drop_nulls()
-    assert tpot.len() == N and tpot.min() > 0 and tpot.max() < 0.5
+    # tiny model: a few ms per token alone; a loaded 2-core machine can stretch that a lot
+    assert tpot.len() == N and tpot.min() > 0 and tpot.median() < 0.5 and tpot.max() < 2.0
     assert s["full"]["itl_s"]["count"] == sum(o - 1 for o in expected_out)
 
     # summary and goodput are consistent with the records
