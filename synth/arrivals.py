@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
-from burstlab.synth.parallel import map_chunks
+from burstlab.synth.parallel import map_chunks, map_ranges
 from burstlab.synth.sampling import sample_family, unit_mean
 
 from burstlab.errors import SpecError
@@ -56,16 +56,22 @@ def time_change(unit_points: np.ndarray, rates: np.ndarray, step_s: float) -> np
     rates = np.asarray(rates, dtype=np.float64)
     edges = np.arange(rates.size + 1, dtype=np.float64) * step_s
     cum = np.concatenate([[0.0], np.cumsum(rates * step_s)])
-    pts = unit_points[unit_points < cum[-1]]
-    # The points are sorted, so locate the few window boundaries among the many points and
-    # repeat each window's index over its run (O(n) instead of a search per point). A point
-    # on a flat step (zero-rate windows) lands in the last window of the step, which has a
-    # positive rate, so quiet windows stay empty.
-    first = np.searchsorted(pts, cum, side="left")
-    idx = np.repeat(np.arange(rates.size), np.diff(first))
-    out = pts - cum[idx]
-    out /= rates[idx]
-    out += edges[idx]
+    pts = unit_points[: np.searchsorted(unit_points, cum[-1], side="left")]  # sorted: a view
+    out = np.empty_like(pts)
+
+    def fill(a: int, b: int) -> None:
+        # The points are sorted, so locate the few window boundaries among them and repeat
+        # each window's index over its run (O(n), no search per point). A point on a flat
+        # step (zero-rate windows) lands in the last window of the step, which has a
+        # positive rate, so quiet windows stay empty.
+        chunk = pts[a:b]
+        idx = np.repeat(np.arange(rates.size), np.diff(np.searchsorted(chunk, cum, side="left")))
+        o = out[a:b]
+        np.subtract(chunk, cum[idx], out=o)
+        o /= rates[idx]
+        o += edges[idx]
+
+    map_ranges(pts.size, fill)
     return out
 
 

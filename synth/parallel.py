@@ -20,21 +20,26 @@ T = TypeVar("T")
 CHUNK = 1 << 20
 
 
+def map_ranges(n: int, work: Callable[[int, int], T], chunk: int = CHUNK) -> list[T]:
+    """Run `work(start, stop)` over [0, n) in fixed chunks on threads; results in order."""
+    jobs = [(a, min(a + chunk, n)) for a in range(0, n, chunk)] or [(0, 0)]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [work(*job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda job: work(*job), jobs))
+
+
 def map_chunks(
     rng: np.random.Generator,
     n: int,
     work: Callable[[np.random.Generator, int, int], T],
     chunk: int = CHUNK,
 ) -> list[T]:
-    """Run `work(chunk_rng, start, stop)` over [0, n) in fixed chunks; results in order."""
-    starts = list(range(0, n, chunk)) or [0]
-    seeds = rng.integers(0, 2**63 - 1, size=len(starts))
-    jobs = [
-        (np.random.default_rng(int(s)), a, min(a + chunk, n))
-        for s, a in zip(seeds, starts, strict=True)
-    ]
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        return [work(*job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: work(*job), jobs))
+    """Run `work(chunk_rng, start, stop)` over [0, n) in fixed chunks; results in order.
+    Chunk k's generator is seeded by the k-th of one batch of seeds drawn from `rng`."""
+    starts = range(0, n, chunk)
+    seeds = rng.integers(0, 2**63 - 1, size=max(len(starts), 1))
+    return map_ranges(
+        n, lambda a, b: work(np.random.default_rng(int(seeds[a // chunk])), a, b), chunk
+    )
