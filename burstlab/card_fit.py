@@ -1,21 +1,25 @@
 """The analysis sections of a card: burstiness and fitted models, from `burstlab.fitting`.
 
-The card shows the fitting stage's own numbers (its dispersion curve, its candidate table with
-loglik / AIC / BIC / KS / AD / n) rather than recomputing anything, so a card and
-`burstlab fit` can never disagree.
+One call to the fitting stage (`fit_workload`, what `burstlab fit` runs) gives everything the
+card shows: its dispersion curve, its candidate tables with loglik / AIC / BIC / KS / AD / n,
+the burst-regime choice, the length models with dependence and load coupling, and the spec
+itself (published beside the data as `data/spec.json`). Nothing is recomputed here, so a card
+and `burstlab fit` can never disagree.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import polars as pl
 
 from burstlab.card_charts import save_card_chart
-from burstlab.card_stats import md_table
+from burstlab.card_stats import fmt, md_table
 
 #: Burstiness summary fields a card shows, with their labels (units in the label).
 BURSTINESS_FIELDS = {
@@ -29,38 +33,75 @@ BURSTINESS_FIELDS = {
     "peak_to_mean": "peak / mean of the 60 s rate",
     "peak_to_trough": "peak / trough of the 60 s rate",
 }
+#: Candidate-table columns (Selection.table names → card headers).
+SELECTION_COLUMNS = {
+    "family": "family",
+    "method": "method",
+    "params": "params (scipy)",
+    "n": "n",
+    "loglik": "loglik",
+    "aic": "AIC",
+    "bic": "BIC",
+    "delta_bic": "ΔBIC",
+    "ks": "KS",
+    "ad": "AD",
+    "mean_ratio": "mean ratio",
+    "chosen": "chosen",
+}
+SPEC_FILE = "data/spec.json"
 
 
-def fit_sections(frame: pl.DataFrame, out_dir: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """(sections, chart paths) for a requests table: burstiness, then arrival models."""
-    from burstlab.fitting.arrivals import fit_arrivals
-    from burstlab.fitting.burstiness import burstiness
+@dataclass(frozen=True)
+class FitSections:
+    """What the fitting stage adds to a card: Markdown sections, chart paths, the spec file."""
 
-    sections, charts = [], []
-    if frame.height >= 3:
-        report = burstiness(frame, fit_windows=False)
-        charts += save_card_chart(dispersion_chart(report.dispersion()), out_dir, "dispersion")
-        sections.append(("Burstiness", burstiness_markdown(report.table().row(0, named=True))))
-        sections.append(("Arrival model", arrivals_markdown(fit_arrivals(frame))))
-    return sections, charts
+    sections: list[tuple[str, str]]
+    charts: list[str]
+    spec_file: str | None
+
+
+def fit_sections(frame: pl.DataFrame, out_dir: Path) -> FitSections:
+    """Fit the workload of a requests table and render burstiness, arrivals and lengths."""
+    from burstlab.fitting.workload import fit_workload
+
+    if frame.height < 10:  # fit_workload's own minimum
+        return FitSections([], [], None)
+    fit = fit_workload(frame)
+    fit.spec.save(out_dir / SPEC_FILE)
+    curve = fit.burstiness.dispersion
+    charts = save_card_chart(dispersion_chart(curve), out_dir, "dispersion")
+    sections = [
+        ("Burstiness", burstiness_markdown(fit.burstiness.row())),
+        ("Arrival model", arrivals_markdown(fit.arrivals, fit.modulation, fit.spec.arrivals.model)),
+    ]
+    if fit.lengths is not None:
+        sections.append(("Length models", lengths_markdown(fit.lengths)))
+    sections.append(
+        (
+            "Workload spec",
+            f"Everything above is in `{SPEC_FILE}` (burstlab workload spec v1): "
+            f"`burstlab synth {SPEC_FILE} --duration 3600 --seed 1 --out load.parquet` "
+            "generates a synthetic workload with these statistics.",
+        )
+    )
+    return FitSections(sections, charts, SPEC_FILE)
 
 
 def burstiness_markdown(row: dict) -> str:
     """The burstiness table; a Poisson process has 1 for the CV and every dispersion index."""
     rows = [[label, _num(row.get(key))] for key, label in BURSTINESS_FIELDS.items()]
     return (
-        "Computed by `burstlab.fitting.burstiness` on the arrival times. For a Poisson process "
-        "the CV and every index of dispersion are 1; values growing with the window mean bursts "
-        "that last that long (a renewal model cannot reproduce them).\n\n"
+        "Computed by `burstlab.fitting` on the arrival times. For a Poisson process the CV and "
+        "every index of dispersion are 1; values growing with the window mean bursts that last "
+        "that long, which a single renewal process cannot reproduce.\n\n"
         + md_table(["statistic", "value"], rows)
         + "\n\n![dispersion](charts/dispersion.png)"
     )
 
 
-def arrivals_markdown(fit) -> str:
-    """The chosen renewal family and every candidate's diagnostics (`ArrivalFit`)."""
-    best = fit.best
-    res = fit.resolution
+def arrivals_markdown(fit: Any, modulation: Any, model: str) -> str:
+    """The chosen renewal family, every candidate's diagnostics, and the burst regime."""
+    best, res = fit.best, fit.resolution
     grid = (
         f"timestamps on a {res.resolution_s:g} s grid ({res.zero_gap_share:.1%} of gaps are 0): "
         "fitted with an interval-censored likelihood, zero gaps kept"
@@ -72,43 +113,103 @@ def arrivals_markdown(fit) -> str:
         f"{k} = {v:.4g}" + (f" ± {stderr[k]:.2g}" if k in stderr else "")
         for k, v in best.params.items()
     )
-    table = fit.table()
-    rows = [
-        [
-            r["family"],
-            r["method"],
-            _params(r["params"]),
-            r["n"],
-            *(round(r[k], 1) for k in ("loglik", "aic", "bic", "delta_bic")),
-            *(_num(r[k]) for k in ("ks", "ad", "mean_ratio")),
-            "**yes**" if r["chosen"] else "",
-        ]
-        for r in table.iter_rows(named=True)
-    ]
-    return (
-        f"Chosen renewal family: **{best.family}** ({best.method}; scipy parameters {params}). "
-        f"{fit.n_gaps:,} gaps, mean {fit.mean_gap_s:.4g} s, CV {fit.cv:.3g}; {grid}.\n\n"
+    parts = [
+        f"Renewal family: **{best.family}** ({best.method}; scipy parameters {params}). "
+        f"{fit.n_gaps:,} gaps, mean {fit.mean_gap_s:.4g} s, CV {fit.cv:.3g}; {grid}.",
         "Selection: lowest BIC among the mean-preserving fits (they reproduce the request "
         "count; a plain MLE need not). KS and AD are distances, not tests: with parameters "
-        "estimated from the same data their textbook p-values would be wrong.\n\n"
-        + md_table(
+        "estimated from the same data their textbook p-values would be wrong.",
+        selection_markdown(fit.table()),
+    ]
+    if modulation is not None:
+        rc = modulation.rate_curve
+        parts += [
+            f"Model used for generation: **{model}** — a rate curve ({len(rc.rates_per_s)} "
+            f"window{'s' if len(rc.rates_per_s) != 1 else ''} of {rc.window_s:g} s) times a burst regime on {modulation.window_s:g} s "
+            f"windows: **{modulation.chosen.label}**, chosen because its implied dispersion "
+            "curve is closest to the measured one (RMS of the log ratio):",
+            md_table(
+                ["regime", "states", "loglik", "BIC", "IDC RMS log error", "levels", "chosen"],
+                [
+                    [
+                        r["regime"],
+                        r["states"],
+                        round_ic(r["loglik"]),
+                        round_ic(r["bic"]),
+                        _num(r["idc_rms_log_error"]),
+                        f"{r['level_min']:.3g}–{r['level_max']:.3g}",
+                        "**yes**" if r["chosen"] else "",
+                    ]
+                    for r in modulation.table().iter_rows(named=True)
+                ],
+            ),
+        ]
+    else:
+        parts.append(f"Model used for generation: **{model}** (too short for a burst regime).")
+    return "\n\n".join(parts)
+
+
+def lengths_markdown(lengths: Any) -> str:
+    """Input and output token models, their dependence, and output length vs load."""
+    parts = []
+    for fit in (lengths.input, lengths.output):
+        best = fit.best
+        head = (
+            f"**{fit.column}** ({fit.n:,} values, mean {fit.mean:,.1f}, "
+            f"{fmt(fit.min)}–{fmt(fit.max)})"
+        )
+        head += f": best family **{best.family}** by BIC." if best else ": no family fitted."
+        masses = ", ".join(f"{m.value:g} tokens ({m.prob:.2%})" for m in fit.point_masses)
+        if masses:
+            head += f" Point masses: {masses}."
+        if fit.tail is not None:
+            b = fit.tail.params.get("b")
+            head += f" Tail: Pareto index {b:.3g} above {fit.tail.params.get('scale'):g} (Hill, top 5%)."
+        head += " Synth samples the empirical model (log-space histogram + point masses)."
+        parts += [head, selection_markdown(fit.table())]
+    parts.append(
+        f"Input/output dependence: Spearman {lengths.spearman:.3g}, Gaussian-copula ρ "
+        f"{lengths.copula_rho:.3g}. Output length vs load (requests per window):"
+    )
+    parts.append(
+        md_table(
+            ["window (s)", "windows", "corr", "Spearman", "elasticity"],
             [
-                "family",
-                "method",
-                "params",
-                "n",
-                "loglik",
-                "AIC",
-                "BIC",
-                "ΔBIC",
-                "KS",
-                "AD",
-                "mean ratio",
-                "chosen",
+                [
+                    r["window_s"],
+                    r["n_windows"],
+                    _num(r["corr"]),
+                    _num(r["spearman"]),
+                    _num(r["elasticity"]),
+                ]
+                for r in lengths.load.iter_rows(named=True)
             ],
-            rows,
         )
     )
+    return "\n\n".join(parts)
+
+
+def selection_markdown(table: pl.DataFrame) -> str:
+    """A fitting `Selection.table()` as Markdown: one row per candidate, chosen in bold."""
+    if table.is_empty():
+        return ""
+    cols = [c for c in SELECTION_COLUMNS if c in table.columns]
+    rows = []
+    for r in table.iter_rows(named=True):
+        cells = []
+        for c in cols:
+            v = r[c]
+            if c == "params":
+                v = format_params(v)
+            elif c == "chosen":
+                v = "**yes**" if v else ""
+            elif c in ("loglik", "aic", "bic", "delta_bic"):
+                v = round_ic(v)
+            elif isinstance(v, float):
+                v = _num(v)
+            cells.append(v)
+        rows.append(cells)
+    return md_table([SELECTION_COLUMNS[c] for c in cols], rows)
 
 
 def dispersion_chart(curve: pl.DataFrame) -> alt.LayerChart:
@@ -131,7 +232,7 @@ def dispersion_chart(curve: pl.DataFrame) -> alt.LayerChart:
 
 
 def _num(value: object) -> object:
-    """Round a statistic for the card (4 significant digits; NaN/None stay blank)."""
+    """A statistic for the card: 4 significant digits; NaN and None print as blank."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, float):
@@ -139,9 +240,16 @@ def _num(value: object) -> object:
     return value
 
 
-def _params(text: str) -> str:
-    try:
-        params = json.loads(text)
-    except (TypeError, ValueError):
-        return str(text)
+def round_ic(value: float | None) -> float | None:
+    """Log-likelihoods and information criteria: one decimal (differences matter, not digits)."""
+    return None if value is None or math.isnan(value) else round(value, 1)
+
+
+def format_params(params: str | dict[str, float]) -> str:
+    """`a=0.871, scale=0.2076` from a params dict or its JSON text (Selection.table)."""
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return params
     return ", ".join(f"{k}={v:.4g}" for k, v in params.items())

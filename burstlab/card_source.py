@@ -49,14 +49,17 @@ def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = F
         ),
     ]
     charts: list[str] = []
+    extra_files: list[str] = []
     if table == "requests":
         summary = summarize_requests(frame)
         charts += save_card_chart(rate_chart(frame, f"{source}: request rate"), out, "rate")
         charts += save_card_chart(token_cdf_chart(frame, f"{source}: token lengths"), out, "tokens")
         sections.append(("Summary statistics", summary_markdown(summary)))
-        fitted, fit_charts = fit_sections(frame, out)
-        sections += fitted
-        charts += fit_charts
+        fitted = fit_sections(frame, out)
+        sections += fitted.sections
+        charts += fitted.charts
+        if fitted.spec_file:
+            extra_files.append(fitted.spec_file)
         sections.append(("Charts", _charts_markdown(charts, sections)))
     sections.append(("Caveats", caveats_markdown(source, frame, meta)))
     sections.append(("Load it", _load_markdown(data_rel)))
@@ -74,7 +77,7 @@ def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = F
         source_datasets=_source_datasets(meta),
         tags=[t for t in (meta.get("family"), table) if t],
     )
-    return finish_card("source", out, card_meta, body, [data_rel], charts)
+    return finish_card("source", out, card_meta, body, [data_rel, *extra_files], charts)
 
 
 def _intro(source: str, table: str, meta: dict[str, Any], rows: int) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
+from burstlab.card_fit import format_params, round_ic
 from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
 from burstlab.card_stats import md_table, render_sections, summarize_requests, summary_markdown
 from burstlab.errors import BurstlabError, InputError
@@ -187,24 +188,25 @@ def spec_markdown(spec: Any) -> str:
     arr = spec.arrivals
     parts = [
         f"Arrival model: **{arr.model}**; renewal family **{arr.renewal.family}** "
-        f"({arr.renewal.method}, {_params(arr.renewal.params)})"
+        f"({arr.renewal.method}, {format_params(arr.renewal.params)})"
         + (f"; timestamp grid {arr.resolution_s:g} s" if arr.resolution_s else "")
         + "."
     ]
     if arr.rate_curve is not None:
         rc = arr.rate_curve
+        n = len(rc.rates_per_s)
         parts.append(
-            f"Rate curve: {len(rc.rates_per_s)} windows of {rc.window_s:g} s, "
+            f"Rate curve: {n} window{'s' if n != 1 else ''} of {rc.window_s:g} s, "
             f"{min(rc.rates_per_s):.3g}–{max(rc.rates_per_s):.3g} req/s."
         )
     if arr.burst_regime is not None:
         br = arr.burst_regime
         parts.append(
             f"Burst regime: {len(br.levels)} states on {br.window_s:g} s windows, rate "
-            f"multipliers {', '.join(f'{x:.3g}' for x in br.levels)}."
+            f"multipliers {min(br.levels):.3g}–{max(br.levels):.3g} (stationary mean 1)."
         )
     if arr.candidates:
-        parts.append(candidates_table(arr.candidates))
+        parts.append(candidates_table(arr.candidates, arr.renewal))
     lengths = spec.lengths
     rows = []
     for label, marginal in (("input_tokens", lengths.input), ("output_tokens", lengths.output)):
@@ -214,7 +216,7 @@ def spec_markdown(spec: Any) -> str:
                 label,
                 marginal.use,
                 chosen.family if chosen else None,
-                _params(chosen.params) if chosen else None,
+                format_params(chosen.params) if chosen else None,
                 round(marginal.mean, 1),
                 marginal.min,
                 marginal.max,
@@ -241,24 +243,27 @@ def spec_markdown(spec: Any) -> str:
     return "\n\n".join(parts)
 
 
-def candidates_table(candidates: list[Any]) -> str:
+def candidates_table(candidates: list[Any], chosen: Any) -> str:
     """Every candidate family with its diagnostics (the spec keeps them for audit)."""
     rows = []
     for c in candidates:
+        picked = c.family == chosen.family and c.method == chosen.method
         d = c.diagnostics
         rows.append(
             [
                 c.family,
                 c.method,
-                _params(c.params),
+                format_params(c.params),
                 *(
-                    (d.n, round(d.loglik, 1), round(d.aic, 1), round(d.bic, 1), d.ks, d.ad)
+                    (d.n, round_ic(d.loglik), round_ic(d.aic), round_ic(d.bic), d.ks, d.ad)
                     if d
                     else (None,) * 6
                 ),
+                "**yes**" if picked else "",
             ]
         )
-    return md_table(["family", "method", "params", "n", "loglik", "AIC", "BIC", "KS", "AD"], rows)
+    headers = ["family", "method", "params", "n", "loglik", "AIC", "BIC", "KS", "AD", "chosen"]
+    return md_table(headers, rows)
 
 
 def fidelity_setup(spec: Any, data_dir: str | Path | None) -> FidelitySetup:
@@ -348,7 +353,3 @@ def _cut(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
     from burstlab.synth.fidelity import window
 
     return window(frame, start_s, end_s)
-
-
-def _params(params: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.4g}" for k, v in params.items())

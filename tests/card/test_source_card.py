@@ -4,6 +4,7 @@ every number in the body equal to what polars computes on the shipped Parquet.""
 from __future__ import annotations
 
 import re
+import shutil
 
 import polars as pl
 import pytest
@@ -25,10 +26,12 @@ def front_matter(readme) -> dict:
     return yaml.safe_load(match.group(1))
 
 
-@pytest.fixture
-def conv_card(data_dir, tmp_path):
-    ingest("azure-llm-2023-conv", sample=True, data_dir=data_dir)
-    return write_card("azure-llm-2023-conv", tmp_path / "card", data_dir=data_dir)
+@pytest.fixture(scope="module")
+def conv_card(tmp_path_factory):
+    """One card for the module's read-only tests (a card takes a few seconds to write)."""
+    root = tmp_path_factory.mktemp("conv")
+    ingest("azure-llm-2023-conv", sample=True, data_dir=root / "data")
+    return write_card("azure-llm-2023-conv", root / "card", data_dir=root / "data")
 
 
 def test_conv_card_is_valid_hf_card_with_licence_and_configs(conv_card):
@@ -74,22 +77,38 @@ def test_conv_card_numbers_match_the_data(conv_card):
             s.max(),
         ]
         assert numbers == pytest.approx(expected, abs=0.051), col
-    # burstiness and the arrival fit are the fitting stage's own numbers
-    from burstlab.fitting.arrivals import fit_arrivals
-    from burstlab.fitting.burstiness import burstiness
+    # burstiness, arrival and length models are the fitting stage's own numbers
+    from burstlab.fitting.spec import WorkloadSpec
+    from burstlab.fitting.workload import fit_workload
 
-    row = burstiness(df, fit_windows=False).table().row(0, named=True)
-    for key, label in (("idc_60s", "60 s"), ("iat_cv", None)):
-        shown = fmt(float(f"{row[key]:.4g}"))
-        head = (
-            f"index of dispersion of counts, {label}" if label else "inter-arrival CV (1 = Poisson)"
-        )
-        assert f"| {head} | {shown} |" in body
+    fit = fit_workload(df)
+    row = fit.burstiness.row()
+    for key, head in (
+        ("idc_60s", "index of dispersion of counts, 60 s"),
+        ("iat_cv", "inter-arrival CV (1 = Poisson)"),
+    ):
+        assert f"| {head} | {fmt(float(f'{row[key]:.4g}'))} |" in body
     assert "| index of dispersion of counts, 60 s | 16.4 |" in body  # far from Poisson's 1
-    best = fit_arrivals(df).best
+    best = fit.arrivals.best
     assert best.family == "gamma"
-    assert f"Chosen renewal family: **gamma** ({best.method};" in body
+    assert f"Renewal family: **gamma** ({best.method};" in body
     assert f"a = {best.params['a']:.4g} ± {best.stderr['a']:.2g}" in body
+    assert (
+        f"burst regime on {fit.modulation.window_s:g} s windows: **{fit.modulation.chosen.label}**"
+        in body
+    )
+    out_best = fit.lengths.output.best.family
+    assert (
+        f"**output_tokens** (19,366 values, mean 211.1, 7–1,000): best family **{out_best}**"
+        in body
+    )
+    # busy minutes have shorter outputs (DESIGN.md §4: corr ≈ −0.8 at 60 s)
+    load60 = fit.lengths.load.filter(pl.col("window_s") == 60.0).row(0, named=True)
+    assert load60["corr"] < -0.7
+    assert f"| 60 | 59 | {load60['corr']:.3g} |" in body
+    published = WorkloadSpec.load(conv_card.out_dir / "data" / "spec.json")
+    assert published.sha256() == fit.spec.sha256()
+    assert "data/spec.json" in conv_card.data_files
     # the PROVENANCE.md figures: context p50 1,020, max 14,050; generated p50 129, max 1,000
     assert "| input_tokens | 1,154.7 | 1,020 |" in body
     assert "| 14,050 |" in body and "| output_tokens | 211.1 | 129 |" in body
@@ -130,16 +149,17 @@ def test_mooncake_card_states_quantized_timestamps(data_dir, tmp_path):
     assert df.height == 3_000
     zero_share = (df["arrival_s"].diff().drop_nulls() == 0).mean()
     assert f"Arrival times lie on a 3 s grid: {zero_share:.1%} of inter-arrival gaps are 0" in body
-    assert "Chosen renewal family: **exponential** (interval-censored mean-preserving" in body
+    assert "Renewal family: **exponential** (interval-censored mean-preserving" in body
     assert "first 3,000 of 12,031" in body
 
 
-def test_check_card_reports_bad_licence_and_missing_data(conv_card):
-    readme = conv_card.readme
+def test_check_card_reports_bad_licence_and_missing_data(conv_card, tmp_path):
+    card_dir = shutil.copytree(conv_card.out_dir, tmp_path / "broken")
+    readme = card_dir / "README.md"
     text = readme.read_text(encoding="utf-8")
     readme.write_text(text.replace("license: cc-by-4.0", "license: CC BY 4.0"), encoding="utf-8")
-    (conv_card.out_dir / conv_card.data_files[0]).unlink()
-    problems = check_card(conv_card.out_dir)
+    (card_dir / conv_card.data_files[0]).unlink()
+    problems = check_card(card_dir)
     assert any("'CC BY 4.0' is not a Hub licence id" in p for p in problems)
     assert any("no file matches 'data/azure-llm-2023-conv.parquet'" in p for p in problems)
     assert len(problems) == 2

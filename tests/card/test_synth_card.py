@@ -53,11 +53,13 @@ def front_matter(readme) -> dict:
 
 @pytest.mark.slow
 def test_spec_card_publishes_reproducible_rows_and_out_of_sample_fidelity(tmp_path):
+    from burstlab.fitting.workload import fit_workload
     from burstlab.synth import fidelity as F
     from burstlab.synth.baselines import all_baselines
     from burstlab.synth.generate import generate
 
-    spec = fixture_spec([0.0, 2400.0])
+    # fitted by the fitting stage on the first 40 minutes; the card holds out what follows
+    spec = fit_workload(sample_frame("azure-llm-2023-conv"), where="arrival_s < 2400").spec
     path = spec.save(tmp_path / "spec.json")
     assert card_kind(path) == ("spec", path)
     card = write_card(path, tmp_path / "card", seed=7, duration_s=600)
@@ -72,14 +74,18 @@ def test_spec_card_publishes_reproducible_rows_and_out_of_sample_fidelity(tmp_pa
     body = card.readme.read_text()
     assert f"sha256 `{spec.sha256()}`) with seed 7" in body
     real = sample_frame("azure-llm-2023-conv")
-    held = real.filter(pl.col("arrival_s").is_between(2400, 3200, closed="left")).height
-    assert f"Compared with {held:,} real requests (held-out real window: [2,400, 3,200) s" in body
-    # the fidelity table is exactly the synth stage's evaluation of the same frames
     setup = fidelity_setup(spec, None)
-    assert setup.out_of_sample and setup.heldout_s == 800
-    cands = {"burstlab": generate(spec, duration_s=800, seed=7).frame}
-    cands.update(all_baselines(setup.train, 800, 7))
-    wide = F.evaluate(setup.heldout, cands, train=setup.train, window_s=800).wide()
+    t1 = spec.source.window[1]
+    assert setup.out_of_sample and setup.heldout_s == pytest.approx(2400 / 3, abs=0.1)
+    held = real.filter(pl.col("arrival_s").is_between(t1, t1 + setup.heldout_s, closed="left"))
+    assert setup.heldout.height == held.height > 3000
+    window = f"[{t1:,.0f}, {t1 + setup.heldout_s:,.0f}) s"
+    assert f"Compared with {held.height:,} real requests (held-out real window: {window}" in body
+    # the fidelity table is exactly the synth stage's evaluation of the same frames
+    span = setup.heldout_s
+    cands = {"burstlab": generate(spec, duration_s=span, seed=7).frame}
+    cands.update(all_baselines(setup.train, span, 7))
+    wide = F.evaluate(setup.heldout, cands, train=setup.train, window_s=span).wide()
     ks = wide.filter(pl.col("metric") == "iat_ks")
     assert re.search(
         rf"\| iat_ks \| [^|]+ \| {ks['burstlab'][0]:.3g} [✓✗] \| {ks['poisson'][0]:.3g} ", body
