@@ -42,7 +42,8 @@ class ClientOptions:
 
     late_after_s: a request sent more than this after its intended time is `late`; under the
         `drop` policy one that is already this far behind when due is not sent at all.
-    timeout_s: whole-request limit; read_timeout_s: longest silence inside a stream.
+    timeout_s: whole-request limit; read_timeout_s: longest silence inside a stream (None: no
+        limit, because a request queued inside a busy engine gets no byte until it is served).
     api_key: sent as a Bearer token, never written to run.json or logs.
     """
 
@@ -52,7 +53,7 @@ class ClientOptions:
     late_after_s: float = 0.005
     max_concurrency: int | None = None
     timeout_s: float = 600.0
-    read_timeout_s: float = 120.0
+    read_timeout_s: float | None = None
     connect_timeout_s: float = 10.0
     api_key: str | None = field(default=None, repr=False)
 

@@ -80,10 +80,14 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
     """All run charts stacked: rates, lag, in-flight, latencies over time, CDFs."""
     pr = per_request(records)
     bin_s = _bin_width(float(summary.get("duration_s") or 1.0))
+    span = (
+        float(records["intended_s"].max() - records["intended_s"].min()) if records.height else 1.0
+    )
+    lag_bin_s = _bin_width(max(span, 0.01))
     width = 640
     rate = (
         alt.Chart(rates(records, bin_s))
-        .mark_line(interpolate="step-after")
+        .mark_line(interpolate="step-after", point=True)
         .encode(
             x=alt.X("t:Q", title="run time (s)"),
             y=alt.Y("rate:Q", title=f"requests/s ({bin_s:g} s bins)"),
@@ -92,13 +96,13 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
         .properties(title="Offered vs achieved rate", width=width, height=180)
     )
     lag = (
-        lag_over_time(records, bin_s)
+        lag_over_time(records, lag_bin_s)
         .unpivot(index="t", on=["p50", "p99", "max"], variable_name="stat", value_name="lag_s")
         .with_columns(lag_ms=pl.col("lag_s") * 1000)
     )
     lag_chart = (
         alt.Chart(lag)
-        .mark_line()
+        .mark_line(point=True)
         .encode(
             x=alt.X("t:Q", title="intended time (s)"),
             y=alt.Y("lag_ms:Q", title="schedule lag (ms)"),
@@ -143,7 +147,12 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
         f"burstlab replay: {counts['completed']}/{counts['scheduled']} ok, "
         f"{counts['failed']} failed, {counts['dropped']} dropped"
     )
-    return alt.vconcat(rate, lag_chart, flight, over_time, cdf).properties(title=title)
+    return (
+        alt.vconcat(rate, lag_chart, flight, over_time, cdf)
+        .resolve_scale(color="independent")
+        .resolve_legend(color="independent")
+        .properties(title=title)
+    )
 
 
 def run_report(run_dir: str | Path, records: pl.DataFrame, summary: dict) -> Path:

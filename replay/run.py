@@ -124,7 +124,7 @@ def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -
             probe.texts[0],
             probe.client_tokens[0],
             opts.api_key,
-            timeout_s=min(opts.read_timeout_s, 30.0),
+            timeout_s=min(opts.read_timeout_s or opts.timeout_s, 30.0),
         )
         overhead = max(0, measured or 0)
     builder.overhead = overhead
