@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from burstlab.replay.prompts import (
     PromptBuilder,
     ServerTokenizeCounter,
@@ -84,3 +85,33 @@ def test_request_bodies():
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     plain = json.loads(request_body("completions", None, "x", 3, engine_extras=False))
     assert plain["prompt"] == "x" and "model" not in plain and "ignore_eos" not in plain
+
+
+def test_hugging_face_tokenizer_file_gives_exact_counts(tmp_path):
+    """A real `tokenizers` BPE, trained here on a tiny corpus so many words split in pieces."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from burstlab.replay.prompts import WORDS, HFTokenizerCounter
+
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Metaspace()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["[UNK]"])
+    tok.train_from_iterator([" ".join(WORDS[:60])] * 5, trainer)
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+
+    counter = HFTokenizerCounter(path)
+    vocab = single_token_words(counter)
+    assert 16 <= len(vocab) < len(set(WORDS))  # some words are several BPE pieces
+    p = PromptBuilder(counter, seed=5).build([0, 1, 2], [3, 64, 500])
+    assert counter.count(p.texts) == [3, 64, 500]
+    assert p.exact
+
+
+def test_missing_tokenizer_file_is_a_clear_error(tmp_path):
+    pytest.importorskip("tokenizers")
+    from burstlab.replay.prompts import HFTokenizerCounter
+
+    from burstlab.errors import ReplayError
+
+    with pytest.raises(ReplayError, match=r"nope\.json: tokenizer file not found"):
+        HFTokenizerCounter(tmp_path / "nope.json")
