@@ -16,6 +16,14 @@ import numpy as np
 import polars as pl
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.select import Selection
+from burstlab.fitting.spec import (
+    ArrivalSpec,
+    FamilyFit,
+    GroupSpec,
+    RateCurve,
+    SourceFingerprint,
+    WorkloadSpec,
+)
 
 from burstlab.errors import SchemaError
 
@@ -205,3 +213,110 @@ def fit_cold_starts(cold_starts: pl.DataFrame | pl.LazyFrame) -> ColdStartFit:
         if c in df.columns and df[c].null_count() < df.height
     ]
     return ColdStartFit(total, gaps, pl.DataFrame(comps))
+
+
+#: Gap shape inside a minute for timer functions: gamma with this shape (CV 0.1) makes the
+#: operational-time process nearly regular, one firing per scheduled minute.
+TIMER_GAMMA_SHAPE = 100.0
+
+
+def function_specs(
+    invocations: pl.DataFrame | pl.LazyFrame,
+    *,
+    top: int | None = None,
+    min_invocations: int = 10,
+) -> dict[str, WorkloadSpec]:
+    """One arrival spec per function from per-minute counts (what synth's serverless
+    generator runs): model ``modulated`` with a 60-s rate curve over the function's span
+    (zeros included), and within a minute exponential gaps — or nearly regular ones
+    (gamma shape 100) for a function detected as a timer. ``top`` keeps the busiest."""
+    lf = invocations.lazy()
+    _require(lf, ["function", "minute", "count"], "invocations")
+    stats = function_stats(lf)
+    stats = stats.filter(pl.col("invocations") >= min_invocations)
+    if top is not None:
+        stats = stats.head(top)
+    keys = [c for c in ("app", "function", "trigger") if c in stats.columns]
+    per = lf.group_by([*keys, "minute"]).agg(pl.col("count").sum()).collect()
+    source = (
+        str(lf.select(pl.col("source").first()).collect().item())
+        if "source" in lf.collect_schema().names()
+        else "invocations"
+    )
+    out: dict[str, WorkloadSpec] = {}
+    for row in stats.iter_rows(named=True):
+        sel = per
+        for k in keys:
+            sel = sel.filter(pl.col(k) == row[k]) if row[k] is not None else sel
+        first, last = int(sel["minute"].min()), int(sel["minute"].max())
+        counts = np.zeros(last - first + 1)
+        counts[sel["minute"].to_numpy() - first] = sel["count"].to_numpy()
+        rate = float(counts.sum() / (counts.size * 60.0))
+        if row["periodic"]:
+            renewal = FamilyFit(
+                "gamma",
+                {"a": TIMER_GAMMA_SHAPE, "scale": 1.0 / (rate * TIMER_GAMMA_SHAPE)},
+                "timer (nearly regular)",
+            )
+        else:
+            renewal = FamilyFit("exponential", {"scale": 1.0 / rate}, "mle")
+        name = "/".join(str(row[k]) for k in keys if row[k] is not None)
+        out[name] = WorkloadSpec(
+            source=SourceFingerprint(
+                source=source,
+                rows=int(counts.sum()),
+                duration_s=counts.size * 60.0,
+                rate_per_s=rate,
+                table="invocations",
+                where=" AND ".join(f"{k} = {row[k]!r}" for k in keys if row[k] is not None),
+                window=[first * 60.0, (last + 1) * 60.0],
+            ),
+            arrivals=ArrivalSpec(
+                renewal=renewal,
+                model="modulated",
+                rate_curve=RateCurve(60.0, [float(c) / 60.0 for c in counts], first * 60.0),
+            ),
+            notes=[f"per-minute counts of one function; periodic={row['periodic']}"],
+        )
+    return out
+
+
+def functions_workload(
+    invocations: pl.DataFrame | pl.LazyFrame, *, top: int | None = None
+) -> WorkloadSpec:
+    """All functions of an invocations table as one spec: a group per function (weights =
+    invocation shares, key ``function``); the top level is the summed per-minute rate curve
+    with exponential gaps within a minute."""
+    specs = function_specs(invocations, top=top)
+    if not specs:
+        raise SchemaError("no function has enough invocations to fit")
+    start = min(s.arrivals.rate_curve.start_s for s in specs.values())
+    end = max(s.source.window[1] for s in specs.values())
+    rates = np.zeros(round((end - start) / 60.0))
+    for s in specs.values():
+        r = np.asarray(s.arrivals.rate_curve.rates_per_s)
+        i = round((s.arrivals.rate_curve.start_s - start) / 60.0)
+        rates[i : i + r.size] += r
+    total = sum(s.source.rows for s in specs.values())
+    mean_rate = total / (rates.size * 60.0)
+    first = next(iter(specs.values()))
+    return WorkloadSpec(
+        source=SourceFingerprint(
+            source=first.source.source,
+            rows=total,
+            duration_s=rates.size * 60.0,
+            rate_per_s=mean_rate,
+            table="invocations",
+            by="function",
+            window=[start, end],
+        ),
+        arrivals=ArrivalSpec(
+            renewal=FamilyFit("exponential", {"scale": 1.0 / mean_rate}, "mle"),
+            model="modulated",
+            rate_curve=RateCurve(60.0, [float(r) for r in rates], start),
+        ),
+        groups=[
+            GroupSpec(name, s.source.rows / total, s, key="function") for name, s in specs.items()
+        ],
+        notes=["serverless functions from per-minute counts; generate from the groups"],
+    )

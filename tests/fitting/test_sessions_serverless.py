@@ -97,3 +97,89 @@ def test_cold_starts_recover_lognormal_and_compare_with_reference():
 def test_cold_starts_need_columns():
     with pytest.raises(SchemaError, match="cold_starts table lacks"):
         fit_cold_starts(pl.DataFrame({"arrival_s": [1.0]}))
+
+
+def test_function_specs_reproduce_per_minute_counts():
+    from burstlab.fitting.serverless import function_specs
+
+    minutes = np.arange(0, 600)
+    rng = np.random.default_rng(34)
+    frame = pl.concat(
+        how="vertical_relaxed",
+        items=[
+            pl.DataFrame(
+                {
+                    "app": "a",
+                    "function": "timer",
+                    "trigger": "timer",
+                    "minute": minutes[::10],
+                    "count": 1,
+                }
+            ),
+            pl.DataFrame(
+                {
+                    "app": "a",
+                    "function": "api",
+                    "trigger": "http",
+                    "minute": minutes,
+                    "count": rng.poisson(2.0, 600),
+                }
+            ),
+        ],
+    ).with_columns(pl.col("minute", "count").cast(pl.Int32), pl.lit("fixture").alias("source"))
+    specs = function_specs(frame)
+    assert set(specs) == {"a/timer/timer", "a/api/http"}
+    timer = specs["a/timer/timer"]
+    assert timer.arrivals.renewal.params["a"] == 100.0
+    assert timer.source.rows == 60
+    api = specs["a/api/http"].arrivals
+    assert api.rate_curve.window_s == 60.0
+    assert sum(api.rate_curve.rates_per_s) * 60 == pytest.approx(
+        frame.filter(pl.col("function") == "api")["count"].sum()
+    )
+    for spec in specs.values():
+        spec.validate()
+
+
+def test_execution_time_quantiles():
+    from burstlab.fitting.serverless import execution_times
+
+    frame = pl.DataFrame(
+        {
+            "function": ["f"] * 100 + ["g"] * 10,
+            "duration_s": list(np.arange(1, 101) / 100) + [5.0] * 10,
+        }
+    )
+    table = execution_times(frame)
+    f = table.filter(pl.col("function") == "f").row(0, named=True)
+    assert f["requests"] == 100 and f["max_s"] == 1.0 and f["mean_s"] == pytest.approx(0.505)
+
+
+def test_serverless_cli_on_an_invocations_parquet(tmp_path):
+    from burstlab.fitting.spec import WorkloadSpec
+    from typer.testing import CliRunner
+
+    from burstlab.cli import app
+
+    rng = np.random.default_rng(35)
+    minutes = np.arange(0, 300)
+    frame = pl.DataFrame(
+        {
+            "source": "fixture",
+            "app": "a",
+            "function": np.repeat(["f", "g"], 300),
+            "trigger": "http",
+            "minute": np.tile(minutes, 2),
+            "count": np.concatenate([rng.poisson(5.0, 300), rng.poisson(1.0, 300)]),
+        }
+    ).with_columns(pl.col("minute", "count").cast(pl.Int32))
+    path = tmp_path / "fixture-invocations.parquet"
+    frame.write_parquet(path)
+    out = tmp_path / "functions.json"
+    res = CliRunner().invoke(app, ["serverless", str(path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    spec = WorkloadSpec.load(out)
+    weights = {g.name: g.weight for g in spec.groups}
+    f_total = int(frame.filter(pl.col("function") == "f")["count"].sum())
+    assert weights["a/f/http"] == pytest.approx(f_total / int(frame["count"].sum()))
+    assert spec.source.rows == int(frame["count"].sum())
