@@ -28,6 +28,23 @@ def load_requests(arg: str, data_dir: Path | None) -> pl.DataFrame:
     return open_source(arg, data_dir=data_dir).collect()
 
 
+def parse_mix(items: list[str]) -> dict[str, float]:
+    """`NAME=WEIGHT` strings → {name: weight}; InputError names the bad item."""
+    mix = {}
+    for item in items:
+        name, sep, weight = item.rpartition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not sep or not name or value < 0:
+            raise InputError(
+                None, "bad --mix item", expected="NAME=WEIGHT (weight ≥ 0)", found=item
+            )
+        mix[name] = value
+    return mix
+
+
 def _verdict_table(result: F.FidelityResult, title: str) -> Table:
     names = list(result.comparisons)
     table = Table(title=title)
@@ -128,6 +145,14 @@ def synth_cmd(
     failures: Annotated[
         bool, typer.Option("--failures", help="Mark the source's share of requests failed.")
     ] = False,
+    mix: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--mix",
+            help="New share of a spec group, NAME=WEIGHT (repeat; e.g. --mix GPT-4=3 "
+            "--mix ChatGPT=1). Groups left out are not generated.",
+        ),
+    ] = None,
     validate: Annotated[
         bool,
         typer.Option(
@@ -165,6 +190,7 @@ def synth_cmd(
         seed=seed,
         rate_scale=rate_scale,
         time_scale=time_scale,
+        group_mix=parse_mix(mix) if mix else None,
         sessions=sessions,
         failures=failures,
     )

@@ -104,3 +104,17 @@ def test_synth_validate_refits_and_reports(tmp_path, data_dir):
     assert "held out 1200 s" in done.output
     assert "inside the real envelope on" in done.output
     assert report.exists()
+
+
+def test_synth_command_group_mix(tmp_path, data_dir):
+    from synth_specs import grouped_spec
+
+    spec_path = grouped_spec().save(tmp_path / "g.json")
+    dest = tmp_path / "g.parquet"
+    args = ["synth", str(spec_path), "--duration", "500", "--out", str(dest)]
+    done = runner.invoke(app, [*args, "--mix", "ChatGPT=1", "--mix", "GPT-4=1"])
+    assert done.exit_code == 0, done.output
+    by = dict(pl.read_parquet(dest).group_by("model").len().iter_rows())
+    assert by["ChatGPT"] / 500 == pytest.approx(10.0, rel=0.1)  # 20 req/s split 50/50
+    bad = runner.invoke(app, [*args, "--mix", "GPT-4"])
+    assert bad.exit_code != 0
