@@ -92,3 +92,20 @@ def test_grid_scales_are_not_measured_below_the_grid():
     assert moon.resolution_s == pytest.approx(3.0, abs=2e-3)
     assert moon.dispersion["window_s"].min() >= 9.0
     assert moon.idc_at(1.0) is None and moon.idc_at(10.0) is not None
+
+
+def test_daily_cycle_is_found_by_stl():
+    """Three days of a Poisson process whose rate follows a daily sine (fixture from a known
+    model): STL finds a strong daily season; two hours of it are too short to try."""
+    from burstlab.fitting.burstiness import decompose_rate
+
+    rng = np.random.default_rng(10)
+    days = 3
+    t = np.cumsum(rng.exponential(1 / 0.4, int(0.4 * 86400 * days * 1.1)))
+    t = t[t < 86400 * days]
+    keep = rng.random(t.size) < 0.5 * (1 + 0.9 * np.sin(2 * np.pi * t / 86400))
+    t = t[keep]
+    dec = decompose_rate(t)
+    assert dec is not None and dec.periods == [24]
+    assert dec.seasonal_strength > 0.8
+    assert decompose_rate(t[t < 7200]) is None
