@@ -60,8 +60,10 @@ def _verdict_table(result: F.FidelityResult, title: str) -> Table:
         for n in names:
             v = wide[n][i]
             ok = None if within is None else within[n][i]
-            style = "" if ok is None else ("green" if ok else "red")
-            cells.append(f"[{style}]{v:.3f}[/]" if style else f"{v:.3f}")
+            if ok is None:
+                cells.append(f"{v:.3f}")
+            else:  # a mark as well as a colour, so the verdict survives a pipe or a log
+                cells.append(f"[green]{v:.3f} ✓[/]" if ok else f"[red]{v:.3f} ✗[/]")
         table.add_row(*cells)
     return table
 
