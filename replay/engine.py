@@ -34,11 +34,17 @@ DEFAULT_START_TIMEOUT_S = 60.0
 
 
 def default_threads() -> int:
-    """CPU threads llama.cpp may use: every core this process is allowed to run on."""
+    """CPU threads for llama.cpp: half the usable cores (at least 1).
+
+    The replay client shares the machine. llama.cpp's threads meet at a barrier after every
+    operation, so when cores are oversubscribed one preempted thread stalls all the others:
+    measured on 2 shared cores, 2 threads made 8×64-token batches 10-40× slower than 1 thread.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS / Windows
-        return os.cpu_count() or 1
+        usable = os.cpu_count() or 1
+    return max(1, usable // 2)
 
 
 def free_port(host: str = HOST) -> int:
@@ -234,6 +240,9 @@ def serve(
     params.n_ctx = n_parallel * ctx_per_slot
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
+    # No busy-waiting between decode steps: it steals the core the replay client needs.
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.endpoint_metrics = True
     params.endpoint_slots = True
     server = xllamacpp.Server(params)  # serves on its own threads from here on

@@ -21,11 +21,15 @@ from burstlab.replay.tinymodel import build_tiny_model
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory) -> Iterator[EngineHandle]:
-    """A real llama.cpp server on 127.0.0.1: tiny random model, n_parallel 4, 2048 ctx/slot."""
+    """A real llama.cpp server on 127.0.0.1: tiny random model, n_parallel 4, 2048 ctx/slot.
+
+    One thread: CI has 2 cores shared with the replay client, and a multi-threaded llama.cpp
+    stalls badly when a core is taken away (see engine.default_threads).
+    """
     root = tmp_path_factory.mktemp("engine")
     model = build_tiny_model(root / "models" / "tiny.gguf", "tiny")
     handle = start_engine(
-        model_path=model, alias="burstlab-random-tiny", n_parallel=4, threads=2, root=root
+        model_path=model, alias="burstlab-random-tiny", n_parallel=4, threads=1, root=root
     )
     yield handle
     handle.stop()

@@ -3,7 +3,13 @@ length exactly on both endpoints, slots batch concurrent requests, /metrics coun
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
+import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 
 import gguf
@@ -143,3 +149,45 @@ def test_stop_ends_the_process(tmp_path):
     assert not handle.alive
     assert handle.process.returncode is not None
     handle.stop()  # idempotent
+
+
+CLI_APP = """
+import typer
+from burstlab.replay.engine_cli import register
+app = typer.Typer()
+@app.callback()
+def root(): pass
+register(app)
+app()
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--instant"]])
+def test_engine_cli_serves_until_interrupted(extra):
+    """`burstlab engine` prints a working URL, serves real requests, and Ctrl-C stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_APP, "engine", "--port", "0", "--parallel", "2", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "300"},
+    )
+    try:
+        url = None
+        for line in proc.stdout:
+            found = re.search(r"at (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no URL printed"
+        body = {"prompt": "hi", "max_tokens": 5, "stream": False}
+        answer = fetch_json(url + "/v1/completions", body)
+        assert answer["usage"]["completion_tokens"] == 5
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+        with pytest.raises(urllib.error.URLError):
+            fetch_json(url + "/health", timeout_s=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

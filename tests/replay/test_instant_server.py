@@ -345,3 +345,12 @@ def test_every_fault_has_a_test():
         "keepalive-comments", "slow", "empty-deltas",
     }  # fmt: skip
     assert set(FAULTS) == tested
+
+
+def test_cli_fault_mix_parsing():
+    from burstlab.replay.engine_cli import parse_faults
+
+    assert parse_faults("cut=0.1, http500=0.05") == {"cut": 0.1, "http500": 0.05}
+    assert parse_faults("") == {}
+    with pytest.raises(SpecError, match="MODE=PROBABILITY, found 'cut'"):
+        parse_faults("cut")
