@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "docs" / "notebooks").glob("*.ipynb"))
 #: Notebooks the docs promise; each must exist (a missing one fails here, not silently).
-EXPECTED = {"explore_trace", "analyze_replay"}
+EXPECTED = {"explore_trace", "fit_and_synthesize", "analyze_replay"}
 
 
 def outputs(nb: dict) -> list[dict]:
