@@ -165,7 +165,16 @@ def single_token_words(counter: TokenCounter) -> list[str]:
 
 
 class PromptBuilder:
-    """Deterministic prompt text: per-request seeds, or per-block seeds for `hash_ids`."""
+    """Deterministic prompt text, cut from one pre-rendered word pool (fast for millions of tokens).
+
+    A request's text is a few words spelling its id (so no two requests share more than a
+    token of prefix) followed by a slice of the pool at an offset hashed from the id. A request
+    with `hash_ids` is instead the concatenation of its blocks' slices (offset hashed from the
+    block id, `block_tokens` words each), so equal blocks are equal text and nothing else is
+    shared. Counts are then checked with the counter and corrected at the end of the text.
+    """
+
+    POOL_WORDS = 1 << 17
 
     def __init__(
         self,
@@ -180,25 +189,92 @@ class PromptBuilder:
         self.seed = seed
         self.block_tokens = block_tokens
         self.overhead = overhead
-        self._blocks: dict[int, list[str]] = {}
+        rng = np.random.default_rng(seed)
+        words = self.vocab[rng.integers(0, len(self.vocab), size=self.POOL_WORDS)]
+        self._pool = "".join(np.char.add(" ", words).tolist())
+        # char offset of word i (its leading space); one past the end for i = POOL_WORDS
+        self._at = np.concatenate([[0], np.cumsum(np.char.str_len(words) + 1)]).tolist()
+        self._digits = rng.permutation(self.vocab).tolist()
+        # enough digits for 2**40 distinct ids (requests or blocks)
+        self._id_words = max(2, int(np.ceil(40 * np.log(2) / np.log(len(self.vocab)))))
 
-    def _words(self, key: tuple[int, ...], n: int) -> list[str]:
-        rng = np.random.default_rng((self.seed, *key))
-        return list(self.vocab[rng.integers(0, len(self.vocab), size=n)])
+    def _offset(self, key: int, salt: int) -> int:
+        h = (int(key) * 0x9E3779B97F4A7C15 + salt * 0xBF58476D1CE4E5B9 + self.seed) & (2**64 - 1)
+        h ^= h >> 31
+        return h % self.POOL_WORDS
 
-    def _draft(self, req_id: int, n: int, hash_ids: Sequence[int] | None) -> list[str]:
-        if not hash_ids:
-            return self._words((1, req_id), n)
-        words: list[str] = []
-        for h in hash_ids:
-            if h not in self._blocks:
-                self._blocks[h] = self._words((2, int(h) & 0x7FFFFFFFFFFFFFFF), self.block_tokens)
-            words.extend(self._blocks[h])
-            if len(words) >= n:
-                break
-        if len(words) < n:
-            words.extend(self._words((1, req_id), n - len(words)))
-        return words[:n]
+    def _slice(self, start: int, n: int) -> str:
+        """n pool words from word `start`, wrapping around the pool."""
+        out = []
+        at = self._at
+        while n > 0:
+            take = min(n, self.POOL_WORDS - start)
+            out.append(self._pool[at[start] : at[start + take]])
+            n -= take
+            start = 0
+        return "".join(out)
+
+    def _id_text(self, key: int, n: int) -> str:
+        """n words spelling `key` in base len(vocab): distinct keys never get equal text."""
+        digits, base, rest = [], len(self._digits), int(key) & (2**63 - 1)
+        for _ in range(n):
+            digits.append(self._digits[rest % base])
+            rest //= base
+        return " " + " ".join(digits)
+
+    def _segments(self, req_id: int, n: int, hash_ids: Sequence[int] | None) -> list:
+        """The prompt as [text | [pool start, words]] pieces summing to n words.
+
+        Every block and every request starts with words spelling its id, so two different
+        blocks (or requests) never have the same text however their pool offsets fall.
+        """
+        pieces: list = []
+        k = self._id_words
+        if hash_ids:
+            left = n
+            for h in hash_ids:
+                if left <= 0:
+                    break
+                take = min(left, self.block_tokens)
+                pieces.append(self._id_text(h, min(k, take)))
+                if take > k:
+                    pieces.append([self._offset(h, 2), take - k])
+                left -= take
+            if left > 0:
+                pieces.append([self._offset(req_id, 1), left])
+            return pieces
+        pieces.append(self._id_text(req_id, min(k, n)))
+        if n > k:
+            pieces.append([self._offset(req_id, 1), n - k])
+        return pieces
+
+    def _text(self, pieces: list[list]) -> str:
+        return "".join(p if isinstance(p, str) else self._slice(p[0], p[1]) for p in pieces)
+
+    @staticmethod
+    def _resize(pieces: list, diff: int) -> None:
+        """Add (diff > 0) or remove (diff < 0) words at the end, keeping at least one word."""
+        if diff > 0:
+            if isinstance(pieces[-1], str):
+                pieces.append([0, 0])
+            pieces[-1][1] += diff
+            return
+        while diff < 0 and len(pieces) > 1:
+            last = pieces[-1]
+            size = len(last.split()) if isinstance(last, str) else last[1]
+            if size + diff > 0:
+                if isinstance(last, str):
+                    pieces[-1] = " " + " ".join(last.split()[: size + diff])
+                else:
+                    last[1] += diff
+                return
+            pieces.pop()
+            diff += size
+        if diff < 0 and isinstance(pieces[0], list):
+            pieces[0][1] = max(1, pieces[0][1] + diff)
+        elif diff < 0:
+            words = pieces[0].split()
+            pieces[0] = " " + " ".join(words[: max(1, len(words) + diff)])
 
     def build(
         self,
@@ -211,23 +287,21 @@ class PromptBuilder:
         """Texts whose token count (plus overhead) equals `input_tokens`, corrected `rounds` times."""
         hash_ids = hash_ids if hash_ids is not None else [None] * len(req_ids)
         targets = [max(1, int(n) - self.overhead) for n in input_tokens]
-        words = [
-            self._draft(int(r), t, h) for r, t, h in zip(req_ids, targets, hash_ids, strict=True)
+        pieces = [
+            self._segments(int(r), t, h) for r, t, h in zip(req_ids, targets, hash_ids, strict=True)
         ]
-        texts = [" " + " ".join(w) for w in words]
-        counts = self.counter.count(texts)
+        texts = [self._text(p) for p in pieces]
+        if isinstance(self.counter, WordCounter):
+            counts = list(targets)  # by construction: one word per token
+        else:
+            counts = self.counter.count(texts)
         for _ in range(rounds):
             wrong = [i for i, (c, t) in enumerate(zip(counts, targets, strict=True)) if c != t]
             if not wrong:
                 break
             for i in wrong:
-                diff = targets[i] - counts[i]
-                if diff < 0:
-                    words[i] = words[i][: max(1, len(words[i]) + diff)]
-                else:
-                    extra = self._words((3, int(req_ids[i]), len(words[i])), diff)
-                    words[i] = words[i] + extra
-                texts[i] = " " + " ".join(words[i])
+                self._resize(pieces[i], targets[i] - counts[i])
+                texts[i] = self._text(pieces[i])
             fixed = self.counter.count([texts[i] for i in wrong])
             for i, c in zip(wrong, fixed, strict=True):
                 counts[i] = c

@@ -115,3 +115,17 @@ def test_missing_tokenizer_file_is_a_clear_error(tmp_path):
 
     with pytest.raises(ReplayError, match=r"nope\.json: tokenizer file not found"):
         HFTokenizerCounter(tmp_path / "nope.json")
+
+
+def test_different_blocks_differ_even_when_pool_offsets_collide(monkeypatch):
+    b = PromptBuilder(WordCounter(), block_tokens=16)
+    monkeypatch.setattr(b, "_offset", lambda key, salt: 0)  # every slice starts at the same word
+    t = b.build([0, 1, 2], [16, 16, 16], [[7], [8], None]).texts
+    assert len({x.split()[0] + x.split()[1] for x in t}) == 3  # the id words tell them apart
+    assert t[0].split()[b._id_words :] == t[1].split()[b._id_words :]  # same pool words after
+
+
+def test_twenty_thousand_prompts_are_all_distinct_and_exact():
+    p = PromptBuilder(WordCounter()).build(list(range(20000)), [1000] * 20000)
+    assert len(set(p.texts)) == 20000
+    assert {len(t.split()) for t in p.texts[::97]} == {1000}
