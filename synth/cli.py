@@ -14,6 +14,8 @@ from rich.table import Table
 from burstlab.errors import InputError
 
 out = Console()
+if not out.is_terminal:  # piped or logged: the verdict table needs ~120 columns, don't wrap it
+    out = Console(width=max(out.width, 140))
 
 
 def load_requests(arg: str, data_dir: Path | None) -> pl.DataFrame:
