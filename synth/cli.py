@@ -240,7 +240,12 @@ def _validate(ctx: typer.Context, spec, holdout_s: float, report: Path | None) -
     if report is not None:
         from burstlab.synth.report import write_report
 
-        out.print(f"report: {write_report(h.runs[0], h.frames, report)}")
+        seeds = [
+            (f"Median over seeds {list(h.seeds)}", h.wide("value_median")),
+            ("Share of seeds inside the envelope", h.wide("within_share")),
+        ]
+        path = write_report(h.runs[0], h.frames, report, title=title, extra_tables=seeds)
+        out.print(f"report: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -140,15 +140,18 @@ def write_report(
     *,
     title: str = "burstlab fidelity report",
     notes: list[str] | None = None,
+    extra_tables: list[tuple[str, pl.DataFrame]] | None = None,
 ) -> Path:
     """Write the HTML report (self-contained: the chart library is inlined, so it opens
-    offline) and return its path."""
+    offline) and return its path. `extra_tables` (caption, table) go after the verdicts,
+    e.g. the per-seed summary of a hold-out run."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     chart_html = fidelity_chart(result, frames).to_html(fullhtml=False, inline=True)
     tables = [("Values (distance: 0 is perfect; ratio: 1 is perfect)", result.wide())]
     if result.envelope is not None:
         tables.append(("Inside the real envelope (25 % slack)?", result.wide("within")))
+    tables += extra_tables or []
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>",
