@@ -187,6 +187,10 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Send later conversation turns think-time after the last.")
         ] = True,
         timeout: Annotated[float, typer.Option(help="Per-request time limit, seconds.")] = 600.0,
+        read_timeout: Annotated[
+            Optional[float],  # noqa: UP045
+            typer.Option(help="Longest silence inside a response, seconds (default: none)."),
+        ] = None,
         api_key_env: Annotated[
             Optional[str],  # noqa: UP045
             typer.Option(help="Name of the environment variable holding the API key."),
@@ -239,7 +243,7 @@ def register(app: typer.Typer) -> None:
             vllm_keys=vllm_keys, tokenizer=tokenizer, probe_tokenize=probe_tokenize,
             engine_extras=engine_extras, max_input_tokens=max_input_tokens,
             max_output_tokens=max_output_tokens, sessions=sessions, timeout=timeout,
-            api_key_env=api_key_env, seed=seed, warmup=warmup, drain=drain, report=report,
+            read_timeout=read_timeout, api_key_env=api_key_env, seed=seed, warmup=warmup, drain=drain, report=report,
             source=source,
         )  # fmt: skip
         from burstlab.replay.run import load_requests, replay
@@ -293,7 +297,7 @@ def register(app: typer.Typer) -> None:
             policy="send-late", late_after=0.005, slo=slo, slo_anchor=slo_anchor,
             vllm_keys=False, tokenizer=None, probe_tokenize=True, engine_extras=True,
             max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-            sessions=True, timeout=600.0, api_key_env=api_key_env, seed=0, warmup=0.1,
+            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=0, warmup=0.1,
             drain=0.1, report=True, source=source,
         )  # fmt: skip
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))
@@ -327,6 +331,7 @@ def _config(**o):
         client=ClientOptions(
             url=o["url"], endpoint=o["endpoint"], policy=o["policy"], late_after_s=o["late_after"],
             max_concurrency=o["max_concurrency"], timeout_s=o["timeout"],
+            read_timeout_s=o["read_timeout"],
             api_key=_api_key(o["api_key_env"]),
         ),
         schedule=ScheduleOptions(

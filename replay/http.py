@@ -32,8 +32,9 @@ class ControlClient:
         return cls(self._host, self._port, timeout=self._timeout)
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        """Send and read the whole answer: (status, body bytes). Raises OSError when unreachable."""
-        data = None if body is None else json.dumps(body).encode()
+        """Send (`body`: JSON-able, or bytes sent as is) and read the whole answer: (status, body
+        bytes). Raises OSError when unreachable."""
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         headers = {**self._headers, "Content-Type": "application/json"}
         for attempt in (0, 1):
             if self._conn is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from burstlab.replay.client import ENDPOINT_PATHS
 from burstlab.replay.http import ControlClient
+from burstlab.replay.prompts import request_body
 from burstlab.replay.sse import DONE, SSEParser, interpret
 
 
@@ -68,14 +69,7 @@ def measure_overhead(
 ) -> int | None:
     """Tokens the server adds around a prompt (BOS, chat template): usage.prompt_tokens minus
     the `content_tokens` of `text`. None when the server reports no usage or fails."""
-    body: dict[str, Any] = {"max_tokens": 1, "stream": True}
-    body["stream_options"] = {"include_usage": True}
-    if model:
-        body["model"] = model
-    if endpoint == "chat":
-        body["messages"] = [{"role": "user", "content": text}]
-    else:
-        body["prompt"] = text
+    body = request_body(endpoint, model, text, 1, engine_extras=False)
     try:
         with ControlClient(base_url, _headers(api_key), timeout_s) as client:
             status, raw = client.request("POST", ENDPOINT_PATHS[endpoint], body)
