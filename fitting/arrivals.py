@@ -147,6 +147,7 @@ def fit_arrivals(
     gof_n: int = 1000,
     gof_boot: int = 99,
     seed: int = 0,
+    with_stderr: bool = True,
 ) -> ArrivalFit:
     """Fit every family by MLE and mean-preserving ML to the gaps between arrivals.
 
@@ -154,6 +155,7 @@ def fit_arrivals(
     ``resolution_s``: ``"auto"`` detects the timestamp grid; a number forces one; None says
     the timestamps are continuous. ``gof``: add parametric-bootstrap KS p-values (on a random
     subsample of ``gof_n`` gaps, ``gof_boot`` resamples — slow, so off by default).
+    ``with_stderr=False`` skips the standard errors (numerical Hessians) for quick summaries.
     """
     t = arrival_times(frame) if not isinstance(frame, np.ndarray) else sorted_times(frame)
     if t.size < 3:
@@ -168,7 +170,7 @@ def fit_arrivals(
     cv = float(gaps.std() / mean_gap) if mean_gap > 0 else math.nan
     notes: list[str] = []
     if r is not None:
-        cands = _fit_grid(gaps, float(r), families)
+        cands = _fit_grid(gaps, float(r), families, with_stderr)
     else:
         pos = gaps[gaps > 0]
         if pos.size < gaps.size:
@@ -177,7 +179,7 @@ def fit_arrivals(
                 f"{z} of {gaps.size} gaps ({z / gaps.size:.2%}) are exactly 0 on continuous "
                 "timestamps (simultaneous arrivals); fitted on the positive gaps"
             )
-        cands = fit_positive(pos, families)
+        cands = fit_positive(pos, families, with_stderr)
     sel = Selection(cands, "bic", eligible=MEAN_PRESERVING)
     fit = ArrivalFit(sel, res, int(gaps.size), mean_gap, cv, notes)
     if gof:
@@ -186,7 +188,9 @@ def fit_arrivals(
 
 
 def fit_positive(
-    values: np.ndarray, families: Sequence[str] = fam.POSITIVE_FAMILIES
+    values: np.ndarray,
+    families: Sequence[str] = fam.POSITIVE_FAMILIES,
+    with_stderr: bool = True,
 ) -> list[FamilyFit]:
     """MLE and mean-preserving fits of positive continuous values (seconds): inter-arrival
     gaps, think times, execution and cold-start durations. Exponential and gamma MLEs already
@@ -202,7 +206,7 @@ def fit_positive(
                     continue  # identical to the MLE (its scale already matches the sample mean)
                 shape, scale = fam.mle_fixed_mean(family, s, s.mean)
             diag = diagnose(family, shape, scale, s, 1 if family == "exponential" else 2)
-            se = _stderr_continuous(family, shape, scale, s, method)
+            se = _stderr_continuous(family, shape, scale, s, method) if with_stderr else None
             out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
     # exponential and gamma MLE are mean-preserving: list them as such too for selection
     for c in list(out):
@@ -240,7 +244,9 @@ def grid_counts(gaps: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
     return kv.astype(np.float64), counts[kv].astype(np.float64)
 
 
-def _fit_grid(gaps: np.ndarray, r: float, families: Sequence[str]) -> list[FamilyFit]:
+def _fit_grid(
+    gaps: np.ndarray, r: float, families: Sequence[str], with_stderr: bool = True
+) -> list[FamilyFit]:
     kv, w = grid_counts(gaps, r)
     mean = float(np.dot(kv, w) * r / w.sum())
     out = []
@@ -250,7 +256,7 @@ def _fit_grid(gaps: np.ndarray, r: float, families: Sequence[str]) -> list[Famil
             shape, scale = fam.grid_mle(family, kv, w, r, mean=fixed)
             k = 1 if family == "exponential" else 2
             diag = diagnose_grid(family, shape, scale, kv, w, r, k)
-            se = _stderr_grid(family, shape, scale, kv, w, r, fixed)
+            se = _stderr_grid(family, shape, scale, kv, w, r, fixed) if with_stderr else None
             out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
     return out
 

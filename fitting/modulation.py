@@ -110,7 +110,7 @@ def fit_poisson_hmm(
     counts: np.ndarray,
     expected: np.ndarray,
     k: int,
-    max_iter: int = 200,
+    max_iter: int = 100,
     tol: float = 1e-2,
 ) -> HMMFit:
     """EM fit of a k-state Poisson HMM: count_w ~ Poisson(expected_w · levels[state_w]).
@@ -434,7 +434,11 @@ def fit_modulation(
     counts = window_counts(t, w).astype(np.float64)
     starts = float(t[0]) + w * np.arange(counts.size)
     expected = np.maximum(curve.rate_at(starts - float(t[0]) + curve.start_s) * w, 1e-12)
-    hmms = [fit_poisson_hmm(counts, expected, k) for k in range(1, max_states + 1)]
+    hmms: list[HMMFit] = []
+    for k in range(1, max_states + 1):
+        hmms.append(fit_poisson_hmm(counts, expected, k))
+        if k > 1 and hmms[-1].bic >= hmms[-2].bic:
+            break  # BIC stopped improving: more states will not be chosen (and EM is slow)
     best_hmm = min(hmms, key=lambda h: h.bic)
     mean_rate = t.size / max(duration, 1e-9)
     top = min(duration / MIN_WINDOWS_FOR_SCALE, curve.window_s)
