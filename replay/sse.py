@@ -35,7 +35,12 @@ class SSEParser:
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """Add bytes from one read; return the payloads of the events they complete."""
+        """Add bytes from one read; return the payloads of the events they complete.
+
+        Complete events are split off at blank lines in one C-level split; an event that is a
+        single ``data: …`` line (almost all of them) is taken as is, anything else goes through
+        the line rules. The incomplete tail waits for the next read.
+        """
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             # A CR at the very end may be the first half of a CRLF split across reads.
@@ -45,16 +50,16 @@ class SSEParser:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if keep_cr:
                 buf += b"\r"
+        events = buf.split(b"\n\n")
+        self._buf = events.pop()
         out: list[bytes] = []
-        start = 0
-        n = len(buf)
-        while start < n:
-            end = buf.find(b"\n", start)
-            if end < 0:
-                break
-            self._line(buf[start:end], out)
-            start = end + 1
-        self._buf = buf[start:]
+        for event in events:
+            if event[:6] == b"data: " and b"\n" not in event and not self._data:
+                out.append(event[6:])
+            else:
+                for line in event.split(b"\n"):
+                    self._line(line, out)
+                self._line(b"", out)
         return out
 
     def _line(self, line: bytes, out: list[bytes]) -> None:
@@ -78,8 +83,8 @@ class SSEParser:
         out: list[bytes] = []
         rest = self._buf.rstrip(b"\r")
         self._buf = b""
-        if rest:
-            self._line(rest, out)
+        for line in rest.split(b"\n") if rest else ():
+            self._line(line, out)
         if self._data:
             out.append(b"\n".join(self._data))
             self._data = []
