@@ -4,7 +4,7 @@ schedule lag ≤ 2 ms and delivered/offered ≥ 0.99, one client process).
 Against the instant server (its own process; never the bottleneck), it replays evenly spaced
 schedules at increasing rates with burstlab's client and, in the same run, with a baseline
 client paced the way `vllm bench serve` paces (create the request task, then `sleep(interval)`
-relative to the previous wake-up — aiohttp, same server, same bodies). It prints, per rate,
+relative to the previous wake-up; aiohttp on the stock asyncio loop, same server, same bodies). It prints, per rate,
 delivered/offered and the p50/p99/max schedule lag of both, the ratio of burstlab's delivered
 rate to the baseline's, burstlab's client CPU per request, the ceiling, and the box's load
 average — on a shared 2-core box the lag tail is mostly other processes' scheduling.
@@ -24,7 +24,6 @@ import time
 import aiohttp
 import numpy as np
 from burstlab.replay.calibrate import ceiling, measure_rate
-from burstlab.replay.client import run_async
 from burstlab.replay.instant_server import start_instant_server
 from burstlab.replay.prompts import request_body
 
@@ -87,7 +86,9 @@ def main() -> None:
             before = cpu_s()
             row = measure_rate(server.base_url, rate, duration_s=args.duration)
             row["cpu_us_per_request"] = (cpu_s() - before) / row["requests"] * 1e6
-            base = run_async(relative_sleep_client(server.base_url, rate, row["requests"]))
+            # stock asyncio loop, as `vllm bench serve` runs (uvloop's ms timers would round the
+            # sub-ms sleeps to 0 and burst instead)
+            base = asyncio.run(relative_sleep_client(server.base_url, rate, row["requests"]))
             rows.append(row)
             print(
                 f"{rate:8.0f} | {row['delivered_ratio']:19.3f} {row['lag_p50_ms']:7.2f} "
