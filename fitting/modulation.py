@@ -180,13 +180,23 @@ def chain_autocov(levels: np.ndarray, trans: np.ndarray, pi: np.ndarray, lags: i
 
 
 def implied_idc(
-    autocov: np.ndarray, rate_per_s: float, window_s: float, scales: np.ndarray, c0: float = 1.0
+    autocov: np.ndarray,
+    rate_per_s: float,
+    window_s: float,
+    scales: np.ndarray,
+    c0: float = 1.0,
+    span_s: float | None = None,
 ) -> np.ndarray:
     """IDC(T) of a process whose rate is λ̄·L_w on windows of ``window_s`` (L a stationary
     mean-1 level with autocovariance ``autocov`` by lag) and Poisson-like inside (dispersion
-    c0), for T = m·window_s: c0 + λ̄·w/m · Σ_{i,j<m} Cov(L_i, L_j)."""
-    out = []
-    for T in scales:
+    c0), for T = m·window_s: c0 + λ̄·w/m · Σ_{i,j<m} Cov(L_i, L_j).
+
+    With ``span_s`` (the length of the trace the curve is measured on) it is the *expected
+    sample* IDC instead: a trace of n = span/T windows measures the variance around its own
+    mean, so E[IDC_sample(T)] = (n·IDC(T) − IDC(span)) / (n − 1). Slow components then count
+    as fully as the data can show them — without this the fit under-states them."""
+
+    def idc(T: float) -> float:
         m = max(round(T / window_s), 1)
         d = np.arange(1, m)
         acv = (
@@ -195,7 +205,13 @@ def implied_idc(
             else np.concatenate([autocov, np.full(m - autocov.size, autocov[-1])])
         )
         total = m * acv[0] + 2.0 * float(np.dot(m - d, acv[1:m]))
-        out.append(c0 + rate_per_s * window_s / m * total)
+        return c0 + rate_per_s * window_s / m * total
+
+    whole = idc(span_s) if span_s else None
+    out = []
+    for T in scales:
+        n = math.floor(span_s / T) if span_s else 0
+        out.append((n * idc(T) - whole) / (n - 1) if whole is not None and n >= 2 else idc(T))
     return np.asarray(out)
 
 
@@ -236,6 +252,7 @@ def fit_log_ar(
     rate_per_s: float,
     window_s: float,
     states_each: int = 5,
+    span_s: float | None = None,
 ) -> LogARFit:
     """Fit σ₁, τ₁, σ₂, τ₂ of log λ = x₁ + x₂ (independent AR(1)s on the window grid) so the
     implied IDC matches the empirical one in log space (least squares), then discretise."""
@@ -243,31 +260,44 @@ def fit_log_ar(
 
     scales = np.asarray(idc_scales, dtype=np.float64)
     target = np.log(np.maximum(np.asarray(idc_values, dtype=np.float64), 1e-9))
-    lags = round(scales.max() / window_s) + 1
+    lags = round(max(scales.max(), span_s or 0.0) / window_s) + 1
     d = np.arange(lags)
 
-    def acv(theta: np.ndarray) -> np.ndarray:
+    tau_max = span_s or float(scales.max()) * 10
+
+    def unpack(theta: np.ndarray) -> tuple[float, float, float, float]:
+        # σ ≤ 3 and window/2 ≤ τ ≤ the span: a component slower than the data cannot be told
+        # from a constant, and an unbounded one would make every synthetic run a lottery
         s1, t1, s2, t2 = np.exp(theta)
+        lo = window_s / 2
+        return (
+            min(s1, 3.0),
+            float(np.clip(t1, lo, tau_max)),
+            min(s2, 3.0),
+            float(np.clip(t2, lo, tau_max)),
+        )
+
+    def acv(theta: np.ndarray) -> np.ndarray:
+        s1, t1, s2, t2 = unpack(theta)
         g = s1**2 * np.exp(-d * window_s / t1) + s2**2 * np.exp(-d * window_s / t2)
         # lognormal level normalised to mean 1: Cov = exp(Cov of logs) − 1
         return np.expm1(g)
 
     def loss(theta: np.ndarray) -> float:
-        pred = implied_idc(acv(theta), rate_per_s, window_s, scales)
+        pred = implied_idc(acv(theta), rate_per_s, window_s, scales, span_s=span_s)
         return float(np.mean((np.log(np.maximum(pred, 1e-9)) - target) ** 2))
 
-    span = scales.max()
+    top = float(scales.max())
     starts = [
-        np.log([0.2, 2 * window_s, 0.2, span]),
-        np.log([0.3, 5 * window_s, 0.1, span / 3]),
-        np.log([0.1, window_s, 0.3, span]),
+        np.log([0.2, 2 * window_s, 0.2, top]),
+        np.log([0.3, 5 * window_s, 0.1, top / 3]),
+        np.log([0.1, window_s, 0.3, min(3 * top, tau_max)]),
     ]
     best = min(
         (opt.minimize(loss, s0, method="Nelder-Mead", options={"maxiter": 4000}) for s0 in starts),
         key=lambda r: r.fun,
     )
-    s1, t1, s2, t2 = np.exp(best.x)
-    s1, s2 = min(s1, 3.0), min(s2, 3.0)
+    s1, t1, s2, t2 = unpack(best.x)
     x1, p1 = rouwenhorst(states_each, math.exp(-window_s / t1), s1)
     x2, p2 = rouwenhorst(states_each, math.exp(-window_s / t2), s2)
     logl = (x1[:, None] + x2[None, :]).ravel()
@@ -448,10 +478,11 @@ def fit_modulation(
     emp = dispersion_curve(t, list(scales))
     scales = emp["window_s"].to_numpy()
     empirical = emp["idc"].to_numpy()
-    candidates = [_hmm_candidate(best_hmm, mean_rate, w, scales, empirical)]
+    span = w * counts.size  # the trace length the empirical curve was measured on
+    candidates = [_hmm_candidate(best_hmm, mean_rate, w, scales, empirical, span)]
     if scales.size >= 4 and np.all(np.isfinite(empirical)):  # 4 parameters to fit
-        ar = fit_log_ar(scales, empirical, mean_rate, w)
-        candidates.append(_ar_candidate(ar, mean_rate, w, scales, empirical))
+        ar = fit_log_ar(scales, empirical, mean_rate, w, span_s=span)
+        candidates.append(_ar_candidate(ar, mean_rate, w, scales, empirical, span))
     chosen = min(candidates, key=lambda c: c.idc_rms_log_error)
     # operational time: λ per window = curve · posterior-mean level of the best HMM (the
     # local rate estimate), so the within-regime gaps are measured against the local rate
@@ -499,10 +530,11 @@ def _score(pred: np.ndarray, empirical: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.log(np.maximum(pred, 1e-9) / empirical)) ** 2)))
 
 
-def _hmm_candidate(h: HMMFit, rate: float, w: float, scales, empirical) -> RegimeCandidate:
+def _hmm_candidate(h: HMMFit, rate: float, w: float, scales, empirical, span) -> RegimeCandidate:
     pi = h.stationary()
-    lags = round(scales.max() / w) + 1
-    pred = implied_idc(chain_autocov(h.levels, h.transition, pi, lags), rate, w, scales)
+    lags = round(max(scales.max(), span) / w) + 1
+    acv = chain_autocov(h.levels, h.transition, pi, lags)
+    pred = implied_idc(acv, rate, w, scales, span_s=span)
     return RegimeCandidate(
         "poisson-hmm",
         h.levels,
@@ -515,10 +547,10 @@ def _hmm_candidate(h: HMMFit, rate: float, w: float, scales, empirical) -> Regim
     )
 
 
-def _ar_candidate(ar: LogARFit, rate: float, w: float, scales, empirical) -> RegimeCandidate:
-    lags = round(scales.max() / w) + 1
+def _ar_candidate(ar: LogARFit, rate: float, w: float, scales, empirical, span) -> RegimeCandidate:
+    lags = round(max(scales.max(), span) / w) + 1
     acv = chain_autocov(ar.levels, ar.transition, ar.stationary, lags)
-    pred = implied_idc(acv, rate, w, scales)
+    pred = implied_idc(acv, rate, w, scales, span_s=span)
     return RegimeCandidate(
         "log-ar",
         ar.levels,
