@@ -8,9 +8,11 @@ reason, crash included — so no test run leaves a server behind on a port.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 
@@ -52,3 +54,49 @@ def wait_for_exit_request() -> None:
     with contextlib.suppress(SystemExit, KeyboardInterrupt, OSError):
         while sys.stdin.buffer.read(4096):
             pass
+
+
+class ChildServer:
+    """Lifecycle shared by the server handles; subclasses have `process` and `base_url`."""
+
+    process: subprocess.Popen
+    base_url: str
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def metrics(self) -> dict[str, float]:
+        """The server's /metrics as {series: value}."""
+        return prometheus_counters(self.base_url)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, wait up to `timeout_s`, then SIGKILL; afterwards `base_url` refuses."""
+        stop_process(self.process, timeout_s)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fetch_json(url: str, payload: dict | None = None, timeout_s: float = 30.0) -> dict:
+    """GET (or POST `payload` as JSON) and decode the JSON answer — for small control calls."""
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
+def prometheus_counters(base_url: str, timeout_s: float = 10.0) -> dict[str, float]:
+    """The server's /metrics as {name: value}, e.g. `llamacpp:tokens_predicted_total`."""
+    with urllib.request.urlopen(base_url + "/metrics", timeout=timeout_s) as resp:
+        text = resp.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                values[name.strip()] = float(value)
+    return values

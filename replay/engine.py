@@ -13,8 +13,6 @@ against.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import socket
 import subprocess
@@ -24,7 +22,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from burstlab.replay.child import spawn_module, stop_process, wait_for_exit_request
+from burstlab.replay.child import ChildServer, spawn_module, wait_for_exit_request
+from burstlab.replay.child import fetch_json as fetch_json  # re-exported for tests and callers
+from burstlab.replay.child import prometheus_counters as prometheus_counters
 
 from burstlab.errors import ReplayError
 from burstlab.paths import data_dir
@@ -64,7 +64,7 @@ def check_port_free(port: int, host: str = HOST) -> None:
 
 
 @dataclass
-class EngineHandle:
+class EngineHandle(ChildServer):
     """A running llama.cpp server. Send requests to `base_url` with `"model": model`."""
 
     base_url: str
@@ -78,10 +78,6 @@ class EngineHandle:
     process: subprocess.Popen = field(repr=False)
     started_in_s: float = 0.0
 
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
     def info(self) -> dict:
         """What a run record should say about this engine (goes into run.json)."""
         return {
@@ -93,16 +89,6 @@ class EngineHandle:
             "ctx_per_slot": self.ctx_per_slot,
             "threads": self.threads,
         }
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, wait up to `timeout_s`, then SIGKILL. Safe to call twice."""
-        stop_process(self.process, timeout_s)
-
-    def __enter__(self) -> EngineHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_engine(
@@ -203,27 +189,6 @@ def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
                 f"log {handle.log_path}:\n{_log_tail(handle.log_path)}"
             )
         time.sleep(0.02)
-
-
-def fetch_json(url: str, payload: dict | None = None, timeout_s: float = 30.0) -> dict:
-    """GET (or POST `payload` as JSON) and decode the JSON answer — for small control calls."""
-    data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-        return json.loads(resp.read())
-
-
-def prometheus_counters(base_url: str, timeout_s: float = 10.0) -> dict[str, float]:
-    """The server's /metrics as {name: value}, e.g. `llamacpp:tokens_predicted_total`."""
-    with urllib.request.urlopen(base_url + "/metrics", timeout=timeout_s) as resp:
-        text = resp.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                values[name.strip()] = float(value)
-    return values
 
 
 def serve(

@@ -33,13 +33,14 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from multiprocessing.sharedctypes import RawArray
 
-from burstlab.replay.child import spawn_module, stop_process, wait_for_exit_request
+from burstlab.replay.child import ChildServer, spawn_module, stop_process, wait_for_exit_request
 
 from burstlab.errors import ReplayError, SpecError
 
@@ -672,34 +673,14 @@ def run_server(cfg: InstantConfig, announce) -> None:
 
 
 @dataclass
-class ServerHandle:
+class ServerHandle(ChildServer):
     """A running instant server. `base_url` is "http://127.0.0.1:PORT"."""
 
     base_url: str
     port: int
     model: str
     config: InstantConfig
-    process: object = field(repr=False)
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def metrics(self) -> dict[str, float]:
-        """/metrics as {series: value}, e.g. `burstlab_instant_completion_tokens_total`."""
-        from burstlab.replay.engine import prometheus_counters
-
-        return prometheus_counters(self.base_url)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """SIGTERM and wait; afterwards connections to `base_url` are refused."""
-        stop_process(self.process, timeout_s)
-
-    def __enter__(self) -> ServerHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    process: subprocess.Popen = field(repr=False)
 
 
 def start_instant_server(

@@ -15,7 +15,7 @@ it), the output norm weight is 1, and the special and byte tokens get output row
 logits are hugely negative whatever the prompt.
 
 Size presets only change how much compute a token costs (layers × hidden size), i.e. the
-per-token latency the engine shows; `measure` numbers live in docs/engine.md.
+per-token latency the engine shows; measured numbers are in docs/engine.md.
 """
 
 from __future__ import annotations
