@@ -96,3 +96,27 @@ def test_azure_conversation_dispersion_is_reproduced():
     assert float(np.dot(regime.stationary, regime.levels)) == pytest.approx(1.0)
     assert regime.within.mean() == pytest.approx(1.0)
     assert regime.window_s == 5.0
+
+
+def test_expected_sample_idc_matches_short_simulated_traces():
+    """A trace of 40 windows measures variance around its own mean; the span-corrected
+    formula predicts the average of what such short traces show, the plain one does not."""
+    levels = np.array([0.5, 1.5])
+    trans = np.array([[0.98, 0.02], [0.02, 0.98]])  # slow: mean dwell 50 windows
+    pi = np.array([0.5, 0.5])
+    acv = chain_autocov(levels, trans, pi, 400)
+    scales = np.array([5.0])
+    plain = implied_idc(acv, 10.0, 1.0, scales)[0]
+    sample = implied_idc(acv, 10.0, 1.0, scales, span_s=200.0)[0]
+    rng = np.random.default_rng(6)
+    seen = []
+    for _ in range(400):
+        s = int(rng.random() < 0.5)
+        states = np.empty(200, dtype=int)
+        for i in range(200):
+            states[i] = s
+            s = 1 - s if rng.random() < 0.02 else s
+        c = rng.poisson(10.0 * levels[states]).reshape(40, 5).sum(1)
+        seen.append(c.var(ddof=1) / c.mean())
+    assert np.mean(seen) == pytest.approx(sample, rel=0.08)
+    assert np.mean(seen) < 0.9 * plain  # the plain formula over-states it by ~20 %
