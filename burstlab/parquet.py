@@ -80,6 +80,8 @@ def finalize_atomic(tmp: str | Path, dest: str | Path, metadata: Mapping[str, An
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The burstlab provenance document of a Parquet file ({} when it has none)."""
-    kv = pq.read_schema(path).metadata or {}
+    # The file footer's key-value metadata, not the Arrow schema's: writers such as polars'
+    # sink_parquet put it only there once a table has nested (list) columns.
+    kv = pq.ParquetFile(path).metadata.metadata or {}
     raw = kv.get(METADATA_KEY)
     return json.loads(raw) if raw else {}
