@@ -121,13 +121,11 @@ def engine_markdown(run: dict) -> str:
     rows = [["model sent", f"`{run.get('model')}`"], ["base URL", engine.get("base_url")]]
     models = (engine.get("models") or {}).get("data") or []
     for m in models:
-        rows.append(
-            [
-                "served model",
-                f"`{m.get('id')}` (owned by {m.get('owned_by', '?')}, max_model_len "
-                f"{fmt(m.get('max_model_len'))})",
-            ]
+        limit = m.get("max_model_len")
+        about = f"owned by {m.get('owned_by', '?')}" + (
+            f", max_model_len {fmt(limit)}" if limit else ""
         )
+        rows.append(["served model", f"`{m.get('id')}` ({about})"])
     for key, value in sorted(engine.items()):
         if key not in ("models", "base_url", "reachable") and not isinstance(value, dict | list):
             rows.append([key, value])
