@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from burstlab.paths import data_dir
+from burstlab.progress import progress
 
 # Bump when the file layout or weights recipe changes: cached files are keyed by it.
 BUILDER_VERSION = 1
@@ -227,8 +229,10 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return pieces, scores, [int(t) for t in types]
 
 
-def _weights(shape: ModelSize, n_vocab: int, n_blocked: int, seed: int) -> dict[str, np.ndarray]:
-    """All tensors, numpy (out, in) as in Hugging Face; gguf reverses dims for ggml."""
+def _weights(
+    shape: ModelSize, n_vocab: int, n_blocked: int, seed: int
+) -> Iterator[tuple[str, np.ndarray]]:
+    """All tensors, lazily, numpy (out, in) as in Hugging Face; gguf reverses dims for ggml."""
     rng = np.random.default_rng(seed)
     d, f = shape.n_embd, shape.n_ff
 
@@ -237,31 +241,26 @@ def _weights(shape: ModelSize, n_vocab: int, n_blocked: int, seed: int) -> dict[
 
     embd = rand(n_vocab, d)
     embd[:, 0] = RESIDUAL_CONST
+    yield "token_embd.weight", embd
+    yield "output_norm.weight", np.ones(d, dtype=np.float32)
     output = rand(n_vocab, d)
     output[:n_blocked] = 0.0
     output[:n_blocked, 0] = BLOCKED_LOGIT_WEIGHT
-    tensors = {
-        "token_embd.weight": embd,
-        "output_norm.weight": np.ones(d, dtype=np.float32),
-        "output.weight": output,
-    }
+    yield "output.weight", output
     for i in range(shape.n_layer):
         attn_out = rand(d, d)
-        attn_out[0] = 0.0
+        attn_out[0] = 0.0  # no layer writes into residual dimension 0
         ffn_down = rand(d, f)
         ffn_down[0] = 0.0
-        tensors |= {
-            f"blk.{i}.attn_norm.weight": np.ones(d, dtype=np.float32),
-            f"blk.{i}.attn_q.weight": rand(d, d),
-            f"blk.{i}.attn_k.weight": rand(d, d),
-            f"blk.{i}.attn_v.weight": rand(d, d),
-            f"blk.{i}.attn_output.weight": attn_out,
-            f"blk.{i}.ffn_norm.weight": np.ones(d, dtype=np.float32),
-            f"blk.{i}.ffn_gate.weight": rand(f, d),
-            f"blk.{i}.ffn_up.weight": rand(f, d),
-            f"blk.{i}.ffn_down.weight": ffn_down,
-        }
-    return tensors
+        yield f"blk.{i}.attn_norm.weight", np.ones(d, dtype=np.float32)
+        yield f"blk.{i}.attn_q.weight", rand(d, d)
+        yield f"blk.{i}.attn_k.weight", rand(d, d)
+        yield f"blk.{i}.attn_v.weight", rand(d, d)
+        yield f"blk.{i}.attn_output.weight", attn_out
+        yield f"blk.{i}.ffn_norm.weight", np.ones(d, dtype=np.float32)
+        yield f"blk.{i}.ffn_gate.weight", rand(f, d)
+        yield f"blk.{i}.ffn_up.weight", rand(f, d)
+        yield f"blk.{i}.ffn_down.weight", ffn_down
 
 
 def build_tiny_model(path: str | Path, size: str = "tiny", *, seed: int = 0) -> Path:
@@ -305,14 +304,18 @@ def build_tiny_model(path: str | Path, size: str = "tiny", *, seed: int = 0) -> 
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
     writer.add_chat_template(CHAT_TEMPLATE)
-    for name, tensor in _weights(shape, len(pieces), n_blocked, seed).items():
-        writer.add_tensor(name, tensor)
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"building {shape.name} model", total=3 + 9 * shape.n_layer + 1)
+        for name, tensor in _weights(shape, len(pieces), n_blocked, seed):
+            writer.add_tensor(name, tensor)
+            bar.advance(task)
+        try:
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+        finally:
+            writer.close()
+        bar.advance(task)
     os.replace(tmp, path)
     return path
 

@@ -48,6 +48,12 @@ def test_tiny_model_file_has_llama_layout(tmp_path):
     assert int(field.parts[field.data[0]][0]) == shape.n_layer
 
 
+def test_model_is_deterministic(tmp_path):
+    a = build_tiny_model(tmp_path / "a.gguf", "tiny").read_bytes()
+    assert build_tiny_model(tmp_path / "b.gguf", "tiny").read_bytes() == a
+    assert build_tiny_model(tmp_path / "c.gguf", "tiny", seed=1).read_bytes() != a
+
+
 def test_cached_model_is_built_once(data_dir):
     first = cached_model("tiny")
     stamp = first.stat().st_mtime_ns
