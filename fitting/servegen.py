@@ -268,8 +268,16 @@ def import_servegen(paths: Sequence[str | Path]) -> WorkloadSpec:
         r = np.array([w.rate_per_s for w in s.arrivals.windows or []])
         rates[: r.size] += r
     heaviest = max(groups, key=lambda g: g[1].source.rows)[1]
-    with_lengths = [s for _, s in groups if s.lengths is not None]
-    lengths = max(with_lengths, key=lambda s: s.source.rows).lengths if with_lengths else None
+    with_lengths = [(n, s) for n, s in groups if s.lengths is not None]
+    donor_name, donor = (
+        max(with_lengths, key=lambda g: g[1].source.rows) if with_lengths else (None, None)
+    )
+    lengths = donor.lengths if donor else None
+    for _, s in groups:
+        if s.lengths is None and lengths is not None:
+            # a client whose dataset file is absent still has to generate requests
+            s.lengths = lengths
+            s.notes.append(f"no dataset file: lengths borrowed from {donor_name}")
     duration = n * TRACE_WINDOW_S
     windows = [
         WindowFit(i * TRACE_WINDOW_S, TRACE_WINDOW_S, float(r), None, round(r * TRACE_WINDOW_S))

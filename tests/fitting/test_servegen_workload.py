@@ -38,6 +38,10 @@ def test_servegen_import_groups_round_trip(samples, tmp_path):
     spec = import_servegen([samples / "servegen"])
     assert len(spec.groups) == 4
     assert sum(g.weight for g in spec.groups) == pytest.approx(1.0)
+    # chunk-0 of m-large has no dataset file in the sample: it borrows, and says so
+    chunk0 = next(g for g in spec.groups if g.name.endswith("m-large/chunk-0"))
+    assert chunk0.spec.lengths is not None
+    assert any("borrowed from servegen:language/m-large/chunk-39" in n for n in chunk0.spec.notes)
     path = spec.save(tmp_path / "servegen.json")
     assert WorkloadSpec.load(path) == spec
 
