@@ -375,6 +375,13 @@ class LengthsFit:
         )
 
 
+def _max_total(inp: np.ndarray, out: np.ndarray) -> int | None:
+    """Largest input + output seen (tokens), ignoring rows with a missing count."""
+    total = np.asarray(inp, dtype=np.float64) + np.asarray(out, dtype=np.float64)
+    total = total[np.isfinite(total)]
+    return int(total.max()) if total.size else None
+
+
 def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
     """Fit input and output token lengths of a canonical ``requests`` table.
 
@@ -413,5 +420,5 @@ def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
         copula_rho=rho,
         load=load_coupling(t[ok], out[ok]),
         failure_rate=float(failed.mean()) if failed.size else 0.0,
-        context_limit=int((inp + out).max()) if df.height else None,
+        context_limit=_max_total(inp, out),
     )

@@ -171,7 +171,10 @@ class Selection:
         return min(pool, key=self._score)
 
     def table(self) -> pl.DataFrame:
-        """One row per candidate: family, method, params, loglik, AIC, BIC, Δ, KS, AD, n …"""
+        """One row per candidate: family, method, params, loglik, AIC, BIC, Δ, KS, AD, n …
+
+        Δ is measured from the chosen candidate; a negative Δ marks a candidate that scores
+        better but is not eligible (e.g. a plain MLE whose mean gap misses the rate)."""
         rows = []
         best = self.best
         pool_scores = [
