@@ -15,7 +15,7 @@ from typing import Any
 
 from burstlab.card_charts import save_card_chart
 from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
-from burstlab.card_stats import fmt, md_table, render_sections
+from burstlab.card_stats import fmt, kv_table, md_table, render_sections
 from burstlab.errors import InputError
 
 #: Summary blocks a card tabulates (metric dictionary names → label, all shown in ms).
@@ -138,7 +138,7 @@ def engine_markdown(run: dict) -> str:
             ]
         )
     rows.append(["ignore_eos / min_tokens sent", fmt(run.get("engine_extras"))])
-    return md_table(["", ""], [r for r in rows if r[1] is not None])
+    return kv_table(rows)
 
 
 def load_markdown(run: dict, summary: dict) -> str:
@@ -160,7 +160,7 @@ def load_markdown(run: dict, summary: dict) -> str:
         ["max concurrency", target.get("max_concurrency") or "unbounded"],
         ["endpoint", target.get("endpoint")],
     ]
-    return md_table(["", ""], [r for r in rows if r[1] is not None])
+    return kv_table(rows)
 
 
 def goodput_markdown(run: dict, summary: dict) -> str:
@@ -176,7 +176,7 @@ def goodput_markdown(run: dict, summary: dict) -> str:
         ["goodput (output tokens/s)", _r(good.get("goodput_output_tps"))],
     ]
     rows += [[f"pass rate: {k}", _r(v)] for k, v in (good.get("pass_rate") or {}).items()]
-    return md_table(["", ""], rows) + "\n\nErrors count as bad requests."
+    return kv_table(rows) + "\n\nErrors count as bad requests."
 
 
 def results_markdown(summary: dict) -> str:

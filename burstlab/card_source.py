@@ -20,7 +20,13 @@ from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
 from burstlab.card_fit import fit_sections
 from burstlab.card_hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
 from burstlab.card_schema import schema_markdown
-from burstlab.card_stats import md_table, render_sections, summarize_requests, summary_markdown
+from burstlab.card_stats import (
+    kv_table,
+    md_table,
+    render_sections,
+    summarize_requests,
+    summary_markdown,
+)
 from burstlab.parquet import read_metadata
 
 
@@ -107,7 +113,7 @@ def provenance_markdown(meta: dict[str, Any]) -> str:
             f"burstlab {meta.get('burstlab_version', '?')} on {meta.get('ingested_at', '?')}",
         ],
     ]
-    parts = [md_table(["", ""], [r for r in rows if r[1] is not None])]
+    parts = [kv_table(rows)]
     files = meta.get("files") or []
     if files:
         parts.append(

@@ -106,6 +106,11 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def kv_table(rows: Sequence[Sequence[Any]]) -> str:
+    """A two-column key/value table; rows whose value is None (not recorded) are left out."""
+    return md_table(["", ""], [r for r in rows if r[1] is not None])
+
+
 def summary_markdown(s: RequestSummary) -> str:
     """The "Summary statistics" section body for a requests table."""
     overview = md_table(

@@ -18,7 +18,13 @@ import polars as pl
 from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
 from burstlab.card_fit import format_params, round_ic
 from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
-from burstlab.card_stats import md_table, render_sections, summarize_requests, summary_markdown
+from burstlab.card_stats import (
+    kv_table,
+    md_table,
+    render_sections,
+    summarize_requests,
+    summary_markdown,
+)
 from burstlab.errors import BurstlabError, InputError
 
 #: Longest held-out window the fidelity section uses (seconds); DESIGN.md §4's 20 minutes.
@@ -180,7 +186,7 @@ def generation_markdown(meta: dict[str, Any]) -> str:
     rows = [[k, f"`{meta[k]}`" if k == "spec_sha256" else meta.get(k)] for k in keys if k in meta]
     diag = meta.get("diagnostics") or {}
     rows += [[f"diagnostics: {k}", v] for k, v in diag.items() if not isinstance(v, dict | list)]
-    return md_table(["", ""], rows)
+    return kv_table(rows)
 
 
 def spec_markdown(spec: Any) -> str:
