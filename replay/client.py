@@ -28,7 +28,7 @@ from typing import Literal
 import aiohttp
 from burstlab.replay.records import RecordWriter, chunk_tokens
 from burstlab.replay.schedule import now, wait_until
-from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret
+from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret, text_chars
 
 from burstlab.errors import ReplayError
 
@@ -379,6 +379,14 @@ class ReplayClient:
                 t = now() - t0
                 payloads = parser.feed(data) if data else parser.close()
                 for payload in payloads:
+                    n = text_chars(payload)
+                    if n is not None:  # a plain token chunk: the hot path
+                        if n:
+                            if r.first_token is None:
+                                r.first_token = t
+                            times.append(t)
+                            chars.append(n)
+                        continue
                     if payload == DONE:
                         done = True
                         break

@@ -127,3 +127,34 @@ def test_fast_path_agrees_with_full_json_decoding(payload):
 def test_fast_path_sends_broken_payloads_to_the_decoder_which_rejects_them(payload):
     with pytest.raises(MalformedEvent):
         interpret(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        *AGREEMENT_CASES,
+        b'{"choices": [{"delta": {"content": "x"}, "finish_reason": "length"}]}',
+        b'{"choices":[{"text":"","finish_reason":"length"}],"usage":{"completion_tokens":4}}',
+    ],
+)
+def test_hot_path_text_chars_is_none_or_agrees_with_the_decoder(payload):
+    from burstlab.replay.sse import interpret_json, text_chars
+
+    full = interpret_json(payload) if payload.startswith(b"{") else None
+    fast = text_chars(payload)
+    if fast is not None:
+        # only plain token chunks: no finish reason, usage or error to lose
+        assert fast == full.text_chars
+        assert (full.finish_reason, full.completion_tokens, full.error) == (None, None, None)
+
+
+def test_hot_path_declines_finish_usage_and_spaced_finish():
+    from burstlab.replay.sse import text_chars
+
+    assert text_chars(b'{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}') == 1
+    assert text_chars(b'{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}') is None
+    assert (
+        text_chars(b'{"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}]}') is None
+    )
+    assert text_chars(b'{"choices":[],"usage":{"completion_tokens":3}}') is None
+    assert text_chars(b"[DONE]") is None
