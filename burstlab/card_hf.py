@@ -178,6 +178,17 @@ def front_matter(
     return meta
 
 
+def _hub() -> Any:
+    """huggingface_hub, or a clear error naming the extra that installs it."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise BurstlabError(
+            "dataset cards need huggingface_hub: pip install 'burstlab[card]'"
+        ) from None
+    return huggingface_hub
+
+
 def _paths(paths: str | Sequence[str]) -> list[str]:
     return [paths] if isinstance(paths, str) else list(paths)
 
@@ -188,7 +199,7 @@ def render_card(meta: dict[str, Any], body: str) -> str:
     Built through `huggingface_hub.DatasetCardData` so the YAML is exactly what the Hub's own
     tooling writes (key order, quoting).
     """
-    from huggingface_hub import DatasetCardData
+    DatasetCardData = _hub().DatasetCardData
 
     data = DatasetCardData(**meta)
     return f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n"
@@ -196,7 +207,7 @@ def render_card(meta: dict[str, Any], body: str) -> str:
 
 def check_card(card_dir: str | Path) -> list[str]:
     """Offline validation of `card_dir/README.md`; returns the problems found ([] if none)."""
-    from huggingface_hub import DatasetCard
+    DatasetCard = _hub().DatasetCard
 
     card_dir = Path(card_dir)
     readme = card_dir / "README.md"

@@ -210,3 +210,11 @@ def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
         card_kind(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         card_kind(tmp_path / "missing.parquet")
+
+
+def test_missing_huggingface_hub_names_the_extra(conv_card, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now raises ImportError
+    with pytest.raises(BurstlabError, match=r"pip install 'burstlab\[card\]'"):
+        check_card(conv_card.out_dir)
