@@ -564,6 +564,10 @@ def prometheus_text(counters, workers: int) -> str:
         ]
     out.append("# TYPE burstlab_instant_faults_total counter")
     out += [f'burstlab_instant_faults_total{{fault="{f}"}} {total["fault_" + f]}' for f in FAULTS]
+    out.append("# TYPE burstlab_instant_worker_generations_total counter")
+    for w in range(workers):
+        row = counters[w * n + _C["requests_completions"]] + counters[w * n + _C["requests_chat"]]
+        out.append(f'burstlab_instant_worker_generations_total{{worker="{w}"}} {row}')
     return "\n".join(out) + "\n"
 
 

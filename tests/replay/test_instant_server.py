@@ -12,6 +12,7 @@ import pytest
 from burstlab.replay.instant_server import (
     FAULTS,
     measure_throughput,
+    start_instant_server,
     toy_tokenize,
 )
 
@@ -87,9 +88,11 @@ def completions(port: int, max_tokens: int, fault: str | None = None, **kw):
     return raw, how
 
 
-@pytest.fixture
-def server(instant_server):
-    return instant_server()
+@pytest.fixture(scope="module")
+def server():
+    """One default server shared by the tests that only read answers (counters: use deltas)."""
+    with start_instant_server() as handle:
+        yield handle
 
 
 def test_chat_stream_framing_matches_vllm(server):
@@ -320,6 +323,10 @@ def test_workers_share_port_and_metrics(instant_server):
     metrics = server.metrics()
     assert metrics['burstlab_instant_requests_total{endpoint="completions"}'] == 60
     assert metrics["burstlab_instant_completion_tokens_total"] == 180
+    per_worker = [
+        metrics[f'burstlab_instant_worker_generations_total{{worker="{w}"}}'] for w in (0, 1)
+    ]
+    assert sum(per_worker) == 60 and min(per_worker) > 0  # both processes served
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -331,12 +338,14 @@ def _cpu_seconds(pid: int) -> float:
 
 def test_throughput_sanity(server):
     """Server CPU per streamed 16-token request must allow ≥ 2,000 req/s on one core."""
+    tokens_before = server.metrics()["burstlab_instant_completion_tokens_total"]
     before = _cpu_seconds(server.process.pid)
     result = measure_throughput(server.base_url, requests=4000, connections=16)
     cpu = _cpu_seconds(server.process.pid) - before
     assert result["requests"] == 4000
     assert cpu / 4000 < 1 / 2000, f"server used {cpu:.2f} CPU s for 4000 requests"
-    assert server.metrics()["burstlab_instant_completion_tokens_total"] == 4000 * 16
+    tokens = server.metrics()["burstlab_instant_completion_tokens_total"] - tokens_before
+    assert tokens == 4000 * 16
 
 
 def test_every_fault_has_a_test():
