@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -76,7 +78,8 @@ def print_summary(summary: dict, run_dir: Path) -> None:
     tps = summary["output_throughput_tps"] or 0.0
     console.print(
         f"requests: {c['scheduled']} scheduled, {c['issued']} issued, {c['completed']} ok, "
-        f"{c['failed']} failed {c['errors_by_kind'] or ''}, {c['dropped']} dropped, "
+        f"{c['failed']} failed{' ' + str(c['errors_by_kind']) if c['failed'] else ''}, "
+        f"{c['dropped']} dropped, "
         f"{c['late']} late; {rate:.2f} req/s, {tps:.1f} output tok/s over "
         f"{summary['duration_s']:.2f} s"
     )
@@ -203,6 +206,17 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Fraction of the schedule left out of steady state (end).")
         ] = 0.1,
         report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+        engine: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="Start a local llama.cpp engine with a random-weight model of this size "
+                "(tiny|small|medium) on 127.0.0.1 for this run and replay against it "
+                "(--url is ignored; lengths are clipped to its context unless set)."
+            ),
+        ] = None,
+        engine_parallel: Annotated[
+            int, typer.Option(help="--engine: parallel slots (continuous batching).")
+        ] = 4,
         calibrate: Annotated[
             bool,
             typer.Option(
@@ -250,7 +264,8 @@ def register(app: typer.Typer) -> None:
 
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))
         run_dir = out or _default_out(ctx, "replay")
-        result = replay(requests, config, run_dir)
+        with local_engine(engine, engine_parallel, config, ctx) as (config, info):
+            result = replay(requests, config, run_dir, engine_info=info)
         print_summary(result.summary, run_dir)
         if result.interrupted:
             console.print("[yellow]interrupted: records of every finished request were kept[/]")
@@ -279,6 +294,11 @@ def register(app: typer.Typer) -> None:
         max_output_tokens: Annotated[Optional[int], typer.Option(help="Clip outputs.")] = None,  # noqa: UP045
         api_key_env: Annotated[Optional[str], typer.Option(help="API key env var.")] = None,  # noqa: UP045
         out: Annotated[Optional[Path], typer.Option(help="Output folder.")] = None,  # noqa: UP045
+        engine: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="Search against a local llama.cpp engine of this size (tiny…)."),
+        ] = None,
+        engine_parallel: Annotated[int, typer.Option(help="--engine: parallel slots.")] = 4,
     ) -> None:
         """Find the highest rate scale whose SLO attainment stays ≥ --target (bracket + bisect).
 
@@ -302,18 +322,55 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))
         folder = out or _default_out(ctx, "capacity")
-        result = search_capacity(
-            replay_probe(requests, config), folder, target=target, start=start,
-            tolerance=tolerance, max_probes=max_probes,
-            on_probe=lambda r: console.print(
-                f"probe {r['probe']}: x{r['rate_scale']:.4g} ({r['offered_rps'] or 0:.2f} req/s) "
-                f"attainment {r['attainment']:.3f} {'pass' if r['passed'] else 'FAIL'}"
-            ),
-        )  # fmt: skip
+        with local_engine(engine, engine_parallel, config, ctx) as (config, _):
+            result = search_capacity(
+                replay_probe(requests, config), folder, target=target, start=start,
+                tolerance=tolerance, max_probes=max_probes,
+                on_probe=lambda r: console.print(
+                    f"probe {r['probe']}: x{r['rate_scale']:.4g} "
+                    f"({r['offered_rps'] or 0:.2f} req/s) attainment {r['attainment']:.3f} "
+                    f"{'pass' if r['passed'] else 'FAIL'}"
+                ),
+            )  # fmt: skip
         console.print(
             f"capacity: rate scale {result.best_scale} "
             f"({result.best_offered_rps or 0:.2f} req/s) at attainment ≥ {target}; "
             f"{folder / 'capacity.json'}, {folder / 'report.html'}"
+        )
+
+
+@contextlib.contextmanager
+def local_engine(size: str | None, parallel: int, config, ctx: typer.Context, ctx_per_slot=2048):
+    """With a size: start llama.cpp on 127.0.0.1, point `config` at it, stop it afterwards."""
+    if not size:
+        yield config, None
+        return
+    from burstlab.replay.engine import start_engine
+
+    sched = config.schedule
+    max_out = sched.max_output_tokens or 256
+    max_in = sched.max_input_tokens or ctx_per_slot - max_out - 16
+    if max_in + max_out > ctx_per_slot:
+        raise ReplayError(
+            f"--engine: input + output tokens ({max_in} + {max_out}) exceed the engine's "
+            f"{ctx_per_slot}-token slots; lower --max-input-tokens / --max-output-tokens"
+        )
+    console.print(f"starting a local llama.cpp engine ({size}, {parallel} slots) …")
+    with start_engine(
+        size=size, n_parallel=parallel, ctx_per_slot=ctx_per_slot,
+        root=(ctx.obj or {}).get("data_dir"),
+    ) as handle:  # fmt: skip
+        console.print(f"engine ready at {handle.base_url} in {handle.started_in_s:.1f} s")
+        yield (
+            dataclasses.replace(
+                config,
+                client=dataclasses.replace(config.client, url=handle.base_url),
+                schedule=dataclasses.replace(
+                    sched, max_input_tokens=max_in, max_output_tokens=max_out
+                ),
+                model=handle.model,
+            ),
+            handle.info(),
         )
 
 

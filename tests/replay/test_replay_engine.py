@@ -105,3 +105,24 @@ def test_chat_endpoint_with_template_overhead(engine, tmp_path):
     assert result.prompts.overhead > 0  # the chat template's tokens, measured and subtracted
     assert rec["prompt_tokens_server"].to_list() == result.schedule.table["input_tokens"].to_list()
     assert rec["output_tokens_server"].to_list() == result.schedule.table["output_tokens"].to_list()
+
+
+def test_cli_replay_with_its_own_local_engine(tmp_path):
+    """`burstlab replay --engine tiny`: start llama.cpp, replay, stop it — one command."""
+    from typer.testing import CliRunner
+
+    from burstlab.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["--data-dir", str(tmp_path / "data"), "replay", "azure-llm-2023-conv", "--engine", "tiny",
+         "--window", "600:1200", "--time-scale", "0.2", "--limit", "10",
+         "--max-input-tokens", "300", "--max-output-tokens", "16", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["completed"] == 10
+    run = json.loads((out / "run.json").read_text())
+    assert run["engine"]["engine"] == "llama.cpp (xllamacpp)" and run["engine"]["n_parallel"] == 4
+    assert run["schedule"]["max_input_tokens"] == 300
