@@ -76,16 +76,6 @@ class Schedule:
         """Planned duration from the first to the last intended send (run seconds)."""
         return float(self.table["intended_s"].max() or 0.0) if self.n else 0.0
 
-    def peak_concurrency(self, guess_latency_s: float = 10.0) -> int:
-        """Most requests planned to start within any `guess_latency_s` window: sizes the pool."""
-        if not self.n:
-            return 1
-        t = self.table["intended_s"].sort().to_numpy()
-        import numpy as np
-
-        ends = np.searchsorted(t, t + guess_latency_s, side="left")
-        return int(max(1, (ends - np.arange(len(t))).max()))
-
 
 def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptions) -> Schedule:
     """Turn a canonical `requests` table into a Schedule (see ScheduleOptions)."""
@@ -168,24 +158,6 @@ def _sessions(df: pl.DataFrame, options: ScheduleOptions, factor: float) -> pl.D
     if options.max_gap is not None:
         df = df.with_columns(think_s=pl.col("think_s").clip(None, float(options.max_gap)))
     return df
-
-
-def constant_rate(
-    n: int, rate: float, *, output_tokens: int = 16, input_tokens: int = 16
-) -> Schedule:
-    """A synthetic evenly spaced schedule (calibration, benchmarks): n requests at `rate` req/s."""
-    if rate <= 0 or n <= 0:
-        raise ReplayError(f"rate and n must be > 0, found rate={rate}, n={n}")
-    table = pl.DataFrame(
-        {
-            "source": ["calibration"] * n,
-            "arrival_s": [i / rate for i in range(n)],
-            "input_tokens": [input_tokens] * n,
-            "output_tokens": [output_tokens] * n,
-            "failed": [False] * n,
-        }
-    )
-    return build_schedule(table, ScheduleOptions(sessions=False))
 
 
 def now() -> float:

@@ -82,12 +82,6 @@ def test_bad_options_raise_clear_errors():
         build_schedule(frame([0.0]), ScheduleOptions(window=(5, 1)))
 
 
-def test_peak_concurrency_counts_requests_starting_within_the_window():
-    s = build_schedule(frame([0.0, 0.1, 0.2, 5.0, 20.0]), ScheduleOptions())
-    assert s.peak_concurrency(guess_latency_s=1.0) == 3
-    assert s.peak_concurrency(guess_latency_s=10.0) == 4
-
-
 def test_wait_until_hits_absolute_deadlines():
     async def go():
         t0 = now()
