@@ -10,7 +10,7 @@ import pytest
 from burstlab.synth.fidelity import bin_counts, dispersion_index
 from burstlab.synth.generate import generate
 from scipy import stats
-from synth_specs import grouped_spec, make_spec
+from synth_specs import gamma_unit, grouped_spec, make_spec
 
 from burstlab.errors import SpecError
 
@@ -179,3 +179,25 @@ def test_fast_ppf_equals_the_spec_ppf():
     assert np.array_equal(marginal_ppf(m, u), m.ppf(u))
     edges = np.array([0.0, 0.05, 0.35, 0.65, 0.999999])  # knots and cell edges
     assert np.array_equal(marginal_ppf(m, edges), m.ppf(edges))
+
+
+def test_regime_path_matches_chain_autocovariance():
+    """The simulated level sequence has the chain's theoretical autocovariance (fitting's
+    `chain_autocov`): a sticky 3-state chain, lags 0, 1, 5, 20."""
+    from burstlab.fitting.modulation import chain_autocov
+    from burstlab.fitting.spec import BurstRegime
+    from burstlab.synth.arrivals import regime_path
+
+    trans = np.array([[0.9, 0.08, 0.02], [0.05, 0.9, 0.05], [0.02, 0.08, 0.9]])
+    w, v = np.linalg.eig(trans.T)
+    pi = np.real(v[:, np.argmin(abs(w - 1))])
+    pi /= pi.sum()
+    levels = np.array([0.2, 1.0, 3.0]) / (pi @ [0.2, 1.0, 3.0])
+    regime = BurstRegime(10.0, list(levels), trans.tolist(), list(pi), gamma_unit(1.0))
+    states = regime_path(np.random.default_rng(0), regime, 400_000)
+    x = levels[states] - 1.0
+    lags = (0, 1, 5, 20)
+    theory = chain_autocov(levels, trans, pi, 21)[list(lags)]
+    sim = [float(np.mean(x[: x.size - d] * x[d:])) for d in lags]
+    assert sim == pytest.approx(theory, rel=0.06)
+    assert np.bincount(states, minlength=3) / states.size == pytest.approx(pi, abs=0.01)
