@@ -219,6 +219,12 @@ class _Renderer:
             f'"completion_tokens":{completion}}}'
         )
 
+    def pacing(self, fault: str | None) -> tuple[float, float]:
+        """(seconds before the first token chunk, seconds between the following ones)."""
+        if fault == "slow":
+            return max(self.cfg.delay_s, self.cfg.slow_itl_s), self.cfg.slow_itl_s
+        return self.cfg.delay_s, self.cfg.itl_s
+
     def stream(
         self,
         kind: str,
@@ -234,8 +240,7 @@ class _Renderer:
         k = cfg.chunk_tokens
         n_chunks = -(-max_tokens // k)
         last_n = max_tokens - k * (n_chunks - 1)
-        itl = cfg.slow_itl_s if fault == "slow" else cfg.itl_s
-        first_gap = max(cfg.delay_s, itl) if fault == "slow" else cfg.delay_s
+        first_gap, itl = self.pacing(fault)
         final_chunk = include_usage and fault != "no-usage" and cfg.usage_style == "final-chunk"
 
         def token_event(n: int, finish: str | None) -> bytes:
@@ -398,9 +403,10 @@ class _App:
             )
         try:
             req = json.loads(body)
-            max_tokens = req.get("max_tokens") or req.get("max_completion_tokens")
-            max_tokens = self.cfg.default_max_tokens if max_tokens is None else max_tokens
-            if not isinstance(max_tokens, int) or max_tokens < 1:
+            max_tokens = req.get("max_tokens")
+            if max_tokens is None:
+                max_tokens = req.get("max_completion_tokens", self.cfg.default_max_tokens)
+            if type(max_tokens) is not int or max_tokens < 1:
                 raise ValueError(f"max_tokens must be an integer ≥ 1, got {max_tokens!r}")
             prompt_tokens = _count_prompt_tokens(req)
             stream = bool(req.get("stream"))
@@ -410,11 +416,13 @@ class _App:
         self.count("prompt_tokens", prompt_tokens)
         self.n += 1
         rid = f"{self.worker}-{self.n}"
-        if not stream:
-            self.count("completion_tokens", max_tokens)
-            self.count("responses_complete")
+        if not stream:  # answered after the time the stream would have taken
             payload = self.render.whole(kind, rid, max_tokens, prompt_tokens)
-            return conn.reply(_json_response(200, payload, conn.keep_alive))
+            first_gap, itl = self.render.pacing(fault)
+            wait = first_gap + itl * (-(-max_tokens // self.cfg.chunk_tokens) - 1)
+            body = _json_response(200, payload, conn.keep_alive)
+            answer = _Answer([0.0, wait], [b"", body], [0, max_tokens], not conn.keep_alive, True)
+            return conn.play(answer)
         answer = self.render.stream(
             kind, rid, max_tokens, prompt_tokens, include_usage, fault, conn.keep_alive
         )

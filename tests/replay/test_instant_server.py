@@ -159,6 +159,16 @@ def test_no_usage_unless_asked_and_non_streaming_json(server):
     assert answer["choices"][0]["text"] == " tok" * 16
 
 
+def test_bad_requests_get_400(server):
+    for body in ({"prompt": "x", "max_tokens": 0}, {"prompt": "x", "max_tokens": "9"}, [1]):
+        raw, _ = exchange(server.port, request_bytes("/v1/completions", body))
+        status, _, data = split_response(raw)
+        assert status == 400 and json.loads(data)["error"]["type"] == "invalid_request_error"
+    body = {"messages": [{"role": "user", "content": "a b"}], "max_completion_tokens": 3}
+    raw, _ = exchange(server.port, request_bytes("/v1/chat/completions", body))
+    assert json.loads(split_response(raw)[2])["usage"]["completion_tokens"] == 3
+
+
 def test_control_endpoints(server, post):
     raw, _ = exchange(server.port, b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert split_response(raw)[0] == 200 and raw.endswith(b'{"status":"ok"}')
@@ -273,6 +283,12 @@ def test_fault_slow_and_delays(instant_server):
         t_token = time.perf_counter() - t0
     assert first.startswith(b"HTTP/1.1 200 OK") and b'"text"' not in first
     assert t_head < 0.1 <= 0.15 <= t_token + 0.005
+    t0 = time.perf_counter()  # not streamed: the whole answer after delay + 3 gaps
+    raw, _ = exchange(
+        delayed.port, request_bytes("/v1/completions", {"prompt": "a", "max_tokens": 4})
+    )
+    assert time.perf_counter() - t0 >= 0.15 + 3 * 0.01 - 0.005
+    assert json.loads(split_response(raw)[2])["usage"]["completion_tokens"] == 4
 
 
 def test_unknown_fault_is_rejected(server, instant_server):
