@@ -199,5 +199,5 @@ def test_regime_path_matches_chain_autocovariance():
     lags = (0, 1, 5, 20)
     theory = chain_autocov(levels, trans, pi, 21)[list(lags)]
     sim = [float(np.mean(x[: x.size - d] * x[d:])) for d in lags]
-    assert sim == pytest.approx(theory, rel=0.06)
+    assert sim == pytest.approx(theory, abs=0.01)  # sampling s.e. at lag 20 is ≈ 0.003
     assert np.bincount(states, minlength=3) / states.size == pytest.approx(pi, abs=0.01)
