@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -81,6 +82,16 @@ def test_finalize_atomic_streams_and_stamps(tmp_path):
 
 def test_wheel_installs_and_imports_every_stage(tmp_path):
     """Build a real wheel and import every stage from it (not from the source tree)."""
+    # Build from a copy of what the wheel is made of: setuptools' in-tree build/ folder could
+    # otherwise carry modules deleted from the source into the wheel under test.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    for folder in ("burstlab", *STAGES):
+        shutil.copytree(
+            REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
         [
@@ -93,7 +104,7 @@ def test_wheel_installs_and_imports_every_stage(tmp_path):
             "-q",
             "-w",
             str(wheel_dir),
-            str(REPO),
+            str(src),
         ],
         check=True,
     )
