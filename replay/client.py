@@ -133,7 +133,7 @@ class _Attempt:
     """The mutable state of one request while it is in flight (run-clock seconds)."""
 
     __slots__ = (
-        "chars", "completion_srv", "dispatch", "end", "error", "error_kind", "finish",
+        "attempts", "chars", "completion_srv", "dispatch", "end", "error", "error_kind", "finish",
         "first_byte", "first_token", "i", "intended", "prompt_srv", "queue_s", "sent", "status",
         "times",
     )  # fmt: skip
@@ -155,6 +155,7 @@ class _Attempt:
         self.finish: str | None = None
         self.prompt_srv: int | None = None
         self.completion_srv: int | None = None
+        self.attempts = 1
 
     def fail(self, kind: str, text: str) -> None:
         """Record the first failure only: a later symptom must not hide the cause."""
@@ -210,7 +211,11 @@ class ReplayClient:
         records in-flight requests as `cancelled` and still flushes."""
         pool = self.opts.max_concurrency or max(1, len(self.plan))
         raise_open_file_limit(pool)
-        connector = aiohttp.TCPConnector(limit=pool, limit_per_host=0, ttl_dns_cache=300)
+        # Idle connections are closed after 4 s, before common servers' 5 s keep-alive timeout
+        # (llama.cpp's httplib, uvicorn), so the pool rarely hands out one the server dropped.
+        connector = aiohttp.TCPConnector(
+            limit=pool, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
+        )
         timeout = aiohttp.ClientTimeout(
             total=self.opts.timeout_s,
             sock_connect=self.opts.connect_timeout_s,
@@ -326,7 +331,15 @@ class ReplayClient:
         if lag > stats.max_lag_s:
             stats.max_lag_s = lag
         try:
-            await self._exchange(r, parser)
+            try:
+                await self._exchange(r, parser)
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                if r.status is not None:
+                    raise
+                # Nothing came back: most likely a keep-alive connection the server had just
+                # closed. Once, on another connection; `attempts` records it.
+                r.attempts += 1
+                await self._exchange(r, parser)
         except MalformedEvent as exc:
             r.fail("malformed", str(exc))
         except (TimeoutError, asyncio.TimeoutError) as exc:
@@ -429,7 +442,7 @@ class ReplayClient:
             chunk_tokens(r.chars, completion_srv), r.status, ok, r.error_kind, r.error, r.finish,
             False, lag > self.opts.late_after_s, lag, r.queue_s, plan.input_tokens[i],
             plan.prompt_tokens_client[i], r.prompt_srv, plan.output_tokens_target[i],
-            len(r.times), completion_srv, comments,
+            len(r.times), completion_srv, comments, r.attempts,
         ))  # fmt: skip
         return end
 
@@ -440,7 +453,7 @@ class ReplayClient:
             plan.req_id[i], plan.session_id[i], plan.turn[i], intended, at, None, None, None, at,
             [], [], [], None, False, kind, text, None, kind == "dropped", False, None, None,
             plan.input_tokens[i], plan.prompt_tokens_client[i], None,
-            plan.output_tokens_target[i], None, None, None,
+            plan.output_tokens_target[i], None, None, None, 0,
         ))  # fmt: skip
 
 

@@ -150,6 +150,7 @@ def summarize(
             "failed": n - ok.height - int(pr["dropped"].sum()),
             "dropped": int(pr["dropped"].sum()),
             "late": int(pr["late"].sum()),
+            "resent": int((pr["attempts"] > 1).sum()),
             "errors_by_kind": {k or "unknown": v for k, v in errors},
         },
         "duration_s": duration,

@@ -49,6 +49,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "output_tokens_client": pl.Int32(),  # chunks with text (1 token each) or tokenizer count
     "output_tokens_server": pl.Int32(),  # usage.completion_tokens
     "sse_comments": pl.Int32(),  # keep-alive comment lines seen
+    "attempts": pl.Int8(),  # 2 when a dropped keep-alive connection forced one resend; 0 unsent
 }
 COLUMNS = tuple(RECORD_SCHEMA)
 ARROW_SCHEMA = pl.DataFrame(schema=RECORD_SCHEMA).to_arrow().schema

@@ -17,7 +17,7 @@ def row(req_id, intended, sent, first, end, times, tokens, *, ok=True, kind=None
         req_id, None, None, intended, intended, sent, first, first, end, times,
         [1] * len(times), tokens, status, ok, kind, None if ok else kind, "length" if ok else None,
         dropped, False, lag, 0.0 if sent is not None else None, 10, prompt_client, prompt_server,
-        4, len(times), out_server, 0,
+        4, len(times), out_server, 0, 1,
     )  # fmt: skip
 
 
@@ -69,7 +69,7 @@ def test_summary_counts_rates_and_distributions(records):
     s = summarize(records, scheduled=5)
     assert s["counts"] == {
         "scheduled": 5, "recorded": 4, "not_sent": 1, "issued": 3, "completed": 2, "failed": 1,
-        "dropped": 1, "late": 0, "errors_by_kind": {"http": 1},
+        "dropped": 1, "late": 0, "resent": 0, "errors_by_kind": {"http": 1},
     }  # fmt: skip
     assert s["duration_s"] == pytest.approx(3.0)
     assert s["request_throughput_rps"] == pytest.approx(2 / 3.0)

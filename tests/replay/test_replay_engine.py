@@ -45,7 +45,11 @@ def test_azure_window_against_llama_cpp(engine, tmp_path):
     s = result.summary
 
     # every scheduled request was sent once and succeeded
-    assert rec.height == N == s["counts"]["scheduled"] == s["counts"]["completed"]
+    assert rec.height == N == s["counts"]["scheduled"] == s["counts"]["completed"], (
+        rec.filter(~pl.col("ok"))
+        .select("req_id", "status", "error_kind", "error", "sent_s", "end_s")
+        .to_dicts()
+    )
     assert rec["ok"].all(), rec["error"].drop_nulls().to_list()
     assert rec["req_id"].to_list() == list(range(N))
 
@@ -122,7 +126,7 @@ def test_cli_replay_with_its_own_local_engine(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"]["completed"] == 10
+    assert summary["counts"]["completed"] == 10, summary["counts"]
     run = json.loads((out / "run.json").read_text())
     assert run["engine"]["engine"] == "llama.cpp (xllamacpp)" and run["engine"]["n_parallel"] == 4
     assert run["schedule"]["max_input_tokens"] == 300
