@@ -68,6 +68,8 @@ def test_each_fault_is_a_per_request_error(instant_server, tmp_path, fault, kind
     c = result.summary["counts"]
     assert (c["completed"], c["failed"], c["errors_by_kind"]) == (0, 6, {kind: 6})
     assert rec["error"].null_count() == 0
+    # a connection that dies before any response byte is re-sent once, then recorded
+    assert rec["attempts"].to_list() == [2 if fault == "refuse" else 1] * 6
 
 
 @pytest.mark.parametrize("fault", ["no-done", "no-usage", "keepalive-comments", "empty-deltas"])
@@ -115,3 +117,17 @@ def test_connection_refused_is_recorded_and_the_run_finishes(tmp_path):
     result = replay(requests_frame(4), config(url), tmp_path / "run")
     assert result.records["error_kind"].to_list() == ["refused"] * 4
     assert result.summary["counts"]["failed"] == 4
+
+
+def test_a_reset_before_any_response_is_resent_once(instant_server, tmp_path):
+    server = instant_server(faults={"refuse": 0.5}, seed=3)
+    cfg = config(server.base_url)
+    cfg.probe_tokenize = False
+    result = replay(requests_frame(200, rate=400), cfg, tmp_path / "run")
+    rec = result.records
+    refused = server.metrics()['burstlab_instant_faults_total{fault="refuse"}']
+    # every refusal cost one attempt: first attempts that failed were re-sent, second ones not
+    assert int(rec["attempts"].sum()) == 200 + int((rec["attempts"] == 2).sum())
+    assert int((rec["attempts"] == 2).sum()) + int((rec["error_kind"] == "reset").sum()) == refused
+    assert result.summary["counts"]["resent"] == int((rec["attempts"] == 2).sum()) > 50
+    assert rec.filter(pl.col("attempts") == 1)["ok"].all()
