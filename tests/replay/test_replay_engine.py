@@ -130,3 +130,30 @@ def test_cli_replay_with_its_own_local_engine(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["engine"]["engine"] == "llama.cpp (xllamacpp)" and run["engine"]["n_parallel"] == 4
     assert run["schedule"]["max_input_tokens"] == 300
+
+
+def test_mooncake_block_sharing_reaches_the_engines_prefix_cache(engine, tmp_path):
+    """Same hash_ids block → same text: llama.cpp reuses the cached prefix. Without hash_ids
+    the same requests share nothing (only a BOS-sized accident per request)."""
+    trace = sample_frame("mooncake-conversation")
+    cached = {}
+    for name, frame in (
+        ("shared", trace),
+        ("unshared", trace.with_columns(hash_ids=pl.lit(None, pl.List(pl.Int64)))),
+    ):
+        cfg = ReplayConfig(
+            client=ClientOptions(url=engine.base_url),
+            schedule=ScheduleOptions(limit=16, time_scale=0.1, max_input_tokens=1024,
+                                     max_output_tokens=4, sessions=False),
+            model=engine.model, progress=False, report=False,
+        )  # fmt: skip
+        before = prometheus_counters(engine.base_url)
+        result = replay(frame, cfg, tmp_path / name)
+        after = prometheus_counters(engine.base_url)
+        assert result.records["ok"].all()
+        assert result.records["prompt_tokens_server"].to_list() == [1024] * 16
+        key = "llamacpp:prompt_tokens_cached_total"
+        cached[name] = after[key] - before[key]
+    total = 16 * 1024
+    assert cached["shared"] > 0.25 * total  # every request starts with the same 512-token block
+    assert cached["unshared"] < 0.02 * total
