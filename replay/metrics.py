@@ -163,6 +163,7 @@ def summarize(
         "total_output_tokens": out_tokens,
         "peak_in_flight": peak_in_flight(pr),
         "schedule_lag_s": describe(sent["lag_s"]),
+        "schedule_lag_over_time": _lag_bins(pr, span),
         "queue_s": describe(sent["queue_s"]),
         "tokens": token_agreement(ok),
         "full": latency_block(ok, ok),
@@ -178,6 +179,13 @@ def summarize(
         **latency_block(steady, steady),
     }
     return summary
+
+
+def _lag_bins(pr: pl.DataFrame, span: float) -> dict:
+    """Schedule lag p50 / p99 / max per bin of intended time (~100 bins), as lists."""
+    bin_s = bin_width(max(span, 0.01))
+    lag = lag_over_time(pr, bin_s)
+    return {"bin_s": bin_s, **{c: lag[c].to_list() for c in ("t", "p50", "p99", "max", "n")}}
 
 
 def peak_in_flight(pr: pl.DataFrame) -> int:
@@ -214,6 +222,13 @@ def token_agreement(ok: pl.DataFrame) -> dict:
         "output_target_miss_rate": target_rate,
         "server_usage_missing": int(ok["output_tokens_server"].is_null().sum()),
     }
+
+
+def bin_width(duration_s: float) -> float:
+    """A round bin width (1, 2 or 5 × 10^k s) giving roughly 100 bins over `duration_s`."""
+    raw = max(duration_s / 100, 0.01)
+    exp = 10 ** math.floor(math.log10(raw))
+    return float(next(m * exp for m in (1, 2, 5, 10) if raw <= m * exp))
 
 
 def lag_over_time(records: pl.DataFrame, bin_s: float = 1.0) -> pl.DataFrame:

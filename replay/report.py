@@ -12,22 +12,12 @@ from pathlib import Path
 import altair as alt
 import numpy as np
 import polars as pl
-from burstlab.replay.metrics import lag_over_time, per_request
+from burstlab.replay.metrics import bin_width, lag_over_time, per_request
 
 from burstlab.charts import save_chart
 
 MAX_POINTS = 4000
 CDF_POINTS = 200
-
-
-def _bin_width(duration_s: float) -> float:
-    """A round bin width giving roughly 100 bins over the run (seconds)."""
-    raw = max(duration_s / 100, 0.01)
-    exp = 10 ** np.floor(np.log10(raw))
-    for m in (1, 2, 5, 10):
-        if raw <= m * exp:
-            return float(m * exp)
-    return float(10 * exp)
 
 
 def rates(records: pl.DataFrame, bin_s: float) -> pl.DataFrame:
@@ -79,11 +69,11 @@ def _cdf(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
 def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
     """All run charts stacked: rates, lag, in-flight, latencies over time, CDFs."""
     pr = per_request(records)
-    bin_s = _bin_width(float(summary.get("duration_s") or 1.0))
+    bin_s = bin_width(float(summary.get("duration_s") or 1.0))
     span = (
         float(records["intended_s"].max() - records["intended_s"].min()) if records.height else 1.0
     )
-    lag_bin_s = _bin_width(max(span, 0.01))
+    lag_bin_s = bin_width(max(span, 0.01))
     width = 640
     rate = (
         alt.Chart(rates(records, bin_s))

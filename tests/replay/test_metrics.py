@@ -136,3 +136,12 @@ def test_chunk_tokens_spreads_server_total_by_characters():
     assert chunk_tokens([3, 1, 4], 8) == [3, 2, 3]
     assert sum(chunk_tokens([5, 5, 5, 1], 40)) == 40
     assert chunk_tokens([], 5) == []
+
+
+def test_lag_over_time_bins(records):
+    s = summarize(records)
+    lag = s["schedule_lag_over_time"]
+    assert lag["bin_s"] == 0.05  # span 3 s → ~100 bins of 0.05 s (1-2-5 steps)
+    assert lag["t"] == pytest.approx([0.0, 1.0, 2.0])  # the three sent requests' bins
+    assert lag["max"] == pytest.approx([0.01, 0.0, 0.0])
+    assert lag["n"] == [1, 1, 1]
