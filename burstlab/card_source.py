@@ -21,6 +21,7 @@ from burstlab.card_fit import fit_sections
 from burstlab.card_hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
 from burstlab.card_schema import schema_markdown
 from burstlab.card_stats import (
+    describe_markdown,
     kv_table,
     md_table,
     render_sections,
@@ -67,6 +68,8 @@ def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = F
         if fitted.spec_file:
             extra_files.append(fitted.spec_file)
         sections.append(("Charts", _charts_markdown(charts, sections)))
+    else:
+        sections.append(("Summary statistics", describe_markdown(frame)))
     sections.append(("Caveats", caveats_markdown(source, frame, meta)))
     sections.append(("Load it", _load_markdown(data_rel)))
     if meta.get("citation"):

@@ -106,6 +106,22 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def describe_markdown(frame: pl.DataFrame) -> str:
+    """Rows, then count / mean / percentiles / max of every numeric column (any table kind)."""
+    numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
+    rows = []
+    for col in numeric:
+        s = frame[col].drop_nulls().cast(pl.Float64)
+        if s.len() == 0:
+            continue
+        q = [s.quantile(p, interpolation="linear") for p in (0.5, *PERCENTILES[1:])]
+        rows.append([f"`{col}`", s.len(), round(float(s.mean()), 4), *q, float(s.max())])
+    head = f"{frame.height:,} rows."
+    if not rows:
+        return head
+    return head + "\n\n" + md_table(["column", "values", "mean", "p50", "p90", "p99", "max"], rows)
+
+
 def kv_table(rows: Sequence[Sequence[Any]]) -> str:
     """A two-column key/value table; rows whose value is None (not recorded) are left out."""
     return md_table(["", ""], [r for r in rows if r[1] is not None])

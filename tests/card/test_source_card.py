@@ -218,3 +218,36 @@ def test_missing_huggingface_hub_names_the_extra(conv_card, monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now raises ImportError
     with pytest.raises(BurstlabError, match=r"pip install 'burstlab\[card\]'"):
         check_card(conv_card.out_dir)
+
+
+def test_cards_for_other_sources_state_their_measured_caveats(data_dir, tmp_path, samples):
+    """Hand-written FIXTURE files of sources whose real files are not shipped: a BurstGPT
+    requests table (whole-second timestamps, a failed row) and a Huawei cold-start table."""
+    fixtures = samples.parents[1] / "tests" / "fixtures"
+    for name, sub in (
+        ("BurstGPT_1.FIXTURE.csv", "BurstGPT_1.csv"),
+        ("huawei_cold_start.FIXTURE.csv", "R2/day_000_cold_start.csv"),
+    ):
+        dest = tmp_path / "in" / sub
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fixtures / name, dest)
+    burst = ingest("burstgpt", [tmp_path / "in" / "BurstGPT_1.csv"], data_dir=data_dir)
+    card = write_card(burst.source, tmp_path / "burst", data_dir=data_dir)
+    body = card.readme.read_text()
+    df = pl.read_parquet(card.out_dir / card.data_files[0])
+    assert df.height == burst.rows_kept == 6
+    zero = (df["arrival_s"].sort().diff().drop_nulls() == 0).mean()
+    assert f"{zero:.2%} of inter-arrival gaps are exactly 0" in body  # too few rows for a grid
+    assert "`Timestamp` is in whole seconds since the trace start" in body  # documented
+    failed = int(df["failed"].sum())
+    assert failed >= 1
+    assert f"{failed:,} rows ({failed / df.height:.2%}) are failed requests" in body
+    assert front_matter(card.readme)["license"] == "cc-by-4.0"
+
+    cold = ingest("huawei", [tmp_path / "in" / "R2"], data_dir=data_dir)
+    card = write_card(cold.source, tmp_path / "cold", data_dir=data_dir)
+    body = card.readme.read_text()
+    assert card.problems == [] and "4 rows." in body
+    total = pl.read_parquet(card.out_dir / card.data_files[0])["total_s"]
+    assert f"| `total_s` | 4 | {fmt(round(total.mean(), 4))} |" in body
+    assert "| `pod_cpu_millicores` | Int32 | yes | CPU of the pod, millicores |" in body
