@@ -115,3 +115,13 @@ def test_synth_parquet_card_checks_its_spec(tmp_path):
     other = fixture_spec([0.0, 1000.0]).save(tmp_path / "other.json")
     with pytest.raises(InputError, match="did not generate"):
         write_card(parquet, tmp_path / "wrong", spec=other)
+
+
+def test_spec_card_without_its_source_says_fidelity_was_not_computed(tmp_path):
+    spec = fixture_spec([0.0, 600.0])
+    spec.source.source = "burstgpt-2"  # a known dataset that is not ingested here
+    card = write_card(spec.save(tmp_path / "spec.json"), tmp_path / "card", duration_s=120)
+    body = card.readme.read_text()
+    assert card.problems == []
+    assert "Not computed: the source `burstgpt-2` is not available here" in body
+    assert front_matter(card.readme)["license"] == "cc-by-4.0"  # BurstGPT's, from the registry
