@@ -28,14 +28,19 @@ from burstlab.fitting.select import (
     bootstrap_pvalue,
     diagnose,
     diagnose_grid,
+    information,
     ks_ad,
+    ks_ad_cdf,
     stderr,
 )
-from burstlab.fitting.spec import ArrivalSpec, FamilyFit
+from burstlab.fitting.spec import ArrivalSpec, FamilyFit, FitDiagnostics
 
 from burstlab.errors import SchemaError
 
 MEAN_PRESERVING = ("mean-preserving", "interval-censored mean-preserving")
+#: Families tried by default: the four renewal families plus a two-lognormal mixture
+#: (continuous timestamps only; the censored grid likelihood covers the four).
+ARRIVAL_FAMILIES = (*fam.POSITIVE_FAMILIES, "lognormal-mixture")
 
 
 @dataclass
@@ -142,7 +147,7 @@ def fit_arrivals(
     frame: pl.DataFrame | pl.LazyFrame | np.ndarray,
     *,
     resolution_s: float | str | None = "auto",
-    families: Sequence[str] = fam.POSITIVE_FAMILIES,
+    families: Sequence[str] = ARRIVAL_FAMILIES,
     gof: bool = False,
     gof_n: int = 1000,
     gof_boot: int = 99,
@@ -189,15 +194,17 @@ def fit_arrivals(
 
 def fit_positive(
     values: np.ndarray,
-    families: Sequence[str] = fam.POSITIVE_FAMILIES,
+    families: Sequence[str] = ARRIVAL_FAMILIES,
     with_stderr: bool = True,
 ) -> list[FamilyFit]:
     """MLE and mean-preserving fits of positive continuous values (seconds): inter-arrival
     gaps, think times, execution and cold-start durations. Exponential and gamma MLEs already
-    keep the mean, so they are listed under both methods."""
+    keep the mean, so they are listed under both methods. ``lognormal-mixture`` in
+    ``families`` adds a two-component lognormal mixture (EM, k = 5) and its mean-preserving
+    variant (constrained maximum likelihood)."""
     s = fam.Sample.of(values)
     out = []
-    for family in families:
+    for family in (f for f in families if f in fam.POSITIVE_FAMILIES):
         for method in ("mle", "mean-preserving"):
             if method == "mle":
                 shape, scale = fam.mle(family, s)
@@ -208,11 +215,112 @@ def fit_positive(
             diag = diagnose(family, shape, scale, s, 1 if family == "exponential" else 2)
             se = _stderr_continuous(family, shape, scale, s, method) if with_stderr else None
             out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
+    if "lognormal-mixture" in families and s.x.size >= 10:
+        out += _mixture_candidates(s)
     # exponential and gamma MLE are mean-preserving: list them as such too for selection
     for c in list(out):
         if c.method == "mle" and c.family in ("exponential", "gamma"):
             out.append(FamilyFit(c.family, c.params, "mean-preserving", c.diagnostics, c.stderr))
     return out
+
+
+def _mixture_candidates(s: fam.Sample) -> list[FamilyFit]:
+    params, _ = fam.lognormal_mixture_em(*s.coarse())  # EM on ≤ 4,096 log bins: fast
+    out = []
+    for method in ("em-log-space", "mean-preserving"):
+        fit = FamilyFit("lognormal-mixture", dict(params), method)
+        if method == "mean-preserving":
+            fit.params = _mixture_fixed_mean(fit.params, s)
+        ll_mp = _mixture_loglik(fit, s)  # scored on the sample itself
+        aic, bic = information(ll_mp, 5, s.n)
+        ks, ad = ks_ad_cdf(fit.cdf, s)
+        fit.diagnostics = FitDiagnostics(
+            int(s.n), 5, ll_mp, aic, bic, ks, ad, mean_ratio=fit.mean() / s.mean
+        )
+        out.append(fit)
+    return out
+
+
+def _mixture_fixed_mean(params: dict[str, float], s: fam.Sample) -> dict[str, float]:
+    """Maximum likelihood of the 2-lognormal mixture with its mean fixed at the sample mean:
+    the second component's log-scale is solved from the constraint, the other four
+    parameters (logit weight, log-scale 1, log σ₁, log σ₂) are optimised (Nelder–Mead, from
+    the EM solution)."""
+    import scipy.optimize as opt
+
+    m = s.mean
+    xs, ws = s.coarse()
+    logx = np.log(xs)
+
+    def unpack(theta: np.ndarray) -> dict[str, float] | None:
+        w1 = 1 / (1 + math.exp(-theta[0]))
+        mu1, s1, s2 = theta[1], math.exp(theta[2]), math.exp(theta[3])
+        rest = m - w1 * math.exp(mu1 + s1 * s1 / 2)
+        if rest <= 0:
+            return None
+        mu2 = math.log(rest / (1 - w1)) - s2 * s2 / 2
+        return {
+            "w_1": w1,
+            "s_1": s1,
+            "scale_1": math.exp(mu1),
+            "w_2": 1 - w1,
+            "s_2": s2,
+            "scale_2": math.exp(mu2),
+        }
+
+    def nll(theta: np.ndarray) -> float:
+        p = unpack(theta)
+        if p is None:
+            return 1e300
+        dens = 0.0
+        for i in (1, 2):
+            z = (logx - math.log(p[f"scale_{i}"])) / p[f"s_{i}"]
+            dens = dens + p[f"w_{i}"] * np.exp(-0.5 * z * z) / (
+                p[f"s_{i}"] * math.sqrt(2 * math.pi)
+            )
+        return -float(np.dot(ws, np.log(np.maximum(dens, 1e-300)) - logx))
+
+    # start: the EM fit with the component that carries more of the mean re-solved
+    w1 = min(max(params["w_1"], 1e-6), 1 - 1e-6)
+    starts = [
+        np.array(
+            [
+                math.log(w1 / (1 - w1)),
+                math.log(params["scale_1"]),
+                math.log(params["s_1"]),
+                math.log(params["s_2"]),
+            ]
+        ),
+        np.array(
+            [
+                math.log((1 - w1) / w1),
+                math.log(params["scale_2"]),
+                math.log(params["s_2"]),
+                math.log(params["s_1"]),
+            ]
+        ),
+    ]
+    best = min(
+        (
+            opt.minimize(
+                nll,
+                x0,
+                method="Nelder-Mead",
+                options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6},
+            )
+            for x0 in starts
+        ),
+        key=lambda r: r.fun,
+    )
+    out = unpack(best.x)
+    if out is None:  # pragma: no cover - the optimiser stays feasible (infeasible = 1e300)
+        raise ValueError("mixture mean constraint infeasible")
+    return out
+
+
+def _mixture_loglik(fit: FamilyFit, s: fam.Sample) -> float:
+    """Σ w log f(x) of a lognormal mixture on a (possibly binned) sample."""
+    return float(np.dot(s.w, np.log(np.maximum(fit.pdf(s.x), 1e-300))))
 
 
 def _stderr_continuous(family, shape, scale, s, method) -> dict[str, float] | None:
@@ -250,7 +358,7 @@ def _fit_grid(
     kv, w = grid_counts(gaps, r)
     mean = float(np.dot(kv, w) * r / w.sum())
     out = []
-    for family in families:
+    for family in (f for f in families if f in fam.POSITIVE_FAMILIES):
         for method in ("interval-censored", "interval-censored mean-preserving"):
             fixed = mean if method.endswith("mean-preserving") else None
             shape, scale = fam.grid_mle(family, kv, w, r, mean=fixed)
@@ -297,6 +405,23 @@ def _simulate_grid_gaps(family, shape, scale, n, r, rng) -> np.ndarray:
     return np.diff(np.floor(np.concatenate(([0.0], t)) / r))[1:] * r
 
 
+def fit_sample(fit: FamilyFit, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws from a fitted positive family, mixtures included (numpy generators, fast)."""
+    comps = fit.components()
+    if len(comps) == 1:
+        return fam_sample(comps[0][1], *fam.from_params(comps[0][1], comps[0][2]), n, rng)
+    weights = np.array([w for w, _, _ in comps])
+    which = np.minimum(
+        np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(n), side="right"),
+        len(comps) - 1,
+    )
+    out = np.empty(n)
+    for i, (_, family, params) in enumerate(comps):
+        mask = which == i
+        out[mask] = fam_sample(family, *fam.from_params(family, params), int(mask.sum()), rng)
+    return out
+
+
 def fam_sample(family: str, shape: float, scale: float, n: int, rng) -> np.ndarray:
     """n draws from a family with SciPy parameters (shape, scale), loc = 0."""
     if family == "exponential":
@@ -327,6 +452,8 @@ def _add_gof(fit: ArrivalFit, gaps: np.ndarray, r, n_sub: int, n_boot: int, seed
     sub = gaps if gaps.size <= n_sub else rng.choice(gaps, n_sub, replace=False)
     seen: dict[tuple[str, str], float] = {}
     for c in fit.candidates:
+        if c.family.endswith("-mixture"):
+            continue  # refitting a mixture 99 times is too slow for a summary; no p-value
         key = (c.family, c.method)
         if key not in seen:
             observed = _refit_ks(c.family, c.method, sub, r)

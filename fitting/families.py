@@ -80,6 +80,20 @@ class Sample:
         reps = np.exp(logsum[keep] / counts[keep])
         return cls(reps, counts[keep], n, sum_x, sum_log, sum_log2, True, edges)
 
+    def coarse(self, bins: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """(values, weights) re-binned to at most ``bins`` log-space bins (weighted mean log
+        per bin): for optimisers that evaluate a likelihood thousands of times. Final
+        likelihoods are still computed on the sample itself."""
+        if self.x.size <= bins:
+            return self.x, self.w
+        logx = np.log(self.x)
+        lo, hi = float(logx.min()), float(logx.max())
+        idx = np.minimum(((logx - lo) / max(hi - lo, 1e-12) * bins).astype(np.int64), bins - 1)
+        w = np.bincount(idx, weights=self.w, minlength=bins)
+        lw = np.bincount(idx, weights=self.w * logx, minlength=bins)
+        keep = w > 0
+        return np.exp(lw[keep] / w[keep]), w[keep]
+
     @classmethod
     def weighted(cls, values: np.ndarray, weights: np.ndarray) -> Sample:
         """A sample from distinct positive values and their counts (exact)."""
@@ -344,3 +358,44 @@ def grid_mle(
         options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000},
     )
     return math.exp(float(np.clip(res.x[0], lo, hi))), math.exp(float(res.x[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Two-component lognormal mixture (Gaussian mixture in log space) by weighted EM
+
+
+def lognormal_mixture_em(
+    x: np.ndarray, w: np.ndarray, iters: int = 300
+) -> tuple[dict[str, float], float]:
+    """EM for a 2-component Gaussian mixture on log(x) with weights w (counts); deterministic
+    start at the weighted 25th/75th percentiles. Returns SciPy-named mixture params
+    (``w_i, s_i, scale_i``) and the log-likelihood of x itself (Σ w log f(x))."""
+    y = np.log(np.asarray(x, dtype=np.float64))
+    w = np.asarray(w, dtype=np.float64)
+    order = np.argsort(y)
+    cw = np.cumsum(w[order]) / w.sum()
+    mu = np.array([y[order][np.searchsorted(cw, q)] for q in (0.25, 0.75)], dtype=float)
+    spread = float(np.sqrt(np.average((y - np.average(y, weights=w)) ** 2, weights=w)))
+    sd = np.full(2, max(spread, 1e-3) / 2)
+    pi = np.array([0.5, 0.5])
+    prev = -math.inf
+    ll = -math.inf
+    for _ in range(iters):
+        z = (y[:, None] - mu) / sd
+        dens = pi * np.exp(-0.5 * z * z) / (sd * math.sqrt(2 * math.pi))
+        tot = np.maximum(dens.sum(1), 1e-300)
+        r = dens / tot[:, None] * w[:, None]
+        nk = np.maximum(r.sum(0), 1e-300)
+        pi = nk / nk.sum()
+        mu = (r * y[:, None]).sum(0) / nk
+        sd = np.sqrt(np.maximum((r * (y[:, None] - mu) ** 2).sum(0) / nk, 1e-6))
+        ll = float(np.dot(w, np.log(tot)))
+        if ll - prev < 1e-8 * abs(ll):
+            break
+        prev = ll
+    params: dict[str, float] = {}
+    for i in range(2):
+        params[f"w_{i + 1}"] = float(pi[i])
+        params[f"s_{i + 1}"] = float(sd[i])
+        params[f"scale_{i + 1}"] = float(math.exp(mu[i]))
+    return params, ll - float(np.dot(w, y))

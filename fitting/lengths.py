@@ -104,32 +104,11 @@ def _fit_family(family: str, kv: np.ndarray, w: np.ndarray) -> FamilyFit:
     return fit
 
 
-def _fit_lognormal_mixture(kv: np.ndarray, w: np.ndarray, iters: int = 300) -> FamilyFit:
-    """Two-component Gaussian mixture on log(tokens) by weighted EM (deterministic start at
-    the 25th/75th percentiles); scored with the same discrete likelihood as the families."""
-    y = np.log(kv)
-    cw = np.cumsum(w) / w.sum()
-    mu = np.array([y[np.searchsorted(cw, 0.25)], y[np.searchsorted(cw, 0.75)]], dtype=float)
-    sd = np.full(2, max(float(np.sqrt(np.average((y - y.mean()) ** 2, weights=w))), 1e-3) / 2)
-    pi = np.array([0.5, 0.5])
-    prev = -math.inf
-    for _ in range(iters):
-        dens = pi * st.norm.pdf(y[:, None], mu, sd)
-        tot = np.maximum(dens.sum(1, keepdims=True), 1e-300)
-        r = dens / tot * w[:, None]
-        nk = r.sum(0)
-        pi = nk / nk.sum()
-        mu = (r * y[:, None]).sum(0) / nk
-        sd = np.sqrt(np.maximum((r * (y[:, None] - mu) ** 2).sum(0) / nk, 1e-6))
-        ll = float(np.dot(w, np.log(tot[:, 0])))
-        if ll - prev < 1e-9 * abs(ll):
-            break
-        prev = ll
-    params = {}
-    for i in range(2):
-        params[f"w_{i + 1}"] = float(pi[i])
-        params[f"s_{i + 1}"] = float(sd[i])
-        params[f"scale_{i + 1}"] = float(math.exp(mu[i]))
+def _fit_lognormal_mixture(kv: np.ndarray, w: np.ndarray) -> FamilyFit:
+    """Two-component lognormal mixture by weighted EM in log space
+    (`families.lognormal_mixture_em`), scored with the same discrete likelihood as the
+    families."""
+    params, _ = fam.lognormal_mixture_em(kv, w)
     fit = FamilyFit("lognormal-mixture", params, "em-log-space")
     fit.diagnostics = _diagnostics(fit, kv, w, 5)
     return fit

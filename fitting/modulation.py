@@ -354,6 +354,7 @@ class ModulationFit:
     candidates: list[RegimeCandidate]
     chosen: RegimeCandidate
     within: ArrivalFit  # renewal fits of operational-time gaps (mean ≈ 1)
+    span_s: float = 0.0  # length of the trace the empirical dispersion was measured on
 
     def table(self) -> pl.DataFrame:
         """One row per candidate regime: kind, states, loglik/BIC (HMMs), IDC error, chosen."""
@@ -380,9 +381,7 @@ class ModulationFit:
         pi = c.stationary
         levels = c.levels / float(np.dot(pi, c.levels))
         best = self.within.best
-        params = dict(best.params)
-        params["scale"] = params["scale"] / best.mean()  # unit mean in operational time
-        within = FamilyFit(best.family, params, best.method, best.diagnostics, best.stderr)
+        within = best.rescaled(1.0 / best.mean())  # unit mean in operational time
         diag = None
         if c.hmm is not None:
             h = c.hmm
@@ -497,7 +496,44 @@ def fit_modulation(
     idx = np.minimum(((tt - t[0]) / w).astype(np.int64), counts.size - 1)
     tau = cum[idx] + (tt - t[0] - idx * w) * lam[idx]
     within = fit_arrivals(np.sort(tau), resolution_s=None)
-    return ModulationFit(curve, w, scales, empirical, hmms, candidates, chosen, within)
+    return ModulationFit(curve, w, scales, empirical, hmms, candidates, chosen, within, span)
+
+
+#: The renewal model's dispersion is checked by simulation only up to this many arrivals.
+RENEWAL_CHECK_MAX = 2_000_000
+
+
+def renewal_idc(
+    fit: FamilyFit, span_s: float, scales: np.ndarray, reps: int = 5, seed: int = 0
+) -> np.ndarray | None:
+    """Median sample IDC at ``scales`` of ``reps`` simulated renewal traces of ``span_s``
+    seconds with gap law ``fit`` — a heavy-tailed gap law alone can reach real dispersion,
+    so the stationary renewal model gets the same dispersion check as the regimes. None when
+    a trace would exceed `RENEWAL_CHECK_MAX` arrivals."""
+    from burstlab.fitting.arrivals import fit_sample
+
+    mean = fit.mean()
+    n = int(span_s / mean * 1.2) + 100
+    if not math.isfinite(mean) or n > RENEWAL_CHECK_MAX:
+        return None
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(reps):
+        t = np.cumsum(fit_sample(fit, n, rng))
+        t = t[t < span_s]
+        if t.size < 10:
+            return None
+        curves.append(dispersion_curve(t, list(scales))["idc"].to_numpy())
+    if any(c.size != scales.size for c in curves):
+        return None
+    return np.median(np.vstack(curves), axis=0)
+
+
+def renewal_idc_error(fit: ModulationFit, renewal: FamilyFit, seed: int = 0) -> float | None:
+    """RMS log error of the renewal model's simulated dispersion against the trace's
+    (comparable with `RegimeCandidate.idc_rms_log_error`)."""
+    pred = renewal_idc(renewal, fit.span_s, fit.scales, seed=seed)
+    return None if pred is None else _score(pred, fit.empirical_idc)
 
 
 #: Candidate scales for the dispersion model check (seconds).

@@ -45,7 +45,12 @@ def ks_ad_from_cdf(counts: np.ndarray, fitted_cdf: np.ndarray, n: float) -> tupl
 
 
 def ks_ad(family: str, shape: float, scale: float, s: fam.Sample) -> tuple[float, float]:
-    """KS distance and A² of a continuous sample against a fitted family.
+    """KS distance and A² of a continuous sample against a fitted family (see `ks_ad_cdf`)."""
+    return ks_ad_cdf(lambda x: fam.cdf(family, shape, scale, x), s)
+
+
+def ks_ad_cdf(cdf: Callable[[np.ndarray], np.ndarray], s: fam.Sample) -> tuple[float, float]:
+    """KS distance and A² of a continuous sample against any fitted CDF.
 
     Exact samples use the textbook formulas on every value; binned samples (over
     `families.EXACT_LIMIT` values) evaluate at the 65,536 bin edges, which bounds the KS error
@@ -56,11 +61,10 @@ def ks_ad(family: str, shape: float, scale: float, s: fam.Sample) -> tuple[float
         assert edges is not None
         # a representative (mean log of its bin) lies inside its bin: its upper edge is next
         upper = edges[np.minimum(np.searchsorted(edges, s.x, side="right"), edges.size - 1)]
-        f = fam.cdf(family, shape, scale, upper)
-        return ks_ad_from_cdf(s.w, f, s.n)
+        return ks_ad_from_cdf(s.w, cdf(upper), s.n)
     x = np.repeat(s.x, s.w.astype(np.int64))
     n = x.size
-    f = np.clip(fam.cdf(family, shape, scale, x), 1e-300, 1 - 1e-16)
+    f = np.clip(cdf(x), 1e-300, 1 - 1e-16)
     i = np.arange(1, n + 1)
     ks = float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
     ad = float(-n - np.sum((2 * i - 1) * (np.log(f) + np.log1p(-f[::-1]))) / n)

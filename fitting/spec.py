@@ -144,6 +144,15 @@ class FamilyFit:
             hi = np.where(below, hi, mid)
         return hi
 
+    def rescaled(self, factor: float) -> FamilyFit:
+        """The same law with every value multiplied by ``factor`` (all scale parameters,
+        mixture components included); e.g. ``fit.rescaled(1 / fit.mean())`` has mean 1."""
+        params = {
+            k: v * factor if k == "scale" or k.startswith("scale_") else v
+            for k, v in self.params.items()
+        }
+        return FamilyFit(self.family, params, self.method, self.diagnostics, self.stderr)
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw `size` values (inverse-CDF sampling, so a seeded rng is reproducible)."""
         return self.ppf(rng.random(size))

@@ -17,7 +17,7 @@ import polars as pl
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.burstiness import Burstiness, analyse
 from burstlab.fitting.lengths import LengthsFit, fit_lengths
-from burstlab.fitting.modulation import ModulationFit, fit_modulation
+from burstlab.fitting.modulation import ModulationFit, fit_modulation, renewal_idc_error
 from burstlab.fitting.prefix import fit_prefix
 from burstlab.fitting.sessions import SessionFit, fit_sessions
 from burstlab.fitting.spec import GroupSpec, SourceFingerprint, WorkloadSpec
@@ -105,10 +105,17 @@ def fit_workload(
         mod = fit_modulation(t, resolution_s=arrivals.resolution.resolution_s, seed=seed)
         if duration / mod.window_s >= MIN_BURST_WINDOWS:
             spec_arrivals = mod.apply(spec_arrivals)
+            err_mod = mod.chosen.idc_rms_log_error
+            err_ren = renewal_idc_error(mod, arrivals.best, seed=seed)
+            if err_ren is not None and err_ren <= err_mod:
+                # the gap law alone reproduces the dispersion: keep the simpler model (the
+                # regime stays in the spec for anyone who asks for it)
+                spec_arrivals.model = "renewal"
+            ren = "n/a" if err_ren is None else f"{err_ren:.3f}"
             notes.append(
-                f"arrival model 'modulated': {mod.chosen.label} regime on {mod.window_s:g}-s "
-                f"windows, implied-IDC RMS log error {mod.chosen.idc_rms_log_error:.3f} "
-                f"(renewal alone: CV² ≈ {arrivals.cv**2:.2f} at every scale)"
+                f"arrival model {spec_arrivals.model!r}: dispersion RMS log error "
+                f"{mod.chosen.label} regime on {mod.window_s:g}-s windows {err_mod:.3f}, "
+                f"renewal ({arrivals.best.family}) {ren}"
             )
         else:
             mod = None

@@ -132,3 +132,29 @@ def test_bootstrap_gof_separates_right_and_wrong_families():
     assert p_exp == pytest.approx(1 / 40)  # no resample of the exponential came close
     assert p_gamma > 0.01
     assert "bootstrap" in _pick(result, "gamma", "mle").diagnostics.gof_method
+
+
+def test_lognormal_mixture_gaps_are_recognised():
+    rng = np.random.default_rng(19)
+    n = 20_000
+    pick = rng.random(n) < 0.6
+    gaps = np.where(pick, rng.lognormal(np.log(0.01), 1.0, n), rng.lognormal(np.log(0.5), 0.4, n))
+    result = fit_arrivals(np.cumsum(gaps))
+    best = result.best
+    assert best.family == "lognormal-mixture" and best.method == "mean-preserving"
+    assert best.diagnostics.mean_ratio == pytest.approx(1.0, abs=1e-6)
+    small = min((1, 2), key=lambda i: best.params[f"scale_{i}"])
+    assert best.params[f"w_{small}"] == pytest.approx(0.6, abs=0.03)
+    assert best.params[f"scale_{small}"] == pytest.approx(0.01, rel=0.15)
+    # the single families are far behind on BIC
+    table = result.table()
+    assert table.filter(table["family"] == "weibull")["delta_bic"].min() > 100
+
+
+def test_renewal_dispersion_check_of_a_poisson_process():
+    from burstlab.fitting.modulation import renewal_idc
+    from burstlab.fitting.spec import FamilyFit
+
+    expo = FamilyFit("exponential", {"scale": 0.1}, "mle")
+    idc = renewal_idc(expo, 3000.0, np.array([1.0, 10.0, 60.0]))
+    np.testing.assert_allclose(idc, 1.0, atol=0.25)

@@ -176,3 +176,14 @@ def test_rate_curve_cycles():
     rc = RateCurve(window_s=10.0, rates_per_s=[1.0, 3.0])
     np.testing.assert_array_equal(rc.rate_at([0.0, 9.9, 10.0, 25.0]), [1.0, 1.0, 3.0, 1.0])
     assert rc.mean_rate() == 2.0
+
+
+def test_rescaled_mixture_has_unit_mean():
+    mix = FamilyFit(
+        "lognormal-mixture",
+        {"w_1": 0.6, "s_1": 3.0, "scale_1": 0.005, "w_2": 0.4, "s_2": 0.5, "scale_2": 0.12},
+        "mean-preserving",
+    )
+    unit = mix.rescaled(1 / mix.mean())
+    assert unit.mean() == pytest.approx(1.0)
+    assert unit.params["s_1"] == 3.0 and unit.params["w_2"] == 0.4
