@@ -68,7 +68,7 @@ def _minutes_long(raw: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
     minute_cols = [c for c in names if c.isdigit()]
     return raw.unpivot(
         on=minute_cols,
-        index=[LINE, *_ID_COLUMNS],
+        index=[c for c in (LINE, *_ID_COLUMNS) if c in names],
         variable_name="minute_of_day",
         value_name="count",
     )

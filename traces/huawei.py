@@ -158,7 +158,10 @@ REQUESTS = Adapter(
 def _minutes_long(raw: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
     functions = [c for c in names if c not in {LINE, "day", "time"}]
     return raw.unpivot(
-        on=functions, index=[LINE, "day", "time"], variable_name="function", value_name="value"
+        on=functions,
+        index=[c for c in (LINE, "day", "time") if c in names],
+        variable_name="function",
+        value_name="value",
     )
 
 

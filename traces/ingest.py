@@ -1,12 +1,18 @@
 """The ingest engine: raw trace files → one canonical Parquet file per dataset, streaming.
 
-Two streaming passes over the input, so memory stays bounded whatever the file size:
-1. count rows by drop reason (null = kept) and find the earliest kept time (t0);
-2. write the kept rows, with ``arrival_s`` = (time − t0) in seconds, through the canonical
-   schema, with the provenance (counts known from pass 1) in the footer, into a hidden
-   temporary file in the destination folder that is then renamed into place (atomic).
-Rows read always equal rows kept plus the sum of dropped rows, and the Parquet metadata says
-so. Re-ingesting the same bytes (same sha256, same adapter version) writes nothing.
+One streaming read of the input does everything, so memory stays bounded whatever the size:
+polars parses the file in parallel and its native Parquet sink writes the kept rows through
+the canonical schema, while a per-batch tally in the same query counts rows by drop reason and
+tracks the kept rows' earliest and latest time. ``arrival_s`` = (time − t0) seconds needs t0,
+the earliest kept time, before the first row is written: it is taken from the first rows
+(traces are in time order) and checked against the tally at the end; a file whose earliest
+row comes later is written a second time with the true t0, so the result never depends on
+the order. The sha256 of the input is computed in a thread beside the read (hashlib releases
+the GIL). The provenance, counts included, goes into the Parquet footer as it is closed, and
+the file is written under a hidden temporary name in the destination folder, then renamed
+into place (atomic). Rows read always equal rows kept plus the sum of dropped rows, and the
+metadata says so. Re-ingesting the same bytes (same sha256, same adapter version) writes
+nothing. Row line numbers are computed only for a ``--strict`` error, by a second scan.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,8 +33,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from burstlab.traces import registry
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
 from burstlab.traces.archives import is_archive, unpack
@@ -34,7 +40,7 @@ from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, pee
 
 from burstlab import __version__
 from burstlab.errors import InputError
-from burstlab.parquet import METADATA_KEY, read_metadata
+from burstlab.parquet import METADATA_KEY, finalize_atomic, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
@@ -42,6 +48,8 @@ from burstlab.schema import SCHEMAS, conform
 
 _REASON = "_drop_reason"
 _FILE = "_file"
+#: Rows at the head of the input whose earliest kept time is taken as t0 before writing.
+_T0_PROBE_ROWS = 1 << 16
 
 
 @dataclass
@@ -91,25 +99,33 @@ def _reason_expr(adapter: Adapter) -> pl.Expr:
 
 
 def _mapped(
-    adapter: Adapter, source_id: str, plain: Path, origin: Path, index: int
+    adapter: Adapter, source_id: str, plain: Path, origin: Path, index: int, line: bool
 ) -> pl.LazyFrame:
     spec = ColumnSpec(adapter.columns, adapter.optional_columns, adapter.wide_type)
-    raw = READERS[adapter.format](plain, spec, origin)
+    raw = READERS[adapter.format](plain, spec, origin, line=line)
     if adapter.reshape is not None:
         raw = adapter.reshape(raw, raw.collect_schema().names())
     names = raw.collect_schema().names()
-    return raw.select(
-        LINE, pl.lit(index, pl.Int32).alias(_FILE), *adapter.map_rows(names, source_id, origin)
-    )
+    where = [LINE, pl.lit(index, pl.Int32).alias(_FILE)] if line else []
+    return raw.select(*where, *adapter.map_rows(names, source_id, origin))
 
 
 def prepare(
-    adapter: Adapter, source_id: str, plain: Sequence[Path], origin: Sequence[Path]
+    adapter: Adapter,
+    source_id: str,
+    plain: Sequence[Path],
+    origin: Sequence[Path],
+    *,
+    line: bool = False,
 ) -> pl.LazyFrame:
-    """The mapped rows of one dataset's files with a drop-reason column (null = kept)."""
+    """The mapped rows of one dataset's files with a drop-reason column (null = kept).
+
+    `line=True` adds ``_line`` (1-based line in its file) and ``_file`` (index into `origin`)
+    for error messages; the ingest itself does not need them.
+    """
     return pl.concat(
         [
-            _mapped(adapter, source_id, p, f, i)
+            _mapped(adapter, source_id, p, f, i, line)
             for i, (p, f) in enumerate(zip(plain, origin, strict=True))
         ],
         how="diagonal_relaxed",
@@ -126,33 +142,78 @@ def to_table(frame: pl.LazyFrame, adapter: Adapter) -> pl.LazyFrame:
     )
 
 
-def _write_parquet(
-    frame: pl.LazyFrame,
-    path: Path,
-    metadata: dict[str, Any],
-    on_rows: Callable[[int], object] = lambda n: None,
-) -> None:
-    """Stream `frame` into Parquet at `path`, provenance under the ``burstlab`` key.
+class _StrictStop(Exception):
+    """Raised inside the streaming query to stop at the first dropped row in --strict mode."""
 
-    polars' streaming engine produces the batches and pyarrow writes them (in parallel: the
-    writer releases the GIL), so memory stays at a few batches. Not `sink_parquet`: its
-    key-value metadata is invisible to `pyarrow.parquet.read_schema` (and so to
-    `burstlab.parquet.read_metadata`) once a table has a list column such as ``hash_ids``.
+
+@dataclass
+class Tally:
+    """Rows by drop reason and the kept rows' clock range, counted as batches stream past.
+
+    Called by polars on each batch of (drop reason, clock) inside the query that writes the
+    file, so counting costs no extra read. Batches may arrive from several threads; partial
+    tables are merged under a lock and folded together now and then to keep memory flat.
     """
-    provenance = json.dumps(metadata, sort_keys=True, default=str).encode()
-    schema = pl.DataFrame(schema=frame.collect_schema()).to_arrow().schema
-    schema = schema.with_metadata({METADATA_KEY: provenance})
-    # dictionary-encode only strings: trying it on float columns (arrival_s) costs half the
-    # write time and falls back to plain encoding anyway
-    strings = [
-        f.name for f in schema if pa.types.is_large_string(f.type) or pa.types.is_string(f.type)
-    ]
-    with pq.ParquetWriter(
-        path, schema, compression="zstd", compression_level=1, use_dictionary=strings
-    ) as writer:
-        for batch in frame.collect_batches(chunk_size=1 << 19, engine="streaming"):
-            writer.write_table(batch.to_arrow().cast(schema))
-            on_rows(batch.height)
+
+    clock: str | None  # the time column (Int64 ns, or minutes) whose range is tracked
+    strict: bool = False  # raise _StrictStop on the first dropped row
+    on_rows: Callable[[int], object] = lambda n: None  # progress: rows seen in this batch
+    parts: list[pl.DataFrame] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, batch: pl.Series) -> pl.Series:
+        frame = batch.struct.unnest()
+        reason = frame.get_column(_REASON)
+        if self.strict and reason.null_count() < frame.height:
+            raise _StrictStop
+        part = frame.group_by(_REASON).agg(*self._aggs(pl.len().cast(pl.Int64), self.clock, self.clock))
+        with self._lock:
+            self.parts.append(part)
+            if len(self.parts) >= 64:
+                self.parts = [self._fold(self.parts)]
+        self.on_rows(frame.height)
+        return reason
+
+    def _aggs(self, n: pl.Expr, lo: str, hi: str) -> list[pl.Expr]:
+        if self.clock is None:
+            return [n.alias("n")]
+        return [n.alias("n"), pl.col(lo).min().alias("lo"), pl.col(hi).max().alias("hi")]
+
+    def _fold(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat(parts).group_by(_REASON).agg(*self._aggs(pl.col("n").sum(), "lo", "hi"))
+
+    def table(self) -> pl.DataFrame:
+        """One row per drop reason (null = kept): ``n`` rows, and ``lo``/``hi`` of the clock."""
+        with self._lock:
+            if not self.parts:
+                return pl.DataFrame(schema={_REASON: pl.String, "n": pl.UInt32})
+            return self._fold(self.parts)
+
+    def kept(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """`frame`'s kept rows; every row passes through this tally on the way."""
+        inputs = [_REASON] if self.clock is None else [_REASON, self.clock]
+        seen = pl.struct(inputs).map_batches(self, return_dtype=pl.String, is_elementwise=True)
+        return frame.filter(seen.is_null())
+
+
+@dataclass(frozen=True)
+class _Counts:
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int]
+    lo: int | None  # earliest / latest kept clock value
+    hi: int | None
+
+    @classmethod
+    def of(cls, tally: Tally) -> _Counts:
+        table = tally.table()
+        dropped = {r[_REASON]: int(r["n"]) for r in table.iter_rows(named=True) if r[_REASON]}
+        kept = table.filter(pl.col(_REASON).is_null())
+        rows_kept = int(kept["n"].sum()) if kept.height else 0
+        lo = hi = None
+        if kept.height and tally.clock is not None:
+            lo, hi = int(kept["lo"][0]), int(kept["hi"][0])
+        return cls(rows_kept + sum(dropped.values()), rows_kept, dropped, lo, hi)
 
 
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
@@ -161,9 +222,13 @@ def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
     return f"{np.datetime64(int(t0_ns), 'ns')}Z"
 
 
-def _strict_error(frame: pl.LazyFrame, files: Sequence[Path]) -> InputError:
+def _strict_error(
+    adapter: Adapter, source_id: str, plain: Sequence[Path], files: Sequence[Path]
+) -> InputError:
+    """The file and line of the first dropped row (a second scan, numbering the lines)."""
     bad = (
-        frame.filter(pl.col(_REASON).is_not_null())
+        prepare(adapter, source_id, plain, files, line=True)
+        .filter(pl.col(_REASON).is_not_null())
         .select(_FILE, LINE, _REASON)
         .head(1)
         .collect(engine="streaming")
@@ -172,6 +237,32 @@ def _strict_error(frame: pl.LazyFrame, files: Sequence[Path]) -> InputError:
     return InputError(
         files[bad[_FILE]], f"row rejected in --strict mode: {bad[_REASON]}", line=bad[LINE]
     )
+
+
+def _t0_guess(frame: pl.LazyFrame) -> int:
+    """The earliest kept ``_t_ns`` among the first rows (0 when none is kept there)."""
+    head = frame.head(_T0_PROBE_ROWS).filter(pl.col(_REASON).is_null())
+    found = head.select(pl.col(TIME_NS).min()).collect(engine="streaming").item()
+    return 0 if found is None else int(found)
+
+
+def _sink(
+    frame: pl.LazyFrame, path: Path, metadata: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Stream `frame` into Parquet at `path` with polars' native (parallel) writer.
+
+    `metadata()` is asked for the provenance when polars writes the footer, after the last
+    batch, so the counts it reports are complete. Returns the document written.
+    """
+    written: dict[str, Any] = {}
+
+    def footer(_ctx: object) -> dict[str, str]:
+        written.clear()
+        written.update(metadata())
+        return {METADATA_KEY.decode(): json.dumps(written, sort_keys=True, default=str)}
+
+    frame.sink_parquet(path, compression="zstd", compression_level=1, metadata=footer)
+    return written
 
 
 def convert(
@@ -186,103 +277,107 @@ def convert(
 ) -> IngestResult:
     """Convert `files` (one dataset) into the canonical Parquet `dest` (see module docstring).
 
-    `show_progress` draws a rich bar: a spinner while pass 1 counts, then rows written.
+    `show_progress` draws a rich bar of rows read.
     """
     started = time.perf_counter()
     files = [Path(f) for f in files]
     for f in files:
         if not f.is_file():
             raise InputError(f, "no such file")
-    hashes = [sha256_file(f) for f in files]
-    input_sha = _combined_sha(hashes)
-    if dest.exists():
-        old = read_metadata(dest)
-        same = (
-            old.get("input_sha256") == input_sha and old.get("adapter_version") == adapter.version
-        )
-        # --strict must still fail on a file whose earlier, lenient ingest dropped rows
-        if same and not (strict and old.get("rows_dropped")):
-            return _result_from_metadata(dest, old, skipped=True, started=started)
-
     with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        hashing = pool.submit(lambda: [sha256_file(f) for f in files])
+        if dest.exists():
+            old = read_metadata(dest)
+            same = (
+                old.get("input_sha256") == _combined_sha(hashing.result())
+                and old.get("adapter_version") == adapter.version
+            )
+            # --strict must still fail on a file whose earlier, lenient ingest dropped rows
+            if same and not (strict and old.get("rows_dropped")):
+                return _result_from_metadata(dest, old, skipped=True, started=started)
+
         bar = stack.enter_context(progress(disable=not show_progress, transient=True))
-        task = bar.add_task(f"count {source_id}", total=None)
+        task = bar.add_task(f"ingest {source_id}", total=None)
         plain = [stack.enter_context(decompressed(f, dest.parent)) for f in files]
         frame = prepare(adapter, source_id, plain, files)
         names = frame.collect_schema().names()
         has_time = TIME_NS in names
         # the span of a per-minute table comes from its minute column
         clock = TIME_NS if has_time else ("minute" if "minute" in names else None)
-        stats = (
-            frame.group_by(_REASON)
-            .agg(
-                pl.len().alias("n"),
-                *(
-                    [pl.col(clock).min().alias("t_min"), pl.col(clock).max().alias("t_max")]
-                    if clock
-                    else []
-                ),
-            )
-            .collect(engine="streaming")
-        )
-        dropped = {
-            r["_drop_reason"]: int(r["n"]) for r in stats.iter_rows(named=True) if r[_REASON]
-        }
-        kept_stats = stats.filter(pl.col(_REASON).is_null())
-        rows_kept = int(kept_stats["n"].sum()) if kept_stats.height else 0
-        rows_read = rows_kept + sum(dropped.values())
-        if rows_read == 0:
-            raise InputError(files[0], "no data rows (header only?)")
-        if strict and dropped:
-            raise _strict_error(frame, files)
-        if rows_kept == 0:
-            raise InputError(
-                files[0],
-                "every row was dropped; nothing to write",
-                expected="valid rows",
-                found=dropped,
-            )
-        kept = frame.filter(pl.col(_REASON).is_null())
-        t0_ns = span_s = None
-        if has_time:
-            t0_ns, t_max = int(kept_stats["t_min"][0]), int(kept_stats["t_max"][0])
-            span_s = (t_max - t0_ns) / 1e9
-            kept = kept.with_columns(arrival_seconds(t0_ns))
-        elif clock:  # minutes covered, first to last inclusive
-            span_s = 60.0 * (int(kept_stats["t_max"][0]) - int(kept_stats["t_min"][0]) + 1)
+        ingested_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         src = registry.source_ids().get(source_id, (None, None))[1]
-        metadata = {
-            "source": source_id,
-            "table": adapter.table,
-            "family": adapter.family,
-            "adapter_version": adapter.version,
-            "url": src.url if src else None,
-            "homepage": adapter.homepage,
-            "licence": adapter.licence,
-            "citation": adapter.citation,
-            "files": [
-                {"name": f.name, "sha256": h, "bytes": f.stat().st_size}
-                for f, h in zip(files, hashes, strict=True)
-            ],
-            "input_sha256": input_sha,
-            "t0_utc": _t0_utc(adapter, t0_ns),
-            "t0_source_s": None if adapter.absolute_time or t0_ns is None else t0_ns / 1e9,
-            "span_s": span_s,
-            "rows_read": rows_read,
-            "rows_kept": rows_kept,
-            "rows_dropped": dropped,
-            "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "burstlab_version": __version__,
-            **(extra_metadata or {}),
-        }
-        # Pass 1 already knows every count, so the provenance goes into the footer as the
-        # file is streamed out: no second copy (finalize_atomic) of a multi-GB file. The
-        # temporary name starts with "." so the catalog's *.parquet glob never sees it.
+
+        def provenance(counts: _Counts, t0_ns: int | None) -> dict[str, Any]:
+            hashes = hashing.result()
+            span_s = None
+            if has_time and counts.hi is not None:
+                span_s = (counts.hi - t0_ns) / 1e9
+            elif clock and counts.hi is not None:  # minutes covered, first to last inclusive
+                span_s = 60.0 * (counts.hi - counts.lo + 1)
+            return {
+                "source": source_id,
+                "table": adapter.table,
+                "family": adapter.family,
+                "adapter_version": adapter.version,
+                "url": src.url if src else None,
+                "homepage": adapter.homepage,
+                "licence": adapter.licence,
+                "citation": adapter.citation,
+                "files": [
+                    {"name": f.name, "sha256": h, "bytes": f.stat().st_size}
+                    for f, h in zip(files, hashes, strict=True)
+                ],
+                "input_sha256": _combined_sha(hashes),
+                "t0_utc": _t0_utc(adapter, t0_ns),
+                "t0_source_s": None if adapter.absolute_time or t0_ns is None else t0_ns / 1e9,
+                "span_s": span_s,
+                "rows_read": counts.rows_read,
+                "rows_kept": counts.rows_kept,
+                "rows_dropped": counts.dropped,
+                "ingested_at": ingested_at,
+                "burstlab_version": __version__,
+                **(extra_metadata or {}),
+            }
+
+        def write(t0_ns: int | None) -> tuple[_Counts, dict[str, Any]]:
+            """One streaming read: tally and write the kept rows; the counts and the footer."""
+            bar.update(task, completed=0)
+            tally = Tally(clock, strict, lambda n: bar.advance(task, n))
+            kept = tally.kept(frame)
+            if has_time:
+                kept = kept.with_columns(arrival_seconds(t0_ns))
+            try:
+                written = _sink(
+                    to_table(kept, adapter), sink, lambda: provenance(_Counts.of(tally), t0_ns)
+                )
+            except _StrictStop:
+                raise _strict_error(adapter, source_id, plain, files) from None
+            counts = _Counts.of(tally)
+            if counts.rows_read == 0:
+                raise InputError(files[0], "no data rows (header only?)")
+            if counts.rows_kept == 0:
+                raise InputError(
+                    files[0],
+                    "every row was dropped; nothing to write",
+                    expected="valid rows",
+                    found=counts.dropped,
+                )
+            return counts, written
+
+        # The temporary name starts with "." so the catalog's *.parquet glob never sees it.
         sink = dest.parent / f".{dest.name}.sink.tmp"
         try:
-            bar.update(task, description=f"write {source_id}", total=rows_kept, completed=0)
-            _write_parquet(to_table(kept, adapter), sink, metadata, lambda n: bar.advance(task, n))
-            os.replace(sink, dest)  # atomic: readers see the old file or the new one
+            t0_ns = _t0_guess(frame) if has_time else None
+            counts, written = write(t0_ns)
+            if has_time and counts.lo != t0_ns:  # an earlier row further on: the true t0
+                t0_ns = counts.lo
+                counts, written = write(t0_ns)
+            metadata = provenance(counts, t0_ns)
+            if written == metadata:
+                os.replace(sink, dest)  # atomic: readers see the old file or the new one
+            else:  # the footer was written before the last batch: stamp it again (a copy)
+                finalize_atomic(sink, dest, metadata)
         finally:
             sink.unlink(missing_ok=True)
     return _result_from_metadata(dest, metadata, skipped=False, started=started)

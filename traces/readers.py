@@ -1,8 +1,9 @@
 """Open a raw trace file as a lazy, streaming frame of the columns an adapter asks for.
 
 Every reader returns the adapter's columns (typed; a value that does not parse becomes null,
-so the engine can count it as a drop) plus ``_line``: the 1-based line of the row in the file,
-used by ``--strict`` errors. Compressed files (``.gz``, ``.xz``, ``.bz2``) are decompressed in
+so the engine can count it as a drop), and with ``line=True`` also ``_line``: the 1-based line
+of the row in the file. Only a ``--strict`` error needs the line, so the engine asks for it
+only then (numbering rows serialises the parallel CSV reader and costs a column per row). Compressed files (``.gz``, ``.xz``, ``.bz2``) are decompressed in
 a stream to a temporary file first, so a truncated archive fails loudly before anything is
 written. Header problems raise InputError naming the file and the expected vs found columns.
 """
@@ -70,6 +71,10 @@ def decompressed(path: Path, workdir: Path) -> Iterator[Path]:
         out.unlink(missing_ok=True)
 
 
+def _line(wanted: bool) -> list[str]:
+    return [LINE] if wanted else []
+
+
 def _check_columns(found: list[str], required: Mapping[str, pl.DataType], origin: Path) -> None:
     missing = [c for c in required if c not in found]
     if missing:
@@ -81,7 +86,9 @@ def _check_columns(found: list[str], required: Mapping[str, pl.DataType], origin
         )
 
 
-def scan_csv(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
+def scan_csv(
+    path: Path, spec: ColumnSpec, origin: Path | None = None, *, line: bool = False
+) -> pl.LazyFrame:
     """A CSV (any line ending, final newline or not) as a lazy frame of the wanted columns."""
     origin = origin or path
     try:
@@ -97,11 +104,11 @@ def scan_csv(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.Laz
         new_columns=header,
         schema_overrides=wanted,
         ignore_errors=True,  # a value that does not parse becomes null: counted as a drop
-        row_index_name=LINE,
+        row_index_name=LINE if line else None,
         row_index_offset=2,  # line 1 is the header
         truncate_ragged_lines=True,
     )
-    return lf.select(LINE, *wanted)
+    return lf.select(*_line(line), *wanted)
 
 
 def _json_value(key: str, dtype: pl.DataType) -> pl.Expr:
@@ -116,7 +123,9 @@ def _json_value(key: str, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False).alias(key)
 
 
-def scan_jsonl(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
+def scan_jsonl(
+    path: Path, spec: ColumnSpec, origin: Path | None = None, *, line: bool = False
+) -> pl.LazyFrame:
     """JSON Lines as a lazy frame; a malformed line yields nulls (a counted drop), not a crash."""
     origin = origin or path
     first = None
@@ -141,15 +150,17 @@ def scan_jsonl(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.L
         separator="\x1f",
         quote_char=None,
         infer_schema=False,
-        row_index_name=LINE,
+        row_index_name=LINE if line else None,
         row_index_offset=1,
     )
     return lines.filter(pl.col("_json").str.strip_chars() != "").select(
-        LINE, *[_json_value(k, t) for k, t in wanted.items()]
+        *_line(line), *[_json_value(k, t) for k, t in wanted.items()]
     )
 
 
-def scan_parquet(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl.LazyFrame:
+def scan_parquet(
+    path: Path, spec: ColumnSpec, origin: Path | None = None, *, line: bool = False
+) -> pl.LazyFrame:
     """A Parquet file as a lazy frame of the wanted columns (``_line`` = row number, 1-based)."""
     origin = origin or path
     try:
@@ -158,8 +169,8 @@ def scan_parquet(path: Path, spec: ColumnSpec, origin: Path | None = None) -> pl
         raise InputError(origin, f"not a readable Parquet file ({exc})") from None
     _check_columns(found, spec.required, origin)
     wanted = spec.wanted(found)
-    lf = pl.scan_parquet(path, row_index_name=LINE, row_index_offset=1)
-    return lf.select(LINE, *[pl.col(k).cast(t, strict=False) for k, t in wanted.items()])
+    lf = pl.scan_parquet(path, row_index_name=LINE if line else None, row_index_offset=1)
+    return lf.select(*_line(line), *[pl.col(k).cast(t, strict=False) for k, t in wanted.items()])
 
 
 READERS = {"csv": scan_csv, "jsonl": scan_jsonl, "parquet": scan_parquet}
