@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--rates", default="250,500,1000,2000,3000,4000")
     ap.add_argument("--duration", type=float, default=4.0, help="seconds per rate step")
     ap.add_argument("--lag-bound-ms", type=float, default=2.0)
+    ap.add_argument(
+        "--pin", action="store_true", help="pin the client to CPU 0 and the server to CPU 1"
+    )
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(f"replay client benchmark: {os.cpu_count()} CPUs, load average {os.getloadavg()}")
@@ -82,6 +85,9 @@ def main() -> None:
     )
     rows = []
     with start_instant_server() as server:
+        if args.pin and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {0})
+            os.sched_setaffinity(server.process.pid, {1})
         for rate in rates:
             before = cpu_s()
             row = measure_rate(server.base_url, rate, duration_s=args.duration)
