@@ -170,11 +170,18 @@ def summarize(
     }
     mask, window = steady_mask(pr, warmup, drain)
     steady = ok.filter(mask)
+    lo, hi = window
+    ended = ok.filter(pl.col("end_s").is_between(lo, hi))
     summary["steady"] = {
         "window_s": window,
         "warmup_fraction": warmup,
         "drain_fraction": drain,
         "completed": steady.height,
+        # completions that ended inside the window, per second of window
+        "request_throughput_rps": ended.height / (hi - lo) if hi > lo else None,
+        "output_throughput_tps": (
+            int(ended["output_tokens"].fill_null(0).sum()) / (hi - lo) if hi > lo else None
+        ),
         "schedule_lag_s": describe(sent.filter(mask)["lag_s"]),
         **latency_block(steady, steady),
     }

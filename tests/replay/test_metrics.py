@@ -90,6 +90,9 @@ def test_summary_counts_rates_and_distributions(records):
     assert s["steady"]["window_s"] == pytest.approx([0.3, 2.7])
     assert s["steady"]["completed"] == 1
     assert s["steady"]["ttft_s"]["mean"] == pytest.approx(0.5)
+    # request 1 ended at 1.5 s, inside 0.3 … 2.7: 1 completion and 2 tokens over 2.4 s
+    assert s["steady"]["request_throughput_rps"] == pytest.approx(1 / 2.4)
+    assert s["steady"]["output_throughput_tps"] == pytest.approx(2 / 2.4)
 
 
 def test_vllm_key_names_and_units(records):
