@@ -6,13 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from burstlab.fitting.arrivals import fit_arrivals
-from burstlab.fitting.modulation import (
-    chain_autocov,
-    fit_modulation,
-    fit_poisson_hmm,
-    implied_idc,
-    rouwenhorst,
-)
+from burstlab.fitting.dispersion import chain_autocov, implied_idc, rouwenhorst
+from burstlab.fitting.hmm import fit_poisson_hmm
+from burstlab.fitting.modulation import fit_modulation
 from burstlab.traces import sample_frame
 
 
