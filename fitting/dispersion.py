@@ -153,13 +153,14 @@ def fit_log_ar(
     x2, p2 = rouwenhorst(states_each, math.exp(-window_s / t2), s2)
     logl = (x1[:, None] + x2[None, :]).ravel()
     trans = np.kron(p1, p2)
-    pi = _stationary(trans)
+    pi = stationary(trans)
     levels = np.exp(logl)
     levels /= float(np.dot(pi, levels))
     return LogARFit((s1, s2), (t1, t2), levels, trans, pi, math.sqrt(best.fun))
 
 
-def _stationary(trans: np.ndarray) -> np.ndarray:
+def stationary(trans: np.ndarray) -> np.ndarray:
+    """Stationary distribution of a Markov chain (left eigenvector of eigenvalue 1)."""
     vals, vecs = np.linalg.eig(trans.T)
     v = np.abs(np.real(vecs[:, np.argmin(np.abs(vals - 1))]))
     return v / v.sum()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.special as sp
+from burstlab.fitting.dispersion import stationary
 from burstlab.fitting.select import information
 
 
@@ -44,12 +45,7 @@ class HMMFit:
 
     def stationary(self) -> np.ndarray:
         """Stationary distribution of the chain (left eigenvector of eigenvalue 1)."""
-        if self.k == 1:
-            return np.ones(1)
-        vals, vecs = np.linalg.eig(self.transition.T)
-        v = np.real(vecs[:, np.argmin(np.abs(vals - 1))])
-        v = np.abs(v)
-        return v / v.sum()
+        return np.ones(1) if self.k == 1 else stationary(self.transition)
 
 
 def _emission_logp(counts: np.ndarray, expected: np.ndarray, levels: np.ndarray) -> np.ndarray:
