@@ -198,7 +198,13 @@ def register(app: typer.Typer) -> None:
             Optional[str],  # noqa: UP045
             typer.Option(help="Name of the environment variable holding the API key."),
         ] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the prompt text.")] = 0,
+        seed: Annotated[
+            Optional[int],  # noqa: UP045
+            typer.Option(
+                help="Seed of the prompt text (default: fresh per run, so no run warms the "
+                "server's prefix cache for the next)."
+            ),
+        ] = None,
         warmup: Annotated[
             float, typer.Option(help="Fraction of the schedule left out of steady state (start).")
         ] = 0.1,
@@ -317,7 +323,7 @@ def register(app: typer.Typer) -> None:
             policy="send-late", late_after=0.005, slo=slo, slo_anchor=slo_anchor,
             vllm_keys=False, tokenizer=None, probe_tokenize=True, engine_extras=True,
             max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=0, warmup=0.1,
+            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=None, warmup=0.1,
             drain=0.1, report=True, source=source,
         )  # fmt: skip
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))

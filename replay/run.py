@@ -10,9 +10,11 @@ Run directory layout (read by the docs/cards stage):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,9 @@ class ReplayConfig:
     tokenizer: a Hugging Face tokenizer.json for exact prompt lengths; else the server's
         /tokenize is probed (`probe_tokenize`), else one word = one token (estimate).
     engine_extras: send ignore_eos / min_tokens so outputs have exactly the trace's length.
+    seed: prompt text seed. None (default) draws a fresh one per run (written to run.json), so
+        a second run against the same server — a capacity probe, a repeat — finds nothing of
+        the first in its prefix cache; give one to reproduce a run's exact texts.
     warmup / drain: fractions of the schedule span left out of the steady-state block.
     """
 
@@ -55,7 +60,7 @@ class ReplayConfig:
     tokenizer: str | None = None
     probe_tokenize: bool = True
     engine_extras: bool = True
-    seed: int = 0
+    seed: int | None = None
     slo: SLO | None = None
     warmup: float = 0.1
     drain: float = 0.1
@@ -113,7 +118,7 @@ def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -
         counter = (server_counter(opts.url, model, headers) if config.probe_tokenize else None) or (
             WordCounter()
         )
-    builder = PromptBuilder(counter, seed=config.seed)
+    builder = PromptBuilder(counter, seed=config.seed or 0)
     overhead = 0
     if config.probe_tokenize and schedule.n:
         probe = builder.build([PROBE_REQ_ID], [32])
@@ -177,6 +182,8 @@ def replay(
     if (run_dir / "records").exists() and any((run_dir / "records").iterdir()):
         raise ReplayError(f"{run_dir}: already holds a run's records; choose an empty --out")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.seed is None:
+        config = dataclasses.replace(config, seed=secrets.randbits(31))
     schedule = build_schedule(requests, config.schedule)
     if schedule.n == 0:
         raise ReplayError(

@@ -93,6 +93,7 @@ def test_cli_replay_writes_the_run_directory(instant_server, trace, tmp_path):
     assert summary["vllm_bench_serve"]["completed"] == 20
     run = json.loads((out / "run.json").read_text())
     assert run["schedule"]["limit"] == 20 and run["target"]["endpoint"] == "completions"
+    assert isinstance(run["seed"], int)  # drawn fresh for the run, recorded to reproduce it
     assert (out / "report.html").exists()
     assert "20 ok" in result.output
 
