@@ -175,6 +175,19 @@ async def _drain(content: aiohttp.StreamReader, limit_s: float = 1.0) -> None:
                 pass
 
 
+class _CountingConnector(aiohttp.TCPConnector):
+    """Counts the TCP connections it opens into LiveStats (a TraceConfig would do the same but
+    adds several awaited signal calls to every request)."""
+
+    def __init__(self, stats: LiveStats, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._stats = stats
+
+    async def _create_connection(self, req, traces, timeout):
+        self._stats.connections += 1
+        return await super()._create_connection(req, traces, timeout)
+
+
 class ReplayClient:
     """Sends a Plan open-loop and writes one record per request to a RecordWriter."""
 
@@ -214,8 +227,8 @@ class ReplayClient:
         raise_open_file_limit(pool)
         # Idle connections are closed after 4 s, before common servers' 5 s keep-alive timeout
         # (llama.cpp's httplib, uvicorn), so the pool rarely hands out one the server dropped.
-        connector = aiohttp.TCPConnector(
-            limit=pool, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
+        connector = _CountingConnector(
+            self.stats, limit=pool, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
         )
         timeout = aiohttp.ClientTimeout(
             total=self.opts.timeout_s,
@@ -229,11 +242,8 @@ class ReplayClient:
         self._sem = (
             asyncio.Semaphore(self.opts.max_concurrency) if self.opts.max_concurrency else None
         )
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_create_end.append(self._on_connection)
         async with aiohttp.ClientSession(
             connector=connector,
-            trace_configs=[trace],
             timeout=timeout,
             auto_decompress=False,
             read_bufsize=1 << 18,
@@ -258,9 +268,6 @@ class ReplayClient:
                 self._tick()
                 self.writer.close()
         return self.stats
-
-    async def _on_connection(self, session, ctx, params) -> None:
-        self.stats.connections += 1
 
     async def _pace(self) -> None:
         plan, t0 = self.plan, self.t0

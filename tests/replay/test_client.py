@@ -164,3 +164,12 @@ def test_run_async_leaves_gc_and_switch_interval_as_they_were():
 
     assert run_async(nothing()) is False  # the collector is off during a run
     assert (gc.isenabled(), sys.getswitchinterval()) == before
+
+
+def test_keep_alive_connections_are_reused(instant_server, tmp_path):
+    """Spaced requests to a fast server ride one connection: the client reads each stream to
+    its chunked terminator so the connection goes back to the pool."""
+    server = instant_server()
+    result = replay(frame([i * 0.02 for i in range(50)]), cfg(server.base_url), tmp_path / "r")
+    assert result.summary["counts"]["completed"] == 50
+    assert 1 <= result.summary["client"]["connections_opened"] <= 3
