@@ -258,6 +258,32 @@ def normal_scores(x: np.ndarray) -> np.ndarray:
     return st.norm.ppf((r - 0.5) / x.size)
 
 
+def busy_windows(
+    arrival_s: np.ndarray,
+    lengths: np.ndarray,
+    window_s: float,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Request count and mean length (tokens) of each non-empty `window_s`-second window
+    from `start_s` (default: the first arrival); with `end_s`, only the whole windows before
+    it. The one load-vs-length tally: `load_coupling` fits on it and synth's fidelity suite
+    compares with it."""
+    t = np.asarray(arrival_s, dtype=np.float64)
+    y = np.asarray(lengths, dtype=np.float64)
+    if t.size == 0:
+        return np.zeros(0), np.zeros(0)
+    t0 = float(t.min()) if start_s is None else float(start_s)
+    idx = np.floor((t - t0) / window_s).astype(np.int64)
+    keep = idx >= 0
+    if end_s is not None:
+        keep &= idx < math.floor((float(end_s) - t0) / window_s + 1e-9)
+    c = np.bincount(idx[keep])
+    s = np.bincount(idx[keep], weights=y[keep])
+    busy = c > 0
+    return c[busy].astype(np.float64), s[busy] / c[busy]
+
+
 def load_coupling(
     arrival_s: np.ndarray, lengths: np.ndarray, windows: Sequence[float] = LOAD_WINDOWS
 ) -> pl.DataFrame:
@@ -265,18 +291,11 @@ def load_coupling(
 
     Columns: window_s, n_windows, corr (Pearson), spearman, elasticity (slope of log mean
     length on log(count / mean count))."""
-    t = np.asarray(arrival_s, dtype=np.float64)
-    y = np.asarray(lengths, dtype=np.float64)
     rows = []
     for w in windows:
-        idx = np.floor((t - t.min()) / w).astype(np.int64)
-        c = np.bincount(idx)
-        s = np.bincount(idx, weights=y)
-        keep = c > 0
-        c, s = c[keep].astype(np.float64), s[keep]
+        c, m = busy_windows(arrival_s, lengths, w)
         if c.size < 5 or np.all(c == c[0]):
             continue
-        m = s / c
         pos = m > 0
         slope = (
             float(np.polyfit(np.log(c[pos] / c.mean()), np.log(m[pos]), 1)[0])

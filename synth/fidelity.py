@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from burstlab.fitting.burstiness import FIDELITY_SCALES, count_acf, dispersion_index
+from burstlab.fitting.lengths import busy_windows
 from scipy import stats
 
 from burstlab.errors import SchemaError
 
 #: Count-bin widths (seconds) for the index of dispersion, as in DESIGN.md §4.
-DISPERSION_WINDOWS_S: tuple[float, ...] = (0.1, 1.0, 10.0, 60.0, 300.0)
+DISPERSION_WINDOWS_S: tuple[float, ...] = FIDELITY_SCALES
 #: Lags (in 1-second bins) of the count autocorrelation.
 ACF_MAX_LAG = 60
 #: Window (seconds) for the per-window correlation between load and output length.
@@ -76,62 +78,14 @@ def _lengths(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _n_bins(span_s: float, width_s: float) -> int:
-    return math.floor(span_s / width_s + 1e-9)
-
-
-def bin_counts(arrivals_s: np.ndarray, width_s: float, span_s: float) -> np.ndarray:
-    """Requests per bin of `width_s` seconds over [0, span_s); only whole bins are kept,
-    so a partial last bin cannot fake a quiet period."""
-    n_bins = _n_bins(span_s, width_s)
-    if n_bins <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.floor(arrivals_s / width_s).astype(np.int64)
-    idx = idx[(idx >= 0) & (idx < n_bins)]
-    return np.bincount(idx, minlength=n_bins)
-
-
-def dispersion_index(arrivals_s: np.ndarray, width_s: float, span_s: float) -> float:
-    """Variance ÷ mean of counts per `width_s`-second bin (1 for Poisson; > 1 bursty).
-
-    NaN with fewer than two bins or no requests: the statistic does not exist there.
-    """
-    counts = bin_counts(arrivals_s, width_s, span_s)
-    if counts.size < 2 or counts.sum() == 0:
-        return float("nan")
-    return float(counts.var(ddof=1) / counts.mean())
-
-
-def count_acf(arrivals_s: np.ndarray, span_s: float, max_lag: int = ACF_MAX_LAG) -> np.ndarray:
-    """Sample autocorrelation of 1-second counts at lags 1..max_lag (the biased estimator,
-    normalised by the lag-0 variance, so it stays in [-1, 1])."""
-    x = bin_counts(arrivals_s, 1.0, span_s).astype(np.float64)
-    out = np.full(max_lag, np.nan)
-    if x.size <= max_lag + 1:
-        return out
-    x -= x.mean()
-    denom = float(np.dot(x, x))
-    if denom == 0.0:
-        return out
-    for lag in range(1, max_lag + 1):
-        out[lag - 1] = float(np.dot(x[:-lag], x[lag:])) / denom
-    return out
-
-
 def load_length_corr(frame: pl.DataFrame, span_s: float, width_s: float = LOAD_WINDOW_S) -> float:
     """Pearson corr, over `width_s` bins with ≥ 1 request, between the request count and the
     mean output length (tokens). On Azure 2023 conv busy minutes have shorter outputs (≈ −0.8)."""
-    t = frame["arrival_s"].to_numpy()
-    out = frame["output_tokens"].to_numpy().astype(np.float64)
-    n_bins = _n_bins(span_s, width_s)
-    idx = np.floor(t / width_s).astype(np.int64)
-    keep = (idx >= 0) & (idx < n_bins)
-    counts = np.bincount(idx[keep], minlength=n_bins)
-    sums = np.bincount(idx[keep], weights=out[keep], minlength=n_bins)
-    busy = counts > 0
-    if busy.sum() < 3:
+    c, m = busy_windows(
+        frame["arrival_s"].to_numpy(), frame["output_tokens"].to_numpy(), width_s, 0.0, span_s
+    )
+    if c.size < 3:
         return float("nan")
-    c, m = counts[busy].astype(np.float64), sums[busy] / counts[busy]
     if c.std() == 0 or m.std() == 0:
         return float("nan")
     return float(np.corrcoef(c, m)[0, 1])
@@ -197,11 +151,12 @@ def compare(
     values["iat_ks"] = (
         float(stats.ks_2samp(ga, gb).statistic) if ga.size and gb.size else float("nan")
     )
-    disp_r = {w: dispersion_index(ta, w, span_r) for w in DISPERSION_WINDOWS_S}
-    disp_c = {w: dispersion_index(tb, w, span_c) for w in DISPERSION_WINDOWS_S}
+    disp_r = {w: dispersion_index(ta, w, 0.0, span_r) for w in DISPERSION_WINDOWS_S}
+    disp_c = {w: dispersion_index(tb, w, 0.0, span_c) for w in DISPERSION_WINDOWS_S}
     for w in DISPERSION_WINDOWS_S:
         values[_dispersion_name(w)] = disp_c[w] / disp_r[w] if disp_r[w] > 0 else float("nan")
-    acf_r, acf_c = count_acf(ta, span_r), count_acf(tb, span_c)
+    acf_r = count_acf(ta, 1.0, ACF_MAX_LAG, 0.0, span_r)[1:]
+    acf_c = count_acf(tb, 1.0, ACF_MAX_LAG, 0.0, span_c)[1:]
     values["acf_rmse"] = float(np.sqrt(np.nanmean((acf_r - acf_c) ** 2)))
     (ia, oa), (ib, ob) = _lengths(real), _lengths(candidate)
     values["w1_log_input"] = float(stats.wasserstein_distance(np.log1p(ia), np.log1p(ib)))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from burstlab.synth.fidelity import bin_counts, dispersion_index
+from burstlab.fitting.burstiness import dispersion_index, window_counts
 from burstlab.synth.generate import generate
 from scipy import stats
 from synth_specs import gamma_unit, grouped_spec, make_spec
@@ -52,7 +52,7 @@ def test_rate_curve_is_followed_per_window():
     """Curve 1, 10, 0, 4 req/s over 100 s windows, no regime: counts ≈ 100, 1000, 0, 400."""
     spec = make_spec(rates=[1.0, 10.0, 0.0, 4.0], curve_window_s=100.0, regime=False)
     t = generate(spec, duration_s=400, seed=5).frame["arrival_s"].to_numpy()
-    counts = bin_counts(t, 100.0, 400.0)
+    counts = window_counts(t, 100.0, 0.0, 400.0)
     assert counts[2] == 0
     for got, want in zip(counts[[0, 1, 3]], (100, 1000, 400), strict=True):
         assert abs(got - want) < 5 * math.sqrt(want)
@@ -63,10 +63,10 @@ def test_regime_raises_dispersion_to_its_theory():
     dispersion of 10 s counts is 1 + 10·5·Var(level) = 1 + 50·0.36 = 19 (chain-independent)."""
     spec = make_spec(rates=[5.0], regime=True)
     t = generate(spec, duration_s=40_000, seed=11).frame["arrival_s"].to_numpy()
-    assert dispersion_index(t, 10.0, 40_000) == pytest.approx(19.0, rel=0.15)
+    assert dispersion_index(t, 10.0, 0.0, 40_000) == pytest.approx(19.0, rel=0.15)
     flat = make_spec(rates=[5.0], regime=False)
     t0 = generate(flat, duration_s=40_000, seed=11).frame["arrival_s"].to_numpy()
-    assert dispersion_index(t0, 10.0, 40_000) == pytest.approx(1.0, abs=0.1)
+    assert dispersion_index(t0, 10.0, 0.0, 40_000) == pytest.approx(1.0, abs=0.1)
 
 
 def test_rate_scale_keeps_the_dispersion_curve_shape():
@@ -78,8 +78,8 @@ def test_rate_scale_keeps_the_dispersion_curve_shape():
     twice = generate(spec, duration_s=60_000, seed=2, rate_scale=2.0).frame["arrival_s"]
     twice = twice.to_numpy()
     assert twice.size / base.size == pytest.approx(2.0, rel=0.03)
-    d1 = np.array([dispersion_index(base, w, 60_000) - 1 for w in widths])
-    d2 = np.array([dispersion_index(twice, w, 60_000) - 1 for w in widths])
+    d1 = np.array([dispersion_index(base, w, 0.0, 60_000) - 1 for w in widths])
+    d2 = np.array([dispersion_index(twice, w, 0.0, 60_000) - 1 for w in widths])
     assert d2 / d1 == pytest.approx([2.0] * 3, rel=0.2)
     # shape: the curve normalised by its 10 s value is the same
     assert d2 / d2[0] == pytest.approx(d1 / d1[0], rel=0.2)
@@ -92,7 +92,7 @@ def test_time_scale_compresses_time():
     assert t.max() < 5_000
     assert t.size / 5_000 == pytest.approx(10.0, rel=0.08)  # twice the rate
     # the 10 s regime windows now last 5 s: dispersion at 5 s ≈ 1 + 5·10·0.36 = 19
-    assert dispersion_index(t, 5.0, 5_000) == pytest.approx(19.0, rel=0.25)
+    assert dispersion_index(t, 5.0, 0.0, 5_000) == pytest.approx(19.0, rel=0.25)
 
 
 def test_copula_sets_spearman():
@@ -150,7 +150,7 @@ def test_windowed_model_is_a_point_process_per_window():
     spec.arrivals.model = "windowed"
     spec.arrivals.windows = [WindowFit(0, 100, 2.0, 1.0), WindowFit(100, 100, 8.0, 1.0)]
     t = generate(spec, duration_s=4000, seed=2).frame["arrival_s"].to_numpy()
-    counts = bin_counts(t, 100.0, 4000.0)
+    counts = window_counts(t, 100.0, 0.0, 4000.0)
     assert counts[0::2].mean() == pytest.approx(200, rel=0.05)
     assert counts[1::2].mean() == pytest.approx(800, rel=0.05)
     # a point process, not a fixed count per window
