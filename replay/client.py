@@ -21,6 +21,7 @@ import contextlib
 import gc
 import resource
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -218,6 +219,7 @@ class ReplayClient:
                 self._followers.setdefault(f, []).append(i)
         self._tasks: set[asyncio.Task] = set()
         self.t0 = 0.0
+        self.t0_unix: float | None = None
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> LiveStats:
@@ -253,6 +255,7 @@ class ReplayClient:
             ticker = asyncio.get_running_loop().create_task(self._ticker())
             try:
                 self.t0 = now()
+                self.t0_unix = time.time()  # the same instant on the wall clock
                 await self._pace()
                 while self._tasks:
                     await asyncio.wait(set(self._tasks))

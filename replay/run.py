@@ -221,6 +221,10 @@ def replay(
             run_async(client.run())
         except KeyboardInterrupt:
             interrupted = True
+    if client.t0_unix is not None:
+        # run-clock 0 on the wall clock: every record's *_s + this = a UTC time
+        run_json["t0_utc"] = dt.datetime.fromtimestamp(client.t0_unix, dt.timezone.utc).isoformat()
+        _write_json(run_dir / "run.json", run_json)
     summary = finish(
         run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats
     )

@@ -94,6 +94,7 @@ def test_cli_replay_writes_the_run_directory(instant_server, trace, tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["schedule"]["limit"] == 20 and run["target"]["endpoint"] == "completions"
     assert isinstance(run["seed"], int)  # drawn fresh for the run, recorded to reproduce it
+    assert run["t0_utc"] >= run["started_utc"]  # run clock 0 on the wall clock
     assert (out / "report.html").exists()
     assert "20 ok" in result.output
 
