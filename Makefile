@@ -13,9 +13,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+OUT ?= out/demo
+BL := $(BIN)/burstlab --data-dir $(DATA)
+
+# The main job on the embedded real sample (Azure LLM inference 2023, conversation):
+# ingest -> burstiness -> fit a workload spec -> generate a synthetic hour at 2x load ->
+# replay a time-compressed real window against a real local llama.cpp engine -> dataset card.
 demo: $(STAMP)
-	$(BIN)/burstlab --data-dir $(DATA) ingest --sample
-	$(BIN)/burstlab --data-dir $(DATA) ls
+	$(BL) ingest --sample
+	$(BL) ls
+	$(BL) burstiness azure-llm-2023-conv
+	$(BL) fit azure-llm-2023-conv --out $(OUT)/conv-spec.json --report $(OUT)/conv-fit.html
+	$(BL) synth $(OUT)/conv-spec.json --duration 3600 --seed 1 --rate-scale 2 --out $(OUT)/conv-synth-2x.parquet
+	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --time-scale 0.5 \
+		--max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
+		--out $(OUT)/replay
+	$(BL) card azure-llm-2023-conv --out $(OUT)/card
+	@echo
+	@echo "fit report:    $(OUT)/conv-fit.html"
+	@echo "synthetic:     $(OUT)/conv-synth-2x.parquet"
+	@echo "replay report: $(OUT)/replay/report.html  (records: $(OUT)/replay/records/)"
+	@echo "dataset card:  $(OUT)/card/README.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,4 +50,4 @@ bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DATA) build *.egg-info site
+	rm -rf $(VENV) $(DATA) $(OUT) build *.egg-info site
