@@ -314,6 +314,8 @@ def prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
     so stale charts or Parquet files never linger next to a new card.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BurstlabError(f"{out}: is a file; --out must be a directory")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise BurstlabError(f"{out}: not empty; choose another --out or pass --overwrite")

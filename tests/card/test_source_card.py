@@ -13,7 +13,7 @@ from burstlab.traces import ingest
 from typer.testing import CliRunner
 
 from burstlab.card import card_kind, write_card
-from burstlab.card_hf import check_card, hf_license, size_category
+from burstlab.card_hf import check_card, hf_license, prepare_out_dir, size_category
 from burstlab.card_stats import fmt
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
@@ -210,6 +210,9 @@ def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
         card_kind(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         card_kind(tmp_path / "missing.parquet")
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(BurstlabError, match="is a file"):
+        prepare_out_dir(tmp_path / "taken", overwrite=True)
 
 
 def test_missing_huggingface_hub_names_the_extra(conv_card, monkeypatch):
