@@ -145,3 +145,26 @@ def test_cli_calibrate(tmp_path):
     # miss the 0.99 delivery bound, so the value itself is not asserted here)
     table = pl.DataFrame(cal["rates"])
     assert cal["ceiling_rps"] == ceiling(table, 1.0, 0.99)
+
+
+def test_api_key_comes_from_the_environment_and_is_never_written(
+    instant_server, trace, tmp_path, monkeypatch
+):
+    server = instant_server()
+    secret = "sk-burstlab-test-3f9a1c"
+    monkeypatch.setenv("BURSTLAB_TEST_KEY", secret)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(trace), "--url", server.base_url, "--out", str(out), "--limit", "3",
+         "--api-key-env", "BURSTLAB_TEST_KEY"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    for path in [out / "run.json", out / "summary.json", *(out / "records").glob("*.parquet")]:
+        assert secret.encode() not in path.read_bytes()
+    assert json.loads((out / "run.json").read_text())["target"]["api_key"] == "<from env>"
+    missing = CliRunner().invoke(
+        app, ["replay", str(trace), "--url", server.base_url, "--api-key-env", "NOT_SET_XYZ"]
+    )
+    assert missing.exit_code != 0 and "NOT_SET_XYZ" in str(missing.exception)
