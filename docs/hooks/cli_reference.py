@@ -50,9 +50,22 @@ def _walk(command: Any, path: tuple[str, ...], ctx: Any) -> Iterator[CommandDoc]
         yield from _walk(sub, (*path, name), sub_ctx)
 
 
+def _escape(text: str) -> str:
+    """`<out>` in help text is a placeholder, not HTML: escape it outside `code` spans."""
+    parts = text.split("`")
+    parts[::2] = [p.replace("<", "&lt;").replace(">", "&gt;") for p in parts[::2]]
+    return "`".join(parts)
+
+
 def _cell(text: str) -> str:
     """Make help text safe inside a Markdown table cell (one line, no bare pipes)."""
-    return " ".join(text.split()).replace("|", r"\|")
+    return _escape(" ".join(text.split())).replace("|", r"\|")
+
+
+def first_paragraph(command: Any) -> str:
+    """The first paragraph of a command's help (click's short help stops at "e.g.")."""
+    text = command.short_help or (command.help or "").replace("\b\n", "")
+    return " ".join(text.strip().split("\n\n")[0].split())
 
 
 def render_command(doc: CommandDoc) -> str:
@@ -62,7 +75,7 @@ def render_command(doc: CommandDoc) -> str:
     lines = [f"{level} `{doc.name}`", ""]
     help_text = (cmd.help or "").replace("\b\n", "").strip()
     if help_text:
-        lines += [help_text, ""]
+        lines += [_escape(help_text), ""]
     usage = cmd.get_usage(ctx).strip()
     lines += ["```text", usage, "```", ""]
     rows = []
@@ -75,7 +88,7 @@ def render_command(doc: CommandDoc) -> str:
         rows.append(record)
     if rows:
         lines += ["| argument / option | description |", "|---|---|"]
-        lines += [f"| `{_cell(opt)}` | {_cell(desc)} |" for opt, desc in rows]
+        lines += [f"| `{' '.join(opt.split())}` | {_cell(desc)} |" for opt, desc in rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -85,8 +98,7 @@ def render_reference() -> str:
     docs = list(walk_commands())
     index = ["| command | what it does |", "|---|---|"]
     for doc in docs[1:]:
-        short = doc.command.get_short_help_str(limit=120) if doc.command.help else ""
-        index.append(f"| `{doc.name}` | {_cell(short)} |")
+        index.append(f"| `{doc.name}` | {_cell(first_paragraph(doc.command))} |")
     body = [render_command(doc) for doc in docs]
     return "\n".join([*index, "", *body])
 

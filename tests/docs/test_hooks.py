@@ -58,3 +58,9 @@ def test_sources_nav_lists_index_first(tmp_path, load_hook):
     empty.mkdir()
     config = SimpleNamespace(docs_dir=str(empty), nav=[{"Home": "index.md"}, {"Sources": []}])
     assert hook.on_config(config).nav == [{"Home": "index.md"}]
+
+
+def test_cli_reference_escapes_placeholders_outside_code(load_hook):
+    hook = load_hook("cli_reference")
+    cell = hook._cell("Writes <out>/records | see `<out>/summary.json`\n  too")
+    assert cell == r"Writes &lt;out&gt;/records \| see `<out>/summary.json` too"
