@@ -118,13 +118,13 @@ def seconds_ns(column: str, ns_per_unit: int) -> pl.Expr:
 def arrival_seconds(t0_ns: int) -> pl.Expr:
     """``arrival_s`` = (``_t_ns`` − `t0_ns`) / 1e9, correctly rounded.
 
-    Computed with numpy's true division: polars turns ``/ 1e9`` into ``* 1e-9``, which makes
-    987 s come out as 987.0000000000001.
+    Computed with numpy's true division: polars divides by multiplying with the reciprocal,
+    which makes 987 s come out as 987.0000000000001.
     """
     return (
-        (pl.col(TIME_NS) - t0_ns)
+        pl.col(TIME_NS)
         .map_batches(
-            lambda s: pl.Series(s.name, s.to_numpy() / 1e9),
+            lambda t: pl.Series("arrival_s", (t.to_numpy() - t0_ns) / 1e9),
             return_dtype=pl.Float64,
             is_elementwise=True,
         )

@@ -151,69 +151,55 @@ class Tally:
     """Rows by drop reason and the kept rows' clock range, counted as batches stream past.
 
     Called by polars on each batch of (drop reason, clock) inside the query that writes the
-    file, so counting costs no extra read. Batches may arrive from several threads; partial
-    tables are merged under a lock and folded together now and then to keep memory flat.
+    file, so counting costs no extra read. Batches may come from several threads, so updates
+    take a lock.
     """
 
-    clock: str | None  # the time column (Int64 ns, or minutes) whose range is tracked
+    clock: str | None  # the time column (Int64 ns, or minutes) whose kept range is tracked
     strict: bool = False  # raise _StrictStop on the first dropped row
     on_rows: Callable[[int], object] = lambda n: None  # progress: rows seen in this batch
-    parts: list[pl.DataFrame] = field(default_factory=list)
+    rows_read: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    lo: int | None = None  # earliest / latest kept clock value
+    hi: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, batch: pl.Series) -> pl.Series:
+        """Count one batch (a struct of the drop reason and the clock); returns the reasons."""
         frame = batch.struct.unnest()
         reason = frame.get_column(_REASON)
-        if self.strict and reason.null_count() < frame.height:
+        n = frame.height
+        bad = n - reason.null_count()
+        if bad and self.strict:
             raise _StrictStop
-        part = frame.group_by(_REASON).agg(*self._aggs(pl.len().cast(pl.Int64), self.clock, self.clock))
+        counts = reason.drop_nulls().value_counts().iter_rows() if bad else ()
+        lo = hi = None
+        if self.clock is not None:
+            clock = frame.get_column(self.clock)
+            if bad:
+                clock = clock.filter(reason.is_null())
+            lo, hi = clock.min(), clock.max()
         with self._lock:
-            self.parts.append(part)
-            if len(self.parts) >= 64:
-                self.parts = [self._fold(self.parts)]
-        self.on_rows(frame.height)
+            self.rows_read += n
+            for why, k in counts:
+                self.dropped[why] = self.dropped.get(why, 0) + k
+            if lo is not None:
+                self.lo = lo if self.lo is None else min(self.lo, lo)
+                self.hi = hi if self.hi is None else max(self.hi, hi)
+        self.on_rows(n)
         return reason
 
-    def _aggs(self, n: pl.Expr, lo: str, hi: str) -> list[pl.Expr]:
-        if self.clock is None:
-            return [n.alias("n")]
-        return [n.alias("n"), pl.col(lo).min().alias("lo"), pl.col(hi).max().alias("hi")]
-
-    def _fold(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
-        return pl.concat(parts).group_by(_REASON).agg(*self._aggs(pl.col("n").sum(), "lo", "hi"))
-
-    def table(self) -> pl.DataFrame:
-        """One row per drop reason (null = kept): ``n`` rows, and ``lo``/``hi`` of the clock."""
-        with self._lock:
-            if not self.parts:
-                return pl.DataFrame(schema={_REASON: pl.String, "n": pl.UInt32})
-            return self._fold(self.parts)
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_read - sum(self.dropped.values())
 
     def kept(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame`'s kept rows; every row passes through this tally on the way."""
-        inputs = [_REASON] if self.clock is None else [_REASON, self.clock]
-        seen = pl.struct(inputs).map_batches(self, return_dtype=pl.String, is_elementwise=True)
+        # A struct with a column read from the file: a drop reason that polars can prove
+        # constant in a batch would otherwise reach the tally as a single value.
+        inputs = pl.struct(_REASON, self.clock) if self.clock else pl.struct(pl.all())
+        seen = inputs.map_batches(self, return_dtype=pl.String, is_elementwise=True)
         return frame.filter(seen.is_null())
-
-
-@dataclass(frozen=True)
-class _Counts:
-    rows_read: int
-    rows_kept: int
-    dropped: dict[str, int]
-    lo: int | None  # earliest / latest kept clock value
-    hi: int | None
-
-    @classmethod
-    def of(cls, tally: Tally) -> _Counts:
-        table = tally.table()
-        dropped = {r[_REASON]: int(r["n"]) for r in table.iter_rows(named=True) if r[_REASON]}
-        kept = table.filter(pl.col(_REASON).is_null())
-        rows_kept = int(kept["n"].sum()) if kept.height else 0
-        lo = hi = None
-        if kept.height and tally.clock is not None:
-            lo, hi = int(kept["lo"][0]), int(kept["hi"][0])
-        return cls(rows_kept + sum(dropped.values()), rows_kept, dropped, lo, hi)
 
 
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
@@ -308,7 +294,7 @@ def convert(
         ingested_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         src = registry.source_ids().get(source_id, (None, None))[1]
 
-        def provenance(counts: _Counts, t0_ns: int | None) -> dict[str, Any]:
+        def provenance(counts: Tally, t0_ns: int | None) -> dict[str, Any]:
             hashes = hashing.result()
             span_s = None
             if has_time and counts.hi is not None:
@@ -334,26 +320,23 @@ def convert(
                 "span_s": span_s,
                 "rows_read": counts.rows_read,
                 "rows_kept": counts.rows_kept,
-                "rows_dropped": counts.dropped,
+                "rows_dropped": dict(sorted(counts.dropped.items())),
                 "ingested_at": ingested_at,
                 "burstlab_version": __version__,
                 **(extra_metadata or {}),
             }
 
-        def write(t0_ns: int | None) -> tuple[_Counts, dict[str, Any]]:
+        def write(t0_ns: int | None) -> tuple[Tally, dict[str, Any]]:
             """One streaming read: tally and write the kept rows; the counts and the footer."""
             bar.update(task, completed=0)
-            tally = Tally(clock, strict, lambda n: bar.advance(task, n))
-            kept = tally.kept(frame)
+            counts = Tally(clock, strict, lambda n: bar.advance(task, n))
+            kept = counts.kept(frame)
             if has_time:
                 kept = kept.with_columns(arrival_seconds(t0_ns))
             try:
-                written = _sink(
-                    to_table(kept, adapter), sink, lambda: provenance(_Counts.of(tally), t0_ns)
-                )
+                written = _sink(to_table(kept, adapter), sink, lambda: provenance(counts, t0_ns))
             except _StrictStop:
                 raise _strict_error(adapter, source_id, plain, files) from None
-            counts = _Counts.of(tally)
             if counts.rows_read == 0:
                 raise InputError(files[0], "no data rows (header only?)")
             if counts.rows_kept == 0:

@@ -112,12 +112,16 @@ def test_strict_stops_at_a_bad_row_deep_in_a_large_file(tmp_path, data_dir):
     assert result.span_s == n - 1
 
 
-def test_tally_folds_many_batches_into_exact_counts():
+def test_tally_counts_batches_exactly():
     tally = Tally("t")
-    for i in range(200):  # more batches than it keeps before folding
+    for i in range(200):
         reason = ["bad"] if i % 10 == 0 else [None]
-        batch = pl.DataFrame({"_drop_reason": reason * 3, "t": [i, i + 1, i + 2]})
+        batch = pl.DataFrame({"_drop_reason": reason * 3, "t": [i, i + 2, i + 1]})
         assert tally(batch.to_struct()).to_list() == reason * 3
-    table = tally.table().sort("_drop_reason", nulls_last=True)
-    assert table["n"].to_list() == [60, 540]
-    assert (table["lo"][1], table["hi"][1]) == (1, 201)
+    one_bad = pl.DataFrame({"_drop_reason": [None, "worse"], "t": [500, -7]})
+    tally(one_bad.to_struct())  # the dropped row's time is not a kept time
+    assert (tally.rows_read, tally.rows_kept) == (602, 541)
+    assert tally.dropped == {"bad": 60, "worse": 1}
+    assert (tally.lo, tally.hi) == (1, 500)
+    with pytest.raises(ingest_module._StrictStop):
+        Tally("t", strict=True)(one_bad.to_struct())
