@@ -89,7 +89,10 @@ def fidelity_cmd(
     ] = None,
     resolution_s: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(help="Timestamp grid of the real trace (1 for BurstGPT, 3 for Mooncake)."),
+        typer.Option(
+            help="Timestamp grid of the real trace (1 for BurstGPT, 3 for Mooncake); every "
+            "frame is snapped to it. Default: detected from the held-out rows."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the baseline generators.")] = 0,
     report: Annotated[
@@ -109,6 +112,10 @@ def fidelity_cmd(
     held = held.with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
     cand = load_requests(synth, data_dir)
     span = window_s or float(held["arrival_s"].max())
+    if resolution_s is None:
+        from burstlab.fitting.arrivals import detect_resolution
+
+        resolution_s = detect_resolution(held["arrival_s"].to_numpy()).resolution_s
     frames = {"synthetic": cand}
     train_frame = None
     if train is not None:
@@ -157,6 +164,14 @@ def synth_cmd(
             "--mix ChatGPT=1). Groups left out are not generated.",
         ),
     ] = None,
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--model",
+            help="Arrival model instead of the spec's choice: renewal (i.i.d. fitted gaps), "
+            "modulated (rate curve × burst regime) or windowed (per-window fits).",
+        ),
+    ] = None,
     validate: Annotated[
         bool,
         typer.Option(
@@ -176,14 +191,18 @@ def synth_cmd(
     """Generate a synthetic workload from a fitted spec.
 
     Example: burstlab synth spec.json --duration 600 --seed 1 --rate-scale 2 --out load.jsonl
+
+    Example: burstlab synth spec.json --model renewal --out renewal.parquet
     """
     from burstlab.fitting.spec import WorkloadSpec
     from burstlab.synth.export import export
-    from burstlab.synth.generate import generate
+    from burstlab.synth.generate import generate, with_arrival_model
 
     spec = WorkloadSpec.load(spec_path)
+    if model is not None:
+        spec = with_arrival_model(spec, model)
     if validate:
-        _validate(ctx, spec, holdout_s, report)
+        _validate(ctx, spec, holdout_s, report, model)
     if out_path is None:
         if validate:
             return
@@ -206,10 +225,14 @@ def synth_cmd(
     )
 
 
-def _validate(ctx: typer.Context, spec, holdout_s: float, report: Path | None) -> None:
+def _validate(
+    ctx: typer.Context, spec, holdout_s: float, report: Path | None, model: str | None
+) -> None:
     """Refit the spec's source (same `where`/`by`) without its last `holdout_s` seconds,
-    generate that long per seed, and judge against the held-out real rows."""
+    generate that long per seed (with `model` as the arrival model when given), and judge
+    against the held-out real rows."""
     from burstlab.fitting.workload import filter_frame, fit_workload
+    from burstlab.synth.generate import with_arrival_model
     from burstlab.synth.validate import holdout
 
     data_dir = (ctx.obj or {}).get("data_dir")
@@ -226,7 +249,8 @@ def _validate(ctx: typer.Context, spec, holdout_s: float, report: Path | None) -
     train_s = span - holdout_s
 
     def fit(train: pl.DataFrame):
-        return fit_workload(train, source=src.source, by=src.by).spec
+        refit = fit_workload(train, source=src.source, by=src.by).spec
+        return refit if model is None else with_arrival_model(refit, model)
 
     h = holdout(frame, fit, train_s=train_s, heldout_s=holdout_s)
     title = f"--validate: fit on {train_s:.0f} s, held out {holdout_s:.0f} s (seed {h.seeds[0]})"

@@ -15,12 +15,12 @@ Knobs, all explicit so a run is reproducible from (spec sha, seed, knobs):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, get_args
 
 import numpy as np
 import polars as pl
-from burstlab.fitting.spec import WorkloadSpec
+from burstlab.fitting.spec import ArrivalModel, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
 from burstlab.synth.sessions import SystemPrompts, session_requests
@@ -75,6 +75,35 @@ def synth_source(spec_sha256: str) -> str:
 def expected_rate(spec: WorkloadSpec) -> float:
     """Long-run mean arrival rate (requests/s) the spec implies before any rate scale."""
     return mean_rate(spec.arrivals)
+
+
+def with_arrival_model(spec: WorkloadSpec, model: str) -> WorkloadSpec:
+    """A copy of `spec` (and of each group's spec) whose arrivals use `model` instead of the
+    one model selection chose: ``renewal`` (i.i.d. gaps), ``modulated`` (rate curve × burst
+    regime) or ``windowed`` (the per-window fits).
+
+    Why: the fit keeps every arrival model it estimated in the spec, and a user comparing
+    them (or distrusting the choice) should not have to edit JSON. The copy has its own
+    sha256, so generated rows say which variant made them. SpecError names what is missing
+    when the spec never fitted that model (no rate curve, no windows)."""
+    if model not in get_args(ArrivalModel):
+        raise SpecError(
+            f"unknown arrival model {model!r}; expected one of {', '.join(get_args(ArrivalModel))}"
+        )
+    needs = {"modulated": ("rate_curve", "a rate curve"), "windowed": ("windows", "windows")}
+
+    def swap(s: WorkloadSpec, where: str) -> WorkloadSpec:
+        attr, what = needs.get(model, (None, ""))
+        if attr is not None and getattr(s.arrivals, attr) is None:
+            raise SpecError(f"{where}: arrival model {model!r} needs {what}, and the spec has none")
+        groups = (
+            [replace(g, spec=swap(g.spec, f"{where} group {g.name!r}")) for g in s.groups]
+            if s.groups
+            else s.groups
+        )
+        return replace(s, arrivals=replace(s.arrivals, model=model), groups=groups)
+
+    return swap(spec, "spec")
 
 
 def _one(

@@ -74,9 +74,14 @@ def holdout(
     resolution_s: float | None = None,
 ) -> Holdout:
     """Fit `fit(train)` on [0, train_s), generate `heldout_s` seconds per seed, and compare
-    with the real [train_s + gap_s, + heldout_s), alongside the baselines."""
+    with the real [train_s + gap_s, + heldout_s), alongside the baselines.
+
+    `resolution_s` (default: the grid the fit detected, `spec.arrivals.resolution_s`) snaps
+    every frame's arrivals to the source's timestamp grid before the comparison."""
     train, held = F.split_holdout(frame, train_s, heldout_s, gap_s=gap_s)
     spec = fit(train)
+    if resolution_s is None:
+        resolution_s = spec.arrivals.resolution_s
     env = F.envelope(
         train, held, heldout_s, step_s=step_s, train_span_s=train_s, resolution_s=resolution_s
     )

@@ -119,3 +119,24 @@ def test_synth_command_group_mix(tmp_path, data_dir):
     assert by["ChatGPT"] / 500 == pytest.approx(10.0, rel=0.1)  # 20 req/s split 50/50
     bad = runner.invoke(app, [*args, "--mix", "GPT-4"])
     assert bad.exit_code != 0
+
+
+def test_synth_model_override(tmp_path, data_dir):
+    """--model renewal generates from the spec's renewal fit; the rows say it is another spec."""
+    from burstlab.synth.generate import with_arrival_model
+
+    spec = make_spec()  # a modulated spec with a burst regime
+    assert spec.arrivals.model == "modulated"
+    spec_path = spec.save(tmp_path / "spec.json")
+    out = tmp_path / "renewal.parquet"
+    args = ["synth", str(spec_path), "--duration", "60", "--seed", "2", "--model", "renewal"]
+    done = runner.invoke(app, [*args, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    renewal = with_arrival_model(spec, "renewal")
+    assert renewal.arrivals.model == "renewal" and spec.arrivals.model == "modulated"
+    assert pl.read_parquet(out).equals(generate(renewal, duration_s=60, seed=2).frame)
+    assert renewal.sha256() != spec.sha256()
+    bad = runner.invoke(app, [*args[:-1], "bursty", "--out", str(out)])
+    assert bad.exit_code != 0 and "unknown arrival model 'bursty'" in str(bad.exception)
+    no_windows = runner.invoke(app, [*args[:-1], "windowed", "--out", str(out)])
+    assert no_windows.exit_code != 0 and "needs windows" in str(no_windows.exception)

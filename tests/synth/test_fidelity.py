@@ -79,9 +79,13 @@ def test_resolution_floors_timestamps_before_gaps():
     real = _poisson_frame(5, 3.0, 2000)
     coarse = real.with_columns(pl.col("arrival_s").floor())
     raw = F.compare(coarse, real, span_s=2000).values["iat_ks"]
-    fixed = F.compare(coarse, real, span_s=2000, resolution_s=1.0).values["iat_ks"]
+    snapped = F.compare(coarse, real, span_s=2000, resolution_s=1.0).values
     assert raw > 0.3
-    assert fixed == pytest.approx(0.0, abs=1e-12)
+    assert snapped["iat_ks"] == pytest.approx(0.0, abs=1e-12)
+    # every arrival metric sees the grid: the bucketed counts are identical after snapping
+    raw_disp = F.compare(coarse, real, span_s=2000).values["dispersion_0.1s"]
+    assert raw_disp < 0.5  # continuous times spread what the grid piles into one instant
+    assert snapped["dispersion_0.1s"] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_envelope_windows_bounds_and_verdicts():
