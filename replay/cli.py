@@ -212,6 +212,9 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Fraction of the schedule left out of steady state (end).")
         ] = 0.1,
         report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace a run already in --out.")
+        ] = False,
         engine: Annotated[
             Optional[str],  # noqa: UP045
             typer.Option(
@@ -271,7 +274,7 @@ def register(app: typer.Typer) -> None:
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))
         run_dir = out or _default_out(ctx, "replay")
         with local_engine(engine, engine_parallel, config, ctx) as (config, info):
-            result = replay(requests, config, run_dir, engine_info=info)
+            result = replay(requests, config, run_dir, engine_info=info, overwrite=overwrite)
         print_summary(result.summary, run_dir)
         if result.interrupted:
             console.print("[yellow]interrupted: records of every finished request were kept[/]")

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,15 +173,23 @@ def replay(
     out: str | Path,
     *,
     engine_info: dict | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Replay `requests` against config.client.url and write the run directory `out`.
 
     Ctrl-C (KeyboardInterrupt) stops sending, records in-flight requests as cancelled, and still
-    writes records and summary; the result then has `interrupted=True`.
+    writes records and summary; the result then has `interrupted=True`. An `out` that already
+    holds a run is refused unless `overwrite` (then that run's files are removed first).
     """
     run_dir = Path(out)
     if (run_dir / "records").exists() and any((run_dir / "records").iterdir()):
-        raise ReplayError(f"{run_dir}: already holds a run's records; choose an empty --out")
+        if not overwrite:
+            raise ReplayError(
+                f"{run_dir}: already holds a run's records; choose an empty --out or --overwrite"
+            )
+        shutil.rmtree(run_dir / "records")
+        for name in ("run.json", "summary.json", "report.html"):
+            (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.seed is None:
         config = dataclasses.replace(config, seed=secrets.randbits(31))

@@ -97,6 +97,11 @@ def test_cli_replay_writes_the_run_directory(instant_server, trace, tmp_path):
     assert run["t0_utc"] >= run["started_utc"]  # run clock 0 on the wall clock
     assert (out / "report.html").exists()
     assert "20 ok" in result.output
+    again = ["replay", str(trace), "--url", server.base_url, "--out", str(out), "--limit", "5"]
+    refused = CliRunner().invoke(app, again)
+    assert refused.exit_code != 0 and "already holds a run" in str(refused.exception)
+    assert CliRunner().invoke(app, [*again, "--overwrite"]).exit_code == 0
+    assert json.loads((out / "summary.json").read_text())["counts"]["completed"] == 5
 
 
 def test_cli_bad_options_are_one_line_errors(trace, tmp_path):
