@@ -50,7 +50,10 @@ def replay_probe(requests, config: ReplayConfig) -> Probe:
 
     def probe(scale: float, run_dir: Path) -> dict:
         sched = dataclasses.replace(config.schedule, rate_scale=config.schedule.rate_scale * scale)
-        result = replay(requests, dataclasses.replace(config, schedule=sched), run_dir)
+        # the probe folders belong to the search: a repeated search replaces them
+        result = replay(
+            requests, dataclasses.replace(config, schedule=sched), run_dir, overwrite=True
+        )
         s = result.summary
         return {
             "offered_rps": s["offered_rate_rps"],
