@@ -353,7 +353,7 @@ def convert(
         try:
             t0_ns = _t0_guess(frame) if has_time else None
             counts, written = write(t0_ns)
-            if has_time and counts.lo != t0_ns:  # an earlier row further on: the true t0
+            if has_time and counts.lo not in (None, t0_ns):  # an earlier row came later
                 t0_ns = counts.lo
                 counts, written = write(t0_ns)
             metadata = provenance(counts, t0_ns)
