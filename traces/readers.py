@@ -2,10 +2,11 @@
 
 Every reader returns the adapter's columns (typed; a value that does not parse becomes null,
 so the engine can count it as a drop), and with ``line=True`` also ``_line``: the 1-based line
-of the row in the file. Only a ``--strict`` error needs the line, so the engine asks for it
-only then (numbering rows serialises the parallel CSV reader and costs a column per row). Compressed files (``.gz``, ``.xz``, ``.bz2``) are decompressed in
-a stream to a temporary file first, so a truncated archive fails loudly before anything is
-written. Header problems raise InputError naming the file and the expected vs found columns.
+of the row in the file. Only a ``--strict`` error needs it, so the engine asks for it only on
+that path (a second scan) instead of carrying a column through every row it writes.
+Compressed files (``.gz``, ``.xz``, ``.bz2``) are decompressed in a stream to a temporary
+file first, so a truncated archive fails loudly before anything is written. Header problems
+raise InputError naming the file and the expected vs found columns.
 """
 
 from __future__ import annotations
