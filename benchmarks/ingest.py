@@ -108,9 +108,9 @@ def compare(folder: Path, rows: int, repeat: int) -> dict[str, dict]:
         )
     pandas, ours = best["pandas"], best["burstlab"]
     print(
-        f"  burstlab vs pandas: {pandas['seconds'] / ours['seconds']:.1f}x faster (wall, target"
-        f" >= 5x), {pandas['cpu_s'] / ours['cpu_s']:.1f}x less CPU,"
-        f" {pandas['rss_kib'] / ours['rss_kib']:.1f}x less peak memory"
+        f"  speed ratio (pandas wall / burstlab wall): {pandas['seconds'] / ours['seconds']:.2f}x"
+        f" (target >= 5x); CPU-seconds burstlab / pandas: {ours['cpu_s'] / pandas['cpu_s']:.2f};"
+        f" peak memory pandas / burstlab: {pandas['rss_kib'] / ours['rss_kib']:.1f}x"
     )
     return best
 
