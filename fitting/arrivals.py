@@ -253,12 +253,19 @@ def _mixture_fixed_mean(params: dict[str, float], s: fam.Sample) -> dict[str, fl
     logx = np.log(xs)
 
     def unpack(theta: np.ndarray) -> dict[str, float] | None:
-        w1 = 1 / (1 + math.exp(-theta[0]))
-        mu1, s1, s2 = theta[1], math.exp(theta[2]), math.exp(theta[3])
-        rest = m - w1 * math.exp(mu1 + s1 * s1 / 2)
-        if rest <= 0:
+        # None for a point the optimiser may wander to but the model cannot take: the mean
+        # constraint unsolvable, or a scale / σ / weight that under- or overflows
+        try:
+            w1 = 1 / (1 + math.exp(-theta[0]))
+            mu1, s1, s2 = theta[1], math.exp(theta[2]), math.exp(theta[3])
+            rest = m - w1 * math.exp(mu1 + s1 * s1 / 2)
+            if rest <= 0 or not 0 < w1 < 1 or s1 <= 0 or s2 <= 0 or math.exp(mu1) <= 0:
+                return None
+            mu2 = math.log(rest / (1 - w1)) - s2 * s2 / 2
+        except (OverflowError, ValueError, ZeroDivisionError):
             return None
-        mu2 = math.log(rest / (1 - w1)) - s2 * s2 / 2
+        if math.exp(mu2) <= 0:
+            return None
         return {
             "w_1": w1,
             "s_1": s1,

@@ -33,6 +33,7 @@ from burstlab.fitting.spec import (
     FitDiagnostics,
     RateCurve,
 )
+from scipy import stats
 
 #: The EM forward–backward is a Python loop over windows; keep it to this many windows by
 #: widening the burst window on long traces.
@@ -80,6 +81,8 @@ class ModulationFit:
     chosen: RegimeCandidate
     within: ArrivalFit  # renewal fits of operational-time gaps (mean ≈ 1)
     span_s: float = 0.0  # length of the trace the empirical dispersion was measured on
+    start_s: float = 0.0  # first arrival: burst window i covers start_s + [i, i+1)·window_s
+    local_rate: np.ndarray | None = None  # fitted λ per burst window (curve · posterior level)
 
     def table(self) -> pl.DataFrame:
         """One row per candidate regime: kind, states, loglik/BIC (HMMs), IDC error, chosen."""
@@ -221,7 +224,29 @@ def fit_modulation(
     idx = np.minimum(((tt - t[0]) / w).astype(np.int64), counts.size - 1)
     tau = cum[idx] + (tt - t[0] - idx * w) * lam[idx]
     within = fit_arrivals(np.sort(tau), resolution_s=None)
-    return ModulationFit(curve, w, scales, empirical, hmms, candidates, chosen, within, span)
+    return ModulationFit(
+        curve, w, scales, empirical, hmms, candidates, chosen, within, span, float(t[0]), lam
+    )
+
+
+def operational_gap_ks(fit: ModulationFit, t: np.ndarray, seed: int = 0) -> float | None:
+    """Two-sample KS distance between the trace's real-time gaps and the gaps the
+    ``operational`` model implies at the same places: a draw from the unit-mean ``within``
+    law divided by the fitted local rate where the gap starts (a plug-in, no simulation).
+
+    This is what time-warping does to the gap shape: on a near-fixed-cadence client the
+    stretched gaps no longer pile up at the cadence. None without the local rates."""
+    if fit.local_rate is None:
+        return None
+    from burstlab.fitting.arrivals import fit_sample
+
+    t = sorted_times(t)
+    gaps = np.diff(t)
+    idx = np.floor((t[:-1] - fit.start_s) / fit.window_s).astype(np.int64)
+    lam = fit.local_rate[np.clip(idx, 0, fit.local_rate.size - 1)]
+    unit = fit.regime().within
+    implied = fit_sample(unit, gaps.size, np.random.default_rng(seed)) / np.maximum(lam, 1e-12)
+    return float(stats.ks_2samp(gaps, implied).statistic)
 
 
 #: The renewal model's dispersion is checked by simulation only up to this many arrivals.

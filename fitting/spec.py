@@ -47,6 +47,7 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
 MIXTURE_SUFFIX = "-mixture"
 
 ArrivalModel = Literal["renewal", "modulated", "windowed"]
+GapShape = Literal["operational", "real-time"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +271,13 @@ class ArrivalSpec:
     rate_curve: RateCurve | None = None
     burst_regime: BurstRegime | None = None
     windows: list[WindowFit] | None = None
+    #: ``modulated`` only: where the gap *values* come from. ``operational``: the regime's
+    #: ``within`` gaps, time-changed by Λ⁻¹ (the values stretch with the local rate).
+    #: ``real-time``: the time-changed process fixes the ORDER of the gaps (short where the
+    #: regime is busy), and the values are then drawn from ``gap_law`` (seconds, real time)
+    #: and assigned by rank — a client with a near-fixed cadence keeps its cadence.
+    gap_shape: GapShape = "operational"
+    gap_law: EmpiricalDist | None = None  # real-time gaps (seconds) of the fitted rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,6 +654,13 @@ def _validate_arrivals(a: ArrivalSpec, where: str) -> None:
             _check(win.rate_per_s >= 0, f"{where}.windows[{i}].rate_per_s", "must be ≥ 0")
             if win.fit is not None:
                 _validate_family(win.fit, f"{where}.windows[{i}].fit")
+    if a.gap_law is not None:
+        _validate_empirical(a.gap_law, f"{where}.gap_law")
+    _check(
+        a.gap_shape == "operational" or a.gap_law is not None,
+        f"{where}.gap_shape",
+        "'real-time' needs gap_law",
+    )
     needs = {"modulated": a.rate_curve, "windowed": a.windows}
     if a.model in needs:
         _check(

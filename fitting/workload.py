@@ -16,8 +16,9 @@ import numpy as np
 import polars as pl
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.burstiness import Burstiness, analyse
+from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
 from burstlab.fitting.lengths import LengthsFit, fit_lengths
-from burstlab.fitting.modulation import ModulationFit, fit_modulation, renewal_idc_error
+from burstlab.fitting.modulation import ModulationFit, fit_modulation
 from burstlab.fitting.prefix import fit_prefix
 from burstlab.fitting.sessions import SessionFit, fit_sessions
 from burstlab.fitting.spec import GroupSpec, SourceFingerprint, WorkloadSpec
@@ -42,6 +43,7 @@ class WorkloadFit:
     sessions: SessionFit | None = None
     groups: dict[str, WorkloadFit] = field(default_factory=dict)
     arrival_s: np.ndarray | None = None  # sorted arrival times, for the report
+    choice: ArrivalChoice | None = None  # the audit of the arrival-model choice
     rows: pl.DataFrame | None = None  # the fitted rows (after `where`), for the report
 
 
@@ -97,6 +99,7 @@ def fit_workload(
     arrivals = fit_arrivals(t, gof=gof, seed=seed)
     burst = analyse(t, None if _group else "all")
     mod = None
+    choice = None
     spec_arrivals = arrivals.to_spec()
     spec_arrivals.windows = burst.windows
     notes = list(arrivals.notes)
@@ -105,18 +108,13 @@ def fit_workload(
         mod = fit_modulation(t, resolution_s=arrivals.resolution.resolution_s, seed=seed)
         if duration / mod.window_s >= MIN_BURST_WINDOWS:
             spec_arrivals = mod.apply(spec_arrivals)
-            err_mod = mod.chosen.idc_rms_log_error
-            err_ren = renewal_idc_error(mod, arrivals.best, seed=seed)
-            if err_ren is not None and err_ren <= err_mod:
-                # the gap law alone reproduces the dispersion: keep the simpler model (the
-                # regime stays in the spec for anyone who asks for it)
-                spec_arrivals.model = "renewal"
-            ren = "n/a" if err_ren is None else f"{err_ren:.3f}"
-            notes.append(
-                f"arrival model {spec_arrivals.model!r}: dispersion RMS log error "
-                f"{mod.chosen.label} regime on {mod.window_s:g}-s windows {err_mod:.3f}, "
-                f"renewal ({arrivals.best.family}) {ren}"
-            )
+            choice = choose_arrival_model(t, arrivals, mod, seed=seed)
+            # the regime stays in the spec whichever model wins, for anyone who asks for it
+            spec_arrivals.model = choice.model
+            spec_arrivals.gap_law = choice.gap_law
+            if choice.model == "modulated":
+                spec_arrivals.gap_shape = choice.gap_shape
+            notes.append(choice.note())
         else:
             mod = None
     has_lengths = {"input_tokens", "output_tokens"} <= set(df.columns)
@@ -144,7 +142,9 @@ def fit_workload(
         notes=notes + (lengths.input.notes + lengths.output.notes if lengths else []),
         created_by=f"burstlab {__version__}",
     )
-    result = WorkloadFit(spec, arrivals, mod, lengths, burst, sessions, arrival_s=t, rows=df)
+    result = WorkloadFit(
+        spec, arrivals, mod, lengths, burst, sessions, arrival_s=t, rows=df, choice=choice
+    )
     if by is not None:
         if by not in df.columns:
             raise SchemaError(f"cannot group by {by!r}: the table has columns {df.columns}")

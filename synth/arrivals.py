@@ -143,13 +143,48 @@ def arrival_times(
         rate = rate_scale / unit_mean(spec.renewal)
         return unit_renewal(rng, spec.renewal, rate * duration_s) / rate
     if spec.model == "modulated":
-        lam, step = intensity(rng, spec.rate_curve, spec.burst_regime, duration_s, rate_scale)
-        horizon = float(lam.sum() * step)
-        t = time_change(unit_renewal(rng, _within_gaps(spec), horizon), lam, step)
-        return t[t < duration_s]
+        if spec.gap_shape == "real-time" and spec.gap_law is not None:
+            return _real_time_gaps(spec, rng, duration_s, rate_scale)
+        return _modulated(spec, rng, duration_s, rate_scale)
     if spec.model == "windowed":
         return _windowed(spec, rng, duration_s, rate_scale)
     raise SpecError(f"unknown arrival model {spec.model!r}")
+
+
+def _modulated(
+    spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float
+) -> np.ndarray:
+    lam, step = intensity(rng, spec.rate_curve, spec.burst_regime, duration_s, rate_scale)
+    horizon = float(lam.sum() * step)
+    t = time_change(unit_renewal(rng, _within_gaps(spec), horizon), lam, step)
+    return t[t < duration_s]
+
+
+#: The real-time shape draws the modulated process this much longer than asked, so that the
+#: re-valued gaps (whose sum is random) still cover the whole duration.
+REAL_TIME_MARGIN = 1.25
+
+
+def _real_time_gaps(
+    spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float
+) -> np.ndarray:
+    """The ``real-time`` gap shape: the modulated process decides the ORDER of the gaps (short
+    ones where the regime is busy, long ones where it is quiet) and the values are draws from
+    the real-time gap law (seconds, ÷ `rate_scale`), assigned by rank — the k-th shortest
+    time-warped gap gets the k-th shortest draw. The gap marginal is then the source's own
+    (a near-fixed cadence survives), while busy and quiet stretches stay where the regime put
+    them. Cost: one sort of n gaps and n draws."""
+    horizon = duration_s * REAL_TIME_MARGIN
+    while True:
+        warped = _modulated(spec, rng, horizon, rate_scale)
+        gaps = np.diff(warped, prepend=0.0)
+        values = np.sort(spec.gap_law.ppf(rng.random(gaps.size))) / rate_scale
+        out = np.empty_like(gaps)
+        out[np.argsort(gaps, kind="stable")] = values
+        t = np.cumsum(out)
+        if t.size == 0 or t[-1] >= duration_s or horizon > 64 * duration_s:
+            return t[t < duration_s]
+        horizon *= 2.0  # the draws summed short of the duration: draw a longer stretch
 
 
 def _windowed(
