@@ -124,6 +124,8 @@ def fit_cmd(
             fit.modulation.table().select("regime", "bic", "idc_rms_log_error", "chosen"),
             "burst regime candidates",
         )
+    if fit.choice is not None:
+        print_table(fit.choice.table, "arrival model candidates (gap KS + dispersion error)")
     if fit.lengths is not None:
         for part in (fit.lengths.input, fit.lengths.output):
             print_table(audit(part.table()), f"{part.column} candidates")

@@ -248,6 +248,14 @@ def write_report(fit: WorkloadFit, path: str | Path) -> Path:
     ]
     if fit.modulation is not None:
         tables.append(_html_table(fit.modulation.table(), "Burst regime candidates"))
+    if fit.choice is not None:
+        tables.append(
+            _html_table(
+                fit.choice.table,
+                "Arrival model candidates (chosen: lowest gap KS + dispersion RMS log error, "
+                "on the fitted rows; the empirical gap law scored out of sample)",
+            )
+        )
     if fit.lengths is not None:
         tables.append(_html_table(fit.lengths.input.table(), "input_tokens candidates"))
         tables.append(_html_table(fit.lengths.output.table(), "output_tokens candidates"))

@@ -7,7 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf
+from burstlab.fitting.spec import WorkloadSpec
 from burstlab.fitting.workload import fit_workload
+
+from burstlab.errors import SpecError
 
 
 def test_gap_law_reconciles_mass_and_follows_the_data():
@@ -60,3 +63,9 @@ def test_choice_picks_real_time_gaps_for_a_cadence_client():
     assert ks["real-time"] < 0.05 < ks["operational"]  # the warp smears the cadence
     assert fit.spec.arrivals.gap_shape == "real-time" and fit.spec.arrivals.gap_law is not None
     assert any("arrival model 'modulated' (real-time gaps)" in n for n in fit.spec.notes)
+    # additive spec fields: they round-trip, and a real-time shape without a law is refused
+    back = WorkloadSpec.from_json(fit.spec.to_json())
+    assert back.arrivals.gap_law == fit.spec.arrivals.gap_law
+    back.arrivals.gap_law = None
+    with pytest.raises(SpecError, match=r"gap_shape.*'real-time' needs gap_law"):
+        back.validate()
