@@ -57,6 +57,26 @@ def law_cdf(law: EmpiricalDist, x: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(x) < 0, 0.0, zero + inside)
 
 
+def law_ppf(law: EmpiricalDist, u: np.ndarray) -> np.ndarray:
+    """Inverse CDF of a gap law at u ∈ [0, 1) (seconds): 0 below the tie mass, log-linear
+    inside a bin. The same values as ``law.ppf`` for a law `gap_law` built (one atom at 0,
+    contiguous bins), ~10× faster (one np.interp), which matters at 20 M gaps."""
+    cum = np.concatenate(([0.0], np.cumsum(law.probs)))
+    zero = sum(m.prob for m in law.point_masses if m.value == 0.0)
+    v = np.asarray(u, dtype=np.float64) - zero
+    out = np.exp(np.interp(v, cum, np.log(np.asarray(law.edges))))
+    out[v < 0] = 0.0
+    return out
+
+
+def sorted_draws(law: EmpiricalDist, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws from a gap law, in increasing order, without a sort: the order statistics of n
+    uniforms are normalised cumulative sums of n + 1 exponentials, and the inverse CDF keeps
+    the order (O(n) instead of O(n log n))."""
+    e = np.cumsum(rng.exponential(size=n + 1))
+    return law_ppf(law, e[:-1] / e[-1])
+
+
 def cross_ks(t: np.ndarray, per_decade: int = BINS_PER_DECADE) -> float | None:
     """Out-of-sample KS distance of the gap law: built on the first half of the arrivals
     (by time), scored on the second half's gaps, and the other way round; the mean of the

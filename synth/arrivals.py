@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from burstlab.fitting.gaplaw import sorted_draws
 from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
 from burstlab.synth.parallel import map_chunks, map_ranges
 from burstlab.synth.sampling import sample_family, unit_mean
@@ -173,14 +174,14 @@ def _real_time_gaps(
     the real-time gap law (seconds, ÷ `rate_scale`), assigned by rank — the k-th shortest
     time-warped gap gets the k-th shortest draw. The gap marginal is then the source's own
     (a near-fixed cadence survives), while busy and quiet stretches stay where the regime put
-    them. Cost: one sort of n gaps and n draws."""
+    them. Cost: one argsort of the n warped gaps (the draws come out sorted)."""
     horizon = duration_s * REAL_TIME_MARGIN
     while True:
         warped = _modulated(spec, rng, horizon, rate_scale)
         gaps = np.diff(warped, prepend=0.0)
-        values = np.sort(spec.gap_law.ppf(rng.random(gaps.size))) / rate_scale
+        values = sorted_draws(spec.gap_law, gaps.size, rng) / rate_scale
         out = np.empty_like(gaps)
-        out[np.argsort(gaps, kind="stable")] = values
+        out[np.argsort(gaps)] = values  # equal warped gaps get equal-ranked draws: any order
         t = np.cumsum(out)
         if t.size == 0 or t[-1] >= duration_s or horizon > 64 * duration_s:
             return t[t < duration_s]

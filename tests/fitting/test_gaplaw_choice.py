@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf
+from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf, law_ppf, sorted_draws
 from burstlab.fitting.spec import WorkloadSpec
 from burstlab.fitting.workload import fit_workload
 
@@ -29,6 +29,13 @@ def test_gap_law_reconciles_mass_and_follows_the_data():
     assert (draws == 0).mean() == pytest.approx(0.2, abs=0.01)
     assert np.mean(draws) == pytest.approx(gaps.mean(), rel=0.05)
     assert gap_law(gaps[:100]) is None  # too few to be a law
+    # the fast inverse CDF is the spec's own, and sorted draws need no sort
+    u = rng.random(10_000)
+    assert law_ppf(law, u) == pytest.approx(law.ppf(u), rel=1e-12)
+    ordered = sorted_draws(law, 20_000, rng)
+    assert np.all(np.diff(ordered) >= 0)
+    assert (ordered == 0).mean() == pytest.approx(0.2, abs=0.01)
+    assert np.median(ordered) == pytest.approx(np.median(gaps), rel=0.02)
 
 
 def test_cross_ks_is_out_of_sample():
