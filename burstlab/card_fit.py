@@ -72,7 +72,7 @@ def fit_sections(frame: pl.DataFrame, out_dir: Path) -> FitSections:
     charts = save_card_chart(dispersion_chart(curve), out_dir, "dispersion")
     sections = [
         ("Burstiness", burstiness_markdown(fit.burstiness.row())),
-        ("Arrival model", arrivals_markdown(fit.arrivals, fit.modulation, fit.spec.arrivals.model)),
+        ("Arrival model", arrivals_markdown(fit.arrivals, fit.modulation, fit.spec.arrivals)),
     ]
     if fit.lengths is not None:
         sections.append(("Length models", lengths_markdown(fit.lengths)))
@@ -87,6 +87,20 @@ def fit_sections(frame: pl.DataFrame, out_dir: Path) -> FitSections:
     return FitSections(sections, charts, SPEC_FILE)
 
 
+def gap_shape_text(arrivals: Any) -> str:
+    """How a modulated spec draws gap values (`ArrivalSpec.gap_shape`); '' for other models."""
+    shape = getattr(arrivals, "gap_shape", None)
+    if arrivals.model != "modulated" or not shape:
+        return ""
+    how = (
+        "the regime orders the gaps and the fitted real-time gap law gives their values, so a "
+        "client with a near-fixed cadence keeps it"
+        if shape == "real-time"
+        else "unit-mean gaps stretched by the local rate"
+    )
+    return f"Gap values: **{shape}** ({how})."
+
+
 def burstiness_markdown(row: dict) -> str:
     """The burstiness table; a Poisson process has 1 for the CV and every dispersion index."""
     rows = [[label, _num(row.get(key))] for key, label in BURSTINESS_FIELDS.items()]
@@ -99,8 +113,10 @@ def burstiness_markdown(row: dict) -> str:
     )
 
 
-def arrivals_markdown(fit: Any, modulation: Any, model: str) -> str:
-    """The chosen renewal family, every candidate's diagnostics, and the burst regime."""
+def arrivals_markdown(fit: Any, modulation: Any, spec_arrivals: Any) -> str:
+    """The chosen renewal family, every candidate's diagnostics, and the burst regime
+    (`fit`: ArrivalFit, `modulation`: ModulationFit or None, `spec_arrivals`: ArrivalSpec)."""
+    model = spec_arrivals.model
     best, res = fit.best, fit.resolution
     grid = (
         f"timestamps on a {res.resolution_s:g} s grid ({res.zero_gap_share:.1%} of gaps are 0): "
@@ -122,12 +138,13 @@ def arrivals_markdown(fit: Any, modulation: Any, model: str) -> str:
         selection_markdown(fit.table()),
     ]
     if modulation is not None:
-        rc = modulation.rate_curve
+        n = len(modulation.rate_curve.rates_per_s)
         parts += [
-            f"Model used for generation: **{model}** — a rate curve ({len(rc.rates_per_s)} "
-            f"window{'s' if len(rc.rates_per_s) != 1 else ''} of {rc.window_s:g} s) times a burst regime on {modulation.window_s:g} s "
-            f"windows: **{modulation.chosen.label}**, chosen because its implied dispersion "
-            "curve is closest to the measured one (RMS of the log ratio):",
+            f"Model used for generation: **{model}** — a rate curve ({n} window"
+            f"{'s' if n != 1 else ''} of {modulation.rate_curve.window_s:g} s) times a burst "
+            f"regime on {modulation.window_s:g} s windows: **{modulation.chosen.label}**, chosen "
+            "because its implied dispersion curve is closest to the measured one (RMS of the "
+            "log ratio). " + gap_shape_text(spec_arrivals),
             md_table(
                 ["regime", "states", "loglik", "BIC", "IDC RMS log error", "levels", "chosen"],
                 [

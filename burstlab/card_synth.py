@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
-from burstlab.card_fit import format_params, round_ic
+from burstlab.card_fit import format_params, gap_shape_text, round_ic
 from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
 from burstlab.card_stats import (
     kv_table,
@@ -211,6 +211,8 @@ def spec_markdown(spec: Any) -> str:
             f"Burst regime: {len(br.levels)} states on {br.window_s:g} s windows, rate "
             f"multipliers {min(br.levels):.3g}–{max(br.levels):.3g} (stationary mean 1)."
         )
+    if gap_shape_text(arr):
+        parts.append(gap_shape_text(arr))
     if arr.candidates:
         parts.append(candidates_table(arr.candidates, arr.renewal))
     lengths = spec.lengths
