@@ -436,6 +436,10 @@ class SessionSpec:
     think_time: FamilyFit | None = None
     think_time_empirical: EmpiricalDist | None = None
     request_share: float = 1.0  # share of requests that carry a session id
+    #: tokens a user adds per turn (the first turn's whole input, later turns' input minus the
+    #: previous turn's input + output), when the source's inputs carry the history; null when
+    #: not measurable — synth then scales the input marginal (a named workaround). Additive.
+    new_tokens: Marginal | None = None
 
 
 @dataclass

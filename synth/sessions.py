@@ -112,8 +112,8 @@ def session_requests(
     """Columns of a session workload on [0, duration_s): arrival_s, input_tokens,
     output_tokens, session_id, hash_ids (sorted by arrival).
 
-    `new_tokens` is the marginal of the tokens a user adds per turn; the spec has no such
-    field yet, so it defaults to `new_tokens_from_input` (see there). Request rate ≈ the
+    `new_tokens` is the marginal of the tokens a user adds per turn; it defaults to the
+    spec's fitted `sessions.new_tokens`, and without one to `new_tokens_from_input` (see there). Request rate ≈ the
     spec's rate × `rate_scale`, shared across sessions; turns beyond `duration_s` are cut.
     """
     if spec.sessions is None or spec.lengths is None:
@@ -129,7 +129,7 @@ def session_requests(
     gaps = think_times(rng, sess, int(turns.sum()))
     gaps[first] = 0.0
     t = starts[session_index] + _segment_cumsum(gaps, first)
-    new_m = new_tokens if new_tokens is not None else new_tokens_from_input(lengths, turn_sample)
+    new_m = new_tokens or sess.new_tokens or new_tokens_from_input(lengths, turn_sample)
     u_new, u_out = copula_uniforms(rng, lengths.dependence.copula.rho, t.size)
     new = marginal_ppf(new_m, u_new)
     out = marginal_ppf(lengths.output, u_out)
@@ -161,7 +161,7 @@ def session_requests(
 
 
 def new_tokens_from_input(lengths: LengthSpec, turns: np.ndarray) -> Marginal:
-    """WORKAROUND (the spec has no per-turn new-token marginal): the fitted *input* marginal
+    """WORKAROUND (for a spec without a fitted `sessions.new_tokens`): the fitted *input* marginal
     scaled by c so that the mean input over all generated turns equals the fitted input mean.
 
     With T turns per session, new-token mean c·m_in and output mean m_out, the mean input per

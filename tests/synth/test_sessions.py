@@ -71,3 +71,27 @@ def test_sessions_seeded_and_prompts():
     ).frame
     firsts = p["hash_ids"].list.head(2)
     assert firsts.n_unique() <= 3  # every request starts with one of 3 system prompts
+
+
+def test_sessions_use_the_fitted_new_token_marginal():
+    """With `sessions.new_tokens` in the spec, each later turn adds exactly a draw from it."""
+    from burstlab.fitting.sessions import token_marginal
+
+    spec = session_spec()
+    spec.sessions.new_tokens = token_marginal(np.random.default_rng(5).integers(50, 151, 20_000))
+    f = generate(spec, duration_s=3000, seed=6, sessions=True).frame
+    d = f.sort("session_id", "arrival_s").with_columns(
+        same=pl.col("session_id") == pl.col("session_id").shift(1),
+        carried=(pl.col("input_tokens") + pl.col("output_tokens")).shift(1),
+    )
+    first = d.filter(~pl.col("same").fill_null(False))["input_tokens"]
+    later = d.filter(pl.col("same").fill_null(False))
+    if spec.lengths.context_limit:  # turns clipped by the context limit add less
+        later = later.filter(
+            pl.col("input_tokens") + pl.col("output_tokens") < spec.lengths.context_limit
+        )
+    added = (later["input_tokens"] - later["carried"]).to_numpy()
+    assert added.size > 1000
+    assert added.min() >= 50 and added.max() <= 150
+    assert added.mean() == pytest.approx(100.0, abs=2.0)
+    assert first.min() >= 50 and first.max() <= 150
