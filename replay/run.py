@@ -90,22 +90,9 @@ class RunResult:
 
 def load_requests(source: str, data_dir: str | Path | None = None) -> pl.DataFrame:
     """A canonical requests table from a Parquet file, an ingested source, or a shipped sample."""
-    path = Path(source)
-    if path.suffix == ".parquet" or path.exists():
-        if not path.is_file():
-            raise ReplayError(f"{path}: no such Parquet file")
-        return pl.read_parquet(path)
     from burstlab import traces
 
-    try:
-        return traces.open(source, data_dir).collect()
-    except Exception as exc:
-        if source in traces.SAMPLES:
-            return traces.sample_frame(source)
-        raise ReplayError(
-            f"{source}: not a Parquet file, an ingested source or a shipped sample "
-            f"({sorted(traces.SAMPLES)}): {exc}"
-        ) from None
+    return traces.scan(source, data_dir).collect()
 
 
 def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -> PromptSet:

@@ -4,11 +4,21 @@ Public API (stable; later stages build on it):
 - `sample_frame(name)`: a shipped real sample as a canonical ``requests`` DataFrame.
 - `ingest(source, files=None, *, sample=False, data_dir=None, strict=False)` → `IngestResult`.
 - `open(source, data_dir=None)` → polars LazyFrame of an ingested dataset.
+- `scan(source, data_dir=None)` → LazyFrame of a Parquet path, an ingested id or a shipped sample.
 - `connect(data_dir=None)` → DuckDB connection to the catalog (views per canonical table).
 """
 
-from burstlab.traces.catalog import connect, open
+from burstlab.traces.catalog import connect, open, scan
 from burstlab.traces.embedded import SAMPLES, sample_frame
 from burstlab.traces.ingest import IngestResult, ingest, ingest_many
 
-__all__ = ["SAMPLES", "IngestResult", "connect", "ingest", "ingest_many", "open", "sample_frame"]
+__all__ = [
+    "SAMPLES",
+    "IngestResult",
+    "connect",
+    "ingest",
+    "ingest_many",
+    "open",
+    "sample_frame",
+    "scan",
+]
