@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from burstlab import __version__
+from burstlab.console import console as make_console
 from burstlab.errors import BurstlabError
 
 app = typer.Typer(
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True)
+err = make_console(stderr=True)
 
 
 def _version(value: bool) -> None:

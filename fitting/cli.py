@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from burstlab.errors import BurstlabError, InputError
+from burstlab.console import console
+from burstlab.errors import InputError
 
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 SourceArg = Annotated[
     str,
@@ -35,21 +35,9 @@ ByOpt = Annotated[
 
 def load_source(source: str, data_dir: Path | None) -> pl.LazyFrame:
     """A canonical table by dataset id, shipped sample name, or Parquet path."""
-    from burstlab.traces import SAMPLES, sample_frame
-    from burstlab.traces import open as open_source
+    from burstlab.traces import scan
 
-    path = Path(source)
-    if path.suffix == ".parquet":
-        if not path.exists():
-            raise InputError(path, "no such Parquet file")
-        return pl.scan_parquet(path)
-    try:
-        return open_source(source, data_dir)
-    except BurstlabError:
-        if source in SAMPLES:
-            err.print(f"[dim]{source} is not ingested here; using the shipped sample[/]")
-            return sample_frame(source).lazy()
-        raise
+    return scan(source, data_dir)
 
 
 def _fmt(v: object) -> str:
@@ -65,8 +53,10 @@ def _fmt(v: object) -> str:
 
 
 def print_table(df: pl.DataFrame, title: str) -> None:
-    """A polars frame as a rich table."""
-    table = Table(title=title, show_lines=False)
+    """A polars frame as a rich table, its title on a line of its own (rich would wrap a title
+    wider than a narrow table)."""
+    out.print(f"[bold]{title}[/]")
+    table = Table(show_lines=False)
     for c in df.columns:
         table.add_column(c, overflow="fold")
     for row in df.iter_rows():

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from burstlab.console import console as make_console
 from burstlab.errors import ReplayError
 
-console = Console()
+console = make_console()
 
 Url = Annotated[
     str, typer.Option("--url", help="Base URL of the OpenAI-compatible server (no /v1 suffix).")

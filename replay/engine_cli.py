@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from burstlab.console import console as make_console
 from burstlab.errors import ReplayError, SpecError
 
-console = Console()
+console = make_console()
 
 
 def parse_faults(text: str) -> dict[str, float]:

@@ -8,26 +8,19 @@ from typing import Annotated, Optional
 import polars as pl
 import typer
 from burstlab.synth import fidelity as F
-from rich.console import Console
 from rich.table import Table
 
+from burstlab.console import console
 from burstlab.errors import InputError
 
-out = Console()
-if not out.is_terminal:  # piped or logged: the verdict table needs ~120 columns, don't wrap it
-    out = Console(width=max(out.width, 140))
+out = console()
 
 
 def load_requests(arg: str, data_dir: Path | None) -> pl.DataFrame:
-    """A requests frame from a Parquet file path, or a dataset id in the catalog."""
-    path = Path(arg)
-    if path.suffix == ".parquet":
-        if not path.exists():
-            raise InputError(path, "no such file")
-        return pl.read_parquet(path)
-    from burstlab.traces import open as open_source
+    """A requests frame from a Parquet file path, an ingested dataset id or a shipped sample."""
+    from burstlab.traces import scan
 
-    return open_source(arg, data_dir=data_dir).collect()
+    return scan(arg, data_dir).collect()
 
 
 def parse_mix(items: list[str]) -> dict[str, float]:

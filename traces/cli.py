@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from burstlab.console import console as make_console
 from burstlab.paths import data_dir as resolve_data_dir
 
-out = Console(width=None if sys.stdout.isatty() else 160)  # no truncated ids in logs
+out = make_console()
 
 
 def _root(ctx: typer.Context) -> Path:
