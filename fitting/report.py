@@ -8,7 +8,6 @@ input and output length CDFs with the chosen family and the empirical model.
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import polars as pl
 from burstlab.fitting.spec import FamilyFit
 from burstlab.fitting.workload import WorkloadFit
 
-from burstlab.charts import save_chart
+from burstlab.charts import write_html_report
 
 QQ_POINTS = 200
 WIDTH = 520
@@ -187,31 +186,6 @@ def length_cdf_chart(fit: WorkloadFit) -> alt.Chart | None:
     )
 
 
-def _html_table(df: pl.DataFrame, title: str) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
-    body = []
-    for row in df.iter_rows():
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                text = "-" if math.isnan(v) else f"{v:.6g}"
-            else:
-                text = "-" if v is None else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
-
-
-STYLE = (
-    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-    "font-size:12px;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 6px}"
-    "th{background:#eee}</style>"
-)
-
-
 def write_report(fit: WorkloadFit, path: str | Path) -> Path:
     """Write the HTML report (tables + charts) to ``path``; returns the path."""
     path = Path(path)
@@ -237,43 +211,39 @@ def write_report(fit: WorkloadFit, path: str | Path) -> Path:
             values = fit.rows["output_tokens"].to_numpy().astype(np.float64)
             charts.append(qq_chart(values, cands, "QQ plot of output tokens"))
     chart = alt.vconcat(*charts).resolve_scale(color="independent")
-    save_chart(chart, path.with_suffix(""), formats=("html",))
-    written = path.with_suffix(".html")
     spec = fit.spec
     tables = [
-        _html_table(
-            fit.arrivals.table(),
+        (
             "Inter-arrival candidates (chosen: lowest BIC among mean-preserving fits)",
+            fit.arrivals.table(),
         )
     ]
     if fit.modulation is not None:
-        tables.append(_html_table(fit.modulation.table(), "Burst regime candidates"))
+        tables.append(("Burst regime candidates", fit.modulation.table()))
     if fit.choice is not None:
         tables.append(
-            _html_table(
-                fit.choice.table,
+            (
                 "Arrival model candidates (chosen: lowest gap KS + dispersion RMS log error, "
                 "on the fitted rows; the empirical gap law scored out of sample)",
+                fit.choice.table,
             )
         )
     if fit.lengths is not None:
-        tables.append(_html_table(fit.lengths.input.table(), "input_tokens candidates"))
-        tables.append(_html_table(fit.lengths.output.table(), "output_tokens candidates"))
-        tables.append(_html_table(fit.lengths.load, "Output length vs load"))
-    tables.append(_html_table(fit.burstiness.dispersion, "Index of dispersion"))
-    header = (
-        f"<h1>burstlab fit: {html.escape(spec.source.source)}</h1>"
+        tables.append(("input_tokens candidates", fit.lengths.input.table()))
+        tables.append(("output_tokens candidates", fit.lengths.output.table()))
+        tables.append(("Output length vs load", fit.lengths.load))
+    tables.append(("Index of dispersion", fit.burstiness.dispersion))
+    intro = (
         f"<p>{spec.source.rows:,} requests over {spec.source.duration_s:,.1f} s "
         f"({spec.source.rate_per_s:.3g} req/s). Arrival model: <b>{spec.arrivals.model}</b>; "
         f"renewal family <b>{spec.arrivals.renewal.family}</b>. Spec sha256 {spec.sha256()[:12]}.</p>"
-        + "".join(f"<p>• {html.escape(n)}</p>" for n in spec.notes)
     )
-    page = written.read_text()
-    page = page.replace("<head>", "<head>" + STYLE, 1)
-    page = page.replace("<body>", "<body>" + header + "".join(tables), 1)
-    if written != path:
-        path.write_text(page)
-        written.unlink()
-        return path
-    written.write_text(page)
-    return written
+    return write_html_report(
+        path,
+        title=f"burstlab fit: {spec.source.source}",
+        intro=intro,
+        notes=[f"• {n}" for n in spec.notes],
+        tables=tables,
+        chart=chart,
+        digits=6,
+    )

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from burstlab.replay.metrics import bin_width, lag_over_time, per_request
 
-from burstlab.charts import save_chart
+from burstlab.charts import save_chart, write_html_report
 
 MAX_POINTS = 4000
 CDF_POINTS = 200
@@ -145,9 +145,46 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
     )
 
 
+def _metrics_table(summary: dict) -> pl.DataFrame:
+    """Percentiles of each latency metric in milliseconds, full run then steady state."""
+    rows = []
+    scopes = {
+        "full": {"schedule_lag_s": summary.get("schedule_lag_s"), **(summary.get("full") or {})}
+    }
+    scopes["steady"] = summary.get("steady") or {}
+    for scope, metrics in scopes.items():
+        for name, stats in metrics.items():
+            if not (isinstance(stats, dict) and name.endswith("_s") and stats.get("count")):
+                continue
+            rows.append(
+                {
+                    "window": scope,
+                    "metric (ms)": name.removesuffix("_s"),
+                    "count": int(stats["count"]),
+                    **{k: 1000 * stats[k] for k in ("mean", "p50", "p90", "p99", "max")},
+                }
+            )
+    return pl.DataFrame(rows)
+
+
 def run_report(run_dir: str | Path, records: pl.DataFrame, summary: dict) -> Path:
-    """Write `<run_dir>/report.html`."""
-    return save_chart(run_charts(records, summary), Path(run_dir) / "report", ("html",))[0]
+    """Write `<run_dir>/report.html`: counts, goodput and latency percentiles, then charts."""
+    counts = {k: v for k, v in (summary.get("counts") or {}).items() if not isinstance(v, dict)}
+    tables = [("Requests", pl.DataFrame([counts]))] if counts else []
+    goodput = summary.get("goodput")
+    if goodput:
+        good = {k: goodput.get(k) for k in ("requests", "good", "attainment", "goodput_rps")}
+        good |= {f"pass_{k}": v for k, v in (goodput.get("pass_rate") or {}).items()}
+        tables.append((f"Goodput (SLO {goodput.get('slo')})", pl.DataFrame([good])))
+    metrics = _metrics_table(summary)
+    if metrics.height:
+        tables.append(("Latency (ms)", metrics))
+    return write_html_report(
+        Path(run_dir) / "report.html",
+        title=f"burstlab replay: {Path(run_dir).name}",
+        tables=tables,
+        chart=run_charts(records, summary),
+    )
 
 
 def capacity_report(out: str | Path, probes: pl.DataFrame, target: float) -> Path:

@@ -8,7 +8,6 @@ real envelope with slack), so metrics of different units sit on one axis.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,8 @@ import altair as alt
 import numpy as np
 import polars as pl
 from burstlab.synth.fidelity import ACF_MAX_LAG, METRICS, REAL, FidelityResult
+
+from burstlab.charts import write_html_report
 
 
 def _dispersion_rows(result: FidelityResult) -> pl.DataFrame:
@@ -117,22 +118,6 @@ def fidelity_chart(result: FidelityResult, frames: Mapping[str, pl.DataFrame]) -
     return alt.vconcat(*charts)
 
 
-def _html_table(frame: pl.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = []
-    for row in frame.iter_rows():
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                cells.append(f"<td>{v:.4g}</td>")
-            elif isinstance(v, bool):
-                cells.append(f"<td class={'ok' if v else 'bad'}>{'yes' if v else 'no'}</td>")
-            else:
-                cells.append(f"<td>{html.escape(str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
 def write_report(
     result: FidelityResult,
     frames: Mapping[str, pl.DataFrame],
@@ -145,28 +130,19 @@ def write_report(
     """Write the HTML report (self-contained: the chart library is inlined, so it opens
     offline) and return its path. `extra_tables` (caption, table) go after the verdicts,
     e.g. the per-seed summary of a hold-out run."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    chart_html = fidelity_chart(result, frames).to_html(fullhtml=False, inline=True)
     tables = [("Values (distance: 0 is perfect; ratio: 1 is perfect)", result.wide())]
     if result.envelope is not None:
         tables.append(("Inside the real envelope (25 % slack)?", result.wide("within")))
     tables += extra_tables or []
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>",
-        "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;margin:1em 0}",
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}",
-        ".ok{background:#dfd}.bad{background:#fdd}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>Held-out window: {result.heldout_rows} requests. ",
-        "Metrics and the envelope are defined in docs/synth.md.</p>",
-    ]
-    parts += [f"<p>{html.escape(n)}</p>" for n in notes or []]
-    for caption, table in tables:
-        parts += [f"<h2>{html.escape(caption)}</h2>", _html_table(table)]
-    parts += ["<h2>Charts</h2>", chart_html, "</body></html>"]
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text("".join(parts))
-    tmp.replace(dest)
-    return dest
+    intro = (
+        f"<p>Held-out window: {result.heldout_rows} requests. "
+        "Metrics and the envelope are defined in docs/synth.md.</p>"
+    )
+    return write_html_report(
+        dest,
+        title=title,
+        intro=intro,
+        notes=notes or [],
+        tables=tables,
+        chart=fidelity_chart(result, frames),
+    )

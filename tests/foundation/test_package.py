@@ -146,3 +146,24 @@ def test_wheel_installs_and_imports_every_stage(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_html_report_is_self_contained_escaped_and_atomic(tmp_path):
+    import altair as alt
+
+    from burstlab.charts import write_html_report
+
+    chart = alt.Chart(pl.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})).mark_line()
+    table = pl.DataFrame({"name": ["<b>x</b>"], "value": [1.23456789], "ok": [False]})
+    dest = write_html_report(
+        tmp_path / "r.html",
+        title="t & u",
+        notes=["a < b"],
+        tables=[("caption", table)],
+        chart=chart.encode(x="x", y="y"),
+    )
+    page = dest.read_text()
+    assert "cdn.jsdelivr" not in page and "vega-embed" in page  # library inlined: opens offline
+    assert "<h1>t &amp; u</h1>" in page and "a &lt; b" in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<td>1.235</td>" in page and "<td class=bad>no</td>" in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
