@@ -347,14 +347,10 @@ def synthetic_caveats(spec: Any) -> list[str]:
 
 
 def _source_frame(source: str, data_dir: str | Path | None) -> pl.DataFrame:
-    from burstlab import traces
+    """The spec's source rows, resolved like every SOURCE argument (`traces.scan`)."""
+    from burstlab.traces.catalog import scan
 
-    try:
-        return traces.open(source, data_dir).collect()
-    except BurstlabError:
-        if source in traces.SAMPLES:
-            return traces.sample_frame(source)
-        raise
+    return scan(source, data_dir).collect()
 
 
 def _cut(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
