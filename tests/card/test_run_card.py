@@ -75,7 +75,9 @@ def test_run_card_names_engine_load_slos_and_results(run_dir, tmp_path):
     p99 = summary["full"]["ttft_s"]["p99"] * 1000
     ttft_row = re.search(r"\| TTFT \(first token − sent\) \| (\d+) \| ([^\n]+) \|", text)
     assert int(ttft_row.group(1)) == counts["completed"]
-    assert float(ttft_row.group(2).split(" | ")[3]) == pytest.approx(p99, rel=2e-3)
+    assert float(ttft_row.group(2).split(" | ")[3]) == pytest.approx(
+        p99, rel=5e-3
+    )  # 3 significant digits
     assert "burstlab's instant test server" in text
     assert (card.out_dir / "charts" / "run.png").read_bytes()[:4] == b"\x89PNG"
     assert (card.out_dir / "data" / "run.json").is_file()
