@@ -23,7 +23,7 @@ import time
 
 import aiohttp
 import numpy as np
-from burstlab.replay.calibrate import ceiling, measure_rate
+from burstlab.replay.calibrate import ceiling, measure_rate, warm_up
 from burstlab.replay.instant_server import start_instant_server
 from burstlab.replay.prompts import request_body
 
@@ -88,6 +88,7 @@ def main() -> None:
         if args.pin and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {0})
             os.sched_setaffinity(server.process.pid, {1})
+        warm_up(server.base_url, min(rates))  # discarded: one-time costs of a fresh process
         for rate in rates:
             before = cpu_s()
             row = measure_rate(server.base_url, rate, duration_s=args.duration)
