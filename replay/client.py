@@ -17,6 +17,7 @@ Design choices that peers get wrong and this gets right:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import resource
@@ -496,12 +497,26 @@ def quiet_runtime(switch_interval_s: float = 0.0005):
         gc.collect()
 
 
-def run_async(coro):
-    """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop,
-    inside quiet_runtime()."""
+def _run_on_new_loop(coro):
     with quiet_runtime():
         try:
             import uvloop
         except ImportError:
             return asyncio.run(coro)
         return uvloop.run(coro)
+
+
+def run_async(coro):
+    """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop,
+    inside quiet_runtime().
+
+    Where an event loop already runs in this thread (a Jupyter notebook), the coroutine gets a
+    loop of its own on a worker thread, so `replay()` works from a notebook cell as it does
+    from a script.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_on_new_loop(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="burstlab-replay") as pool:
+        return pool.submit(_run_on_new_loop, coro).result()
