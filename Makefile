@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=69" wheel
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77" wheel
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
@@ -27,8 +27,8 @@ demo: $(STAMP)
 	$(BL) synth $(OUT)/conv-spec.json --duration 3600 --seed 1 --rate-scale 2 --out $(OUT)/conv-synth-2x.parquet
 	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --time-scale 0.5 \
 		--max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
-		--out $(OUT)/replay
-	$(BL) card azure-llm-2023-conv --out $(OUT)/card
+		--out $(OUT)/replay --overwrite
+	$(BL) card azure-llm-2023-conv --out $(OUT)/card --overwrite
 	@echo
 	@echo "fit report:    $(OUT)/conv-fit.html"
 	@echo "synthetic:     $(OUT)/conv-synth-2x.parquet"
@@ -45,6 +45,9 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
