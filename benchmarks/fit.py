@@ -21,6 +21,7 @@ import tracemalloc
 
 import numpy as np
 import scipy.stats as st
+
 from burstlab.fitting.arrivals import fit_arrivals
 
 SCIPY = {

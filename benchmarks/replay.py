@@ -23,6 +23,7 @@ import time
 
 import aiohttp
 import numpy as np
+
 from burstlab.replay.calibrate import ceiling, measure_rate, warm_up
 from burstlab.replay.instant_server import start_instant_server
 from burstlab.replay.prompts import request_body

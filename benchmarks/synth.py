@@ -21,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+
 from burstlab.fitting.spec import (
     ArrivalSpec,
     BurstRegime,

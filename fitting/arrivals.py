@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+
+from burstlab.errors import SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import (
     Selection,
@@ -34,8 +36,6 @@ from burstlab.fitting.select import (
     stderr,
 )
 from burstlab.fitting.spec import ArrivalSpec, FamilyFit, FitDiagnostics
-
-from burstlab.errors import SchemaError
 
 MEAN_PRESERVING = ("mean-preserving", "interval-censored mean-preserving")
 #: Families tried by default: the four renewal families plus a two-lognormal mixture

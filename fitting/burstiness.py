@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting.arrivals import (
     arrival_times,
     detect_resolution,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting.arrivals import ArrivalFit
 from burstlab.fitting.gaplaw import cross_ks, gap_law
 from burstlab.fitting.modulation import ModulationFit, operational_gap_ks, renewal_idc_error

@@ -99,7 +99,6 @@ def fit_cmd(
     Example: burstlab fit azure-llm-2023-conv --out conv.json --report conv.html
     """
     from burstlab.fitting.workload import fit_workload
-
     from burstlab.progress import progress
 
     lf = load_source(source, (ctx.obj or {}).get("data_dir"))

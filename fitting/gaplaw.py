@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from burstlab.fitting.spec import EmpiricalDist, PointMass
 from scipy import stats
+
+from burstlab.fitting.spec import EmpiricalDist, PointMass
 
 #: Histogram bins per decade of gap length (2 % steps: finer than any cadence jitter seen).
 BINS_PER_DECADE = 40

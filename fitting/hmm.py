@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.special as sp
+
 from burstlab.fitting.dispersion import stationary
 from burstlab.fitting.select import information
 

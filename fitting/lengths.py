@@ -25,6 +25,8 @@ import numpy as np
 import polars as pl
 import scipy.optimize as opt
 import scipy.stats as st
+
+from burstlab.errors import SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import Selection, information, ks_ad_from_cdf
 from burstlab.fitting.spec import (
@@ -38,8 +40,6 @@ from burstlab.fitting.spec import (
     Marginal,
     PointMass,
 )
-
-from burstlab.errors import SchemaError
 
 LENGTH_FAMILIES = ("gamma", "weibull", "lognormal")
 #: A value is a cap (point mass) when it is the maximum, holds ≥ 0.5 % of the rows and is

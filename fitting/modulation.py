@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy import stats
+
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals, sorted_times
 from burstlab.fitting.burstiness import dispersion_curve, window_counts
 from burstlab.fitting.dispersion import LogARFit, chain_autocov, fit_log_ar, implied_idc
@@ -33,7 +35,6 @@ from burstlab.fitting.spec import (
     FitDiagnostics,
     RateCurve,
 )
-from scipy import stats
 
 #: The EM forward–backward is a Python loop over windows; keep it to this many windows by
 #: widening the burst window on long traces.

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting.lengths import empirical_model
 from burstlab.fitting.spec import Marginal, PrefixSpec
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import altair as alt
 import numpy as np
 import polars as pl
-from burstlab.fitting.spec import FamilyFit
-from burstlab.fitting.workload import WorkloadFit
 
 from burstlab.charts import write_html_report
+from burstlab.fitting.spec import FamilyFit
+from burstlab.fitting.workload import WorkloadFit
 
 QQ_POINTS = 200
 WIDTH = 520

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting import families as fam
 from burstlab.fitting.spec import FamilyFit, FitDiagnostics
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from burstlab.errors import InputError
 from burstlab.fitting import families as fam
 from burstlab.fitting.lengths import fit_counts
 from burstlab.fitting.spec import (
@@ -38,8 +40,6 @@ from burstlab.fitting.spec import (
     WindowFit,
     WorkloadSpec,
 )
-
-from burstlab.errors import InputError
 
 TRACE_WINDOW_S = 600.0
 PATTERNS = {"Gamma": "gamma", "Weibull": "weibull"}

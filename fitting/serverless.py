@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+from burstlab.errors import SchemaError
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.select import Selection
 from burstlab.fitting.spec import (
@@ -24,8 +26,6 @@ from burstlab.fitting.spec import (
     SourceFingerprint,
     WorkloadSpec,
 )
-
-from burstlab.errors import SchemaError
 
 #: Huawei reference: (family, mean s, s.d. s).
 HUAWEI_COLD_START = ("lognormal", 3.24, 7.10)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.lengths import empirical_model
 from burstlab.fitting.select import Selection, information

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+
+from burstlab.errors import SchemaError, SpecError
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.burstiness import Burstiness, analyse
 from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
@@ -22,8 +24,6 @@ from burstlab.fitting.modulation import ModulationFit, fit_modulation
 from burstlab.fitting.prefix import fit_prefix
 from burstlab.fitting.sessions import SessionFit, fit_sessions
 from burstlab.fitting.spec import GroupSpec, SourceFingerprint, WorkloadSpec
-
-from burstlab.errors import SchemaError, SpecError
 
 #: A group (``by``) needs this many requests to get its own spec.
 MIN_GROUP_ROWS = 200

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.run import ReplayConfig, replay
 from burstlab.replay.schedule import ScheduleOptions

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from burstlab.replay.run import ReplayConfig, replay
 
 from burstlab.errors import ReplayError
+from burstlab.replay.run import ReplayConfig, replay
 
 Probe = Callable[[float, Path], dict]
 

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import aiohttp
+
+from burstlab.errors import ReplayError
 from burstlab.replay.records import RecordWriter, chunk_tokens
 from burstlab.replay.schedule import now, wait_until
 from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret, text_chars
-
-from burstlab.errors import ReplayError
 
 Policy = Literal["send-late", "drop"]
 GC_SAFETY_OBJECTS = 2_000_000

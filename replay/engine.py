@@ -22,12 +22,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from burstlab.errors import ReplayError
+from burstlab.paths import data_dir
 from burstlab.replay.child import ChildServer, spawn_module, wait_for_exit_request
 from burstlab.replay.child import fetch_json as fetch_json  # re-exported for tests and callers
 from burstlab.replay.child import prometheus_counters as prometheus_counters
-
-from burstlab.errors import ReplayError
-from burstlab.paths import data_dir
 
 HOST = "127.0.0.1"
 DEFAULT_START_TIMEOUT_S = 60.0

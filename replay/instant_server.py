@@ -40,9 +40,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from multiprocessing.sharedctypes import RawArray
 
-from burstlab.replay.child import ChildServer, spawn_module, stop_process, wait_for_exit_request
-
 from burstlab.errors import ReplayError, SpecError
+from burstlab.replay.child import ChildServer, spawn_module, stop_process, wait_for_exit_request
 
 HOST = "127.0.0.1"
 FAULT_HEADER = b"x-burstlab-fault"

@@ -12,9 +12,9 @@ from pathlib import Path
 import altair as alt
 import numpy as np
 import polars as pl
-from burstlab.replay.metrics import bin_width, lag_over_time, per_request
 
 from burstlab.charts import save_chart, write_html_report
+from burstlab.replay.metrics import bin_width, lag_over_time, per_request
 
 MAX_POINTS = 4000
 CDF_POINTS = 200

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from burstlab import __version__
+from burstlab.errors import ReplayError
 from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
 from burstlab.replay.goodput import SLO, goodput
 from burstlab.replay.metrics import per_request, summarize, vllm_keys
@@ -37,9 +40,6 @@ from burstlab.replay.prompts import (
 from burstlab.replay.records import RecordWriter, read_records
 from burstlab.replay.schedule import Schedule, ScheduleOptions, build_schedule
 from burstlab.replay.target import first_model, measure_overhead, server_info
-
-from burstlab import __version__
-from burstlab.errors import ReplayError
 
 
 @dataclass

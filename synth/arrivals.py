@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from burstlab.errors import SpecError
 from burstlab.fitting.gaplaw import sorted_draws
 from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
 from burstlab.synth.parallel import map_chunks, map_ranges
 from burstlab.synth.sampling import sample_family, unit_mean
-
-from burstlab.errors import SpecError
 
 
 def unit_renewal(rng: np.random.Generator, gaps: FamilyFit, horizon: float) -> np.ndarray:

@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import polars as pl
 import typer
-from burstlab.synth import fidelity as F
 from rich.table import Table
 
 from burstlab.console import console
 from burstlab.errors import InputError
+from burstlab.synth import fidelity as F
 
 out = console()
 

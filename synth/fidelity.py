@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from burstlab.fitting.burstiness import FIDELITY_SCALES, count_acf, dispersion_index
-from burstlab.fitting.lengths import busy_windows
 from scipy import stats
 
 from burstlab.errors import SchemaError
+from burstlab.fitting.burstiness import FIDELITY_SCALES, count_acf, dispersion_index
+from burstlab.fitting.lengths import busy_windows
 
 #: Count-bin widths (seconds) for the index of dispersion, as in DESIGN.md §4.
 DISPERSION_WINDOWS_S: tuple[float, ...] = FIDELITY_SCALES

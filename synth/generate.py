@@ -20,13 +20,13 @@ from typing import Any, get_args
 
 import numpy as np
 import polars as pl
+
+from burstlab.errors import SpecError
 from burstlab.fitting.spec import ArrivalModel, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
 from burstlab.synth.sessions import SystemPrompts, session_requests
 from burstlab.synth.table import requests_table
-
-from burstlab.errors import SpecError
 
 
 @dataclass(frozen=True)

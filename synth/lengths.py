@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
+
 from burstlab.fitting.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
 from burstlab.synth.parallel import map_chunks
-from scipy.special import ndtr
 
 _U_EPS = 1e-12
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import altair as alt
 import numpy as np
 import polars as pl
-from burstlab.synth.fidelity import ACF_MAX_LAG, METRICS, REAL, FidelityResult
 
 from burstlab.charts import write_html_report
+from burstlab.synth.fidelity import ACF_MAX_LAG, METRICS, REAL, FidelityResult
 
 
 def _dispersion_rows(result: FidelityResult) -> pl.DataFrame:

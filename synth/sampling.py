@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from burstlab.fitting.spec import FamilyFit
 
 from burstlab.errors import SpecError
+from burstlab.fitting.spec import FamilyFit
 
 
 def _draw(rng: np.random.Generator, family: str, p: dict[str, float], n: int) -> np.ndarray:

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
 from burstlab.fitting.serverless import ColdStartFit
 from burstlab.fitting.spec import FamilyFit, WorkloadSpec
+from burstlab.schema import conform
 from burstlab.synth.arrivals import arrival_times
 from burstlab.synth.sampling import sample_family
-
-from burstlab.schema import conform
 
 
 def function_arrivals(

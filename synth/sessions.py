@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from burstlab.errors import SpecError
 from burstlab.fitting.spec import (
     EmpiricalDist,
     LengthSpec,
@@ -33,8 +35,6 @@ from burstlab.fitting.spec import (
 from burstlab.synth.arrivals import arrival_times
 from burstlab.synth.lengths import copula_uniforms, marginal_ppf
 from burstlab.synth.sampling import sample_family
-
-from burstlab.errors import SpecError
 
 BLOCK_TOKENS = 512
 

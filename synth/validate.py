@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+
 from burstlab.fitting.spec import WorkloadSpec
 from burstlab.synth import fidelity as F
 from burstlab.synth.baselines import BASELINES

@@ -24,10 +24,10 @@ import re
 from pathlib import Path
 
 import polars as pl
-from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
-from burstlab.traces.readers import LINE
 
 from burstlab.errors import InputError
+from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
+from burstlab.traces.readers import LINE
 
 REPO = "https://github.com/Azure/AzurePublicDataset"
 LICENCE = "CC-BY-4.0 (data); MIT (code in the repository)"

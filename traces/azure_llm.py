@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in
 
 REPO = "https://github.com/Azure/AzurePublicDataset"

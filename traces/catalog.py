@@ -13,12 +13,12 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from burstlab.traces.registry import table_kinds, table_schema
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
 from burstlab.paths import catalog_path, parquet_dir
 from burstlab.paths import data_dir as resolve_data_dir
+from burstlab.traces.registry import table_kinds, table_schema
 
 _SOURCES_COLUMNS = (
     "source VARCHAR, table_name VARCHAR, rows BIGINT, rows_read BIGINT, rows_dropped BIGINT, "

@@ -174,9 +174,9 @@ def sql_cmd(
 ) -> None:
     """Run a DuckDB query against the catalog, e.g. `burstlab sql "select source, count(*) from requests group by 1"`."""
     import duckdb
-    from burstlab.traces.catalog import connect
 
     from burstlab.errors import BurstlabError
+    from burstlab.traces.catalog import connect
 
     with connect(_root(ctx)) as con:
         try:

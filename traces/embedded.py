@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import polars as pl
+
 from burstlab.traces import registry
 from burstlab.traces.adapter import TIME_NS, arrival_seconds
 from burstlab.traces.ingest import prepare, to_table

@@ -15,12 +15,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from burstlab.traces import registry
-from burstlab.traces.ingest import sha256_file
-
 from burstlab.errors import InputError
 from burstlab.paths import downloads_dir
 from burstlab.progress import progress
+from burstlab.traces import registry
+from burstlab.traces.ingest import sha256_file
 
 CHUNK = 1 << 20
 

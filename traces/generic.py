@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
-from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in, seconds_ns
-from burstlab.traces.readers import READERS
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import parquet_dir
 from burstlab.schema import REQUIRED, SCHEMAS
+from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in, seconds_ns
+from burstlab.traces.readers import READERS
 
 NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 TIME_UNITS = (*NS_PER_UNIT, "datetime")

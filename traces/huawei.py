@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
 from burstlab.traces.readers import LINE
 

@@ -33,10 +33,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from burstlab.traces import registry
-from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
-from burstlab.traces.archives import is_archive, unpack
-from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, peek_columns
 
 from burstlab import __version__
 from burstlab.errors import InputError
@@ -45,6 +41,10 @@ from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
 from burstlab.schema import SCHEMAS, conform
+from burstlab.traces import registry
+from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
+from burstlab.traces.archives import is_archive, unpack
+from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, peek_columns
 
 _REASON = "_drop_reason"
 _FILE = "_file"

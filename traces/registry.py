@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from burstlab.traces import azure_functions, azure_llm, burstgpt, huawei, mooncake
-from burstlab.traces.adapter import Adapter, SourceFile
 
 from burstlab.errors import InputError
 from burstlab.schema import SCHEMAS
+from burstlab.traces import azure_functions, azure_llm, burstgpt, huawei, mooncake
+from burstlab.traces.adapter import Adapter, SourceFile
 
 ADAPTERS: tuple[Adapter, ...] = (
     azure_llm.ADAPTER,

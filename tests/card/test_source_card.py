@@ -9,7 +9,6 @@ import shutil
 import polars as pl
 import pytest
 import yaml
-from burstlab.traces import ingest
 from typer.testing import CliRunner
 
 from burstlab.card import card_kind, write_card
@@ -17,6 +16,7 @@ from burstlab.card_hf import check_card, hf_license, prepare_out_dir, size_categ
 from burstlab.card_stats import fmt
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
+from burstlab.traces import ingest
 
 
 def front_matter(readme) -> dict:

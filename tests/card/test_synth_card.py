@@ -11,6 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+
+from burstlab.card import card_kind, write_card
+from burstlab.card_hf import check_card
+from burstlab.card_synth import fidelity_setup
+from burstlab.errors import InputError
 from burstlab.fitting.spec import (
     ArrivalSpec,
     Copula,
@@ -23,11 +28,6 @@ from burstlab.fitting.spec import (
     WorkloadSpec,
 )
 from burstlab.traces import sample_frame
-
-from burstlab.card import card_kind, write_card
-from burstlab.card_hf import check_card
-from burstlab.card_synth import fidelity_setup
-from burstlab.errors import InputError
 
 
 def fixture_spec(window: list[float]) -> WorkloadSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from burstlab.fitting import families as fam
 from burstlab.fitting.arrivals import detect_resolution, fam_sample, fit_arrivals
 from burstlab.traces import sample_frame

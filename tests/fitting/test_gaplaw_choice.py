@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
+from burstlab.errors import SpecError
 from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf, law_ppf, sorted_draws
 from burstlab.fitting.spec import WorkloadSpec
 from burstlab.fitting.workload import fit_workload
-
-from burstlab.errors import SpecError
 
 
 def test_gap_law_reconciles_mass_and_follows_the_data():

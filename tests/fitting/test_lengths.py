@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
 from burstlab.fitting.lengths import fit_length, fit_lengths, load_coupling, normal_scores
 from burstlab.traces import sample_frame
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from burstlab.fitting.arrivals import fit_arrivals
 from burstlab.fitting.dispersion import chain_autocov, implied_idc, rouwenhorst
 from burstlab.fitting.hmm import fit_poisson_hmm

@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from burstlab.fitting.servegen import client_spec, import_servegen, read_trace
-from burstlab.fitting.spec import WorkloadSpec
-from burstlab.fitting.workload import fit_workload
-from burstlab.traces import sample_frame
 from typer.testing import CliRunner
 
 from burstlab.cli import app
 from burstlab.errors import InputError
+from burstlab.fitting.servegen import client_spec, import_servegen, read_trace
+from burstlab.fitting.spec import WorkloadSpec
+from burstlab.fitting.workload import fit_workload
+from burstlab.traces import sample_frame
 
 
 def test_servegen_client_windows_and_lengths(samples):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
+from burstlab.errors import SchemaError
 from burstlab.fitting.serverless import (
     fit_cold_starts,
     function_stats,
 )
 from burstlab.fitting.sessions import fit_sessions
-
-from burstlab.errors import SchemaError
 
 
 def test_sessions_turns_and_think_time():
@@ -156,10 +156,10 @@ def test_execution_time_quantiles():
 
 
 def test_serverless_cli_on_an_invocations_parquet(tmp_path):
-    from burstlab.fitting.spec import WorkloadSpec
     from typer.testing import CliRunner
 
     from burstlab.cli import app
+    from burstlab.fitting.spec import WorkloadSpec
 
     rng = np.random.default_rng(35)
     minutes = np.arange(0, 300)

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import scipy.stats as st
+
+from burstlab.errors import SpecError
 from burstlab.fitting.spec import (
     ArrivalSpec,
     BurstRegime,
@@ -24,8 +26,6 @@ from burstlab.fitting.spec import (
     SourceFingerprint,
     WorkloadSpec,
 )
-
-from burstlab.errors import SpecError
 
 
 def _marginal() -> Marginal:

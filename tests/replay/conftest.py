@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+
 from burstlab.replay.engine import EngineHandle, start_engine
 from burstlab.replay.tinymodel import build_tiny_model
 

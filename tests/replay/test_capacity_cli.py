@@ -6,11 +6,11 @@ import json
 
 import polars as pl
 import pytest
-from burstlab.replay.calibrate import ceiling
-from burstlab.replay.capacity import search_capacity
 from typer.testing import CliRunner
 
 from burstlab.cli import app
+from burstlab.replay.calibrate import ceiling
+from burstlab.replay.capacity import search_capacity
 
 
 def fake_probe(threshold: float, calls: list):

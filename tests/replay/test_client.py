@@ -8,6 +8,7 @@ import time
 
 import polars as pl
 import pytest
+
 from burstlab.replay.client import ClientOptions, Plan, ReplayClient, run_async
 from burstlab.replay.metrics import per_request, summarize
 from burstlab.replay.prompts import request_body

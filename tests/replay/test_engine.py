@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import gguf
 import pytest
-from burstlab.replay.engine import fetch_json, prometheus_counters, start_engine
-from burstlab.replay.tinymodel import SIZES, build_tiny_model, cached_model, vocabulary
 
 from burstlab.errors import ReplayError
+from burstlab.replay.engine import fetch_json, prometheus_counters, start_engine
+from burstlab.replay.tinymodel import SIZES, build_tiny_model, cached_model, vocabulary
 
 pytestmark = pytest.mark.engine
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.engine import free_port
 from burstlab.replay.run import ReplayConfig, replay

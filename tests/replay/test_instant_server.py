@@ -9,14 +9,14 @@ import socket
 import time
 
 import pytest
+
+from burstlab.errors import SpecError
 from burstlab.replay.instant_server import (
     FAULTS,
     measure_throughput,
     start_instant_server,
     toy_tokenize,
 )
-
-from burstlab.errors import SpecError
 
 TERMINATOR = b"\r\n0\r\n\r\n"
 

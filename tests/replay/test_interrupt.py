@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+
 from burstlab.replay.records import read_records
 
 pytestmark = pytest.mark.slow

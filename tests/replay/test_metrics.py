@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from burstlab.errors import ReplayError
 from burstlab.replay.goodput import SLO, goodput, parse_slo
 from burstlab.replay.metrics import per_request, summarize, token_gaps, vllm_keys
 from burstlab.replay.records import chunk_tokens, records_frame
-
-from burstlab.errors import ReplayError
 
 
 def row(req_id, intended, sent, first, end, times, tokens, *, ok=True, kind=None, status=200,

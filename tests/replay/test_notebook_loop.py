@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from burstlab.replay.run import replay
 from test_faults import config, requests_frame
+
+from burstlab.replay.run import replay
 
 
 def test_replay_runs_inside_a_running_event_loop(instant_server, tmp_path):

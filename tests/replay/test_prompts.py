@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from burstlab.replay.prompts import (
     PromptBuilder,
     ServerTokenizeCounter,
@@ -109,9 +110,8 @@ def test_hugging_face_tokenizer_file_gives_exact_counts(tmp_path):
 
 def test_missing_tokenizer_file_is_a_clear_error(tmp_path):
     pytest.importorskip("tokenizers")
-    from burstlab.replay.prompts import HFTokenizerCounter
-
     from burstlab.errors import ReplayError
+    from burstlab.replay.prompts import HFTokenizerCounter
 
     with pytest.raises(ReplayError, match=r"nope\.json: tokenizer file not found"):
         HFTokenizerCounter(tmp_path / "nope.json")

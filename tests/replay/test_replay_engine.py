@@ -7,6 +7,7 @@ import json
 
 import polars as pl
 import pytest
+
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.engine import prometheus_counters
 from burstlab.replay.goodput import parse_slo

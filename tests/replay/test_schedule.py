@@ -6,9 +6,9 @@ import asyncio
 
 import polars as pl
 import pytest
-from burstlab.replay.schedule import ScheduleOptions, build_schedule, now, wait_until
 
 from burstlab.errors import ReplayError
+from burstlab.replay.schedule import ScheduleOptions, build_schedule, now, wait_until
 
 
 def frame(arrivals, **cols):

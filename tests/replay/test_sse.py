@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret
 
 CHAT = (

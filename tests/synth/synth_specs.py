@@ -4,6 +4,7 @@ is chosen so the test can state what the generator must reproduce)."""
 from __future__ import annotations
 
 import numpy as np
+
 from burstlab.fitting.spec import (
     ArrivalSpec,
     BurstRegime,

@@ -6,14 +6,14 @@ import json
 
 import polars as pl
 import pytest
-from burstlab.synth.fidelity import split_holdout
-from burstlab.synth.generate import generate
-from burstlab.traces import sample_frame
 from synth_specs import make_spec
 from typer.testing import CliRunner
 
 from burstlab.cli import app
 from burstlab.parquet import read_metadata
+from burstlab.synth.fidelity import split_holdout
+from burstlab.synth.generate import generate
+from burstlab.traces import sample_frame
 
 runner = CliRunner()
 

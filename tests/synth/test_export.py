@@ -7,12 +7,12 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from burstlab.synth.export import export, fresh_hash_ids
-from burstlab.synth.generate import generate
-from burstlab.traces import ingest
 from synth_specs import make_spec
 
 from burstlab.parquet import read_metadata
+from burstlab.synth.export import export, fresh_hash_ids
+from burstlab.synth.generate import generate
+from burstlab.traces import ingest
 
 
 @pytest.fixture

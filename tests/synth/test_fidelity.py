@@ -7,6 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+
 from burstlab.fitting.burstiness import dispersion_index, window_counts
 from burstlab.synth import fidelity as F
 from burstlab.synth.table import requests_table

@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pytest
-from burstlab.fitting.burstiness import dispersion_index, window_counts
-from burstlab.synth.generate import generate
 from scipy import stats
 from synth_specs import gamma_unit, grouped_spec, make_spec
 
 from burstlab.errors import SpecError
+from burstlab.fitting.burstiness import dispersion_index, window_counts
+from burstlab.synth.generate import generate
 
 
 def test_same_seed_identical_different_seed_different_but_alike():
@@ -218,8 +218,9 @@ def _cadence_gaps(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_real_time_gap_shape_keeps_cadence_and_regime():
     """The regime orders the gaps, the gap law gives their values: the cadence survives
     (the time-warped operational shape smears it) and the 10-s dispersion stays the regime's."""
-    from burstlab.fitting.gaplaw import gap_law, law_cdf
     from scipy import stats
+
+    from burstlab.fitting.gaplaw import gap_law, law_cdf
 
     law = gap_law(_cadence_gaps(np.random.default_rng(0), 50_000))
     spec = make_spec(rates=[5.0])

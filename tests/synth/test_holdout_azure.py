@@ -6,6 +6,7 @@ numbers: the code trace needs the real-time gap shape to pass inter-arrival KS).
 from __future__ import annotations
 
 import pytest
+
 from burstlab.fitting.workload import fit_workload
 from burstlab.synth import fidelity as F
 from burstlab.synth.validate import holdout

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from synth_specs import make_spec
+
 from burstlab.fitting.spec import FamilyFit
 from burstlab.synth.serverless import (
     cold_start_stats,
@@ -15,7 +17,6 @@ from burstlab.synth.serverless import (
     invocations_table,
     spread_minutes,
 )
-from synth_specs import make_spec
 
 
 def _poisson(rate: float):

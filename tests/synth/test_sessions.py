@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from synth_specs import session_spec
+
 from burstlab.synth.generate import generate
 from burstlab.synth.sessions import SystemPrompts, session_hash_ids
-from synth_specs import session_spec
 
 
 def test_session_hash_ids_share_full_blocks_only():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 
 import pytest
-from burstlab.traces import ingest
 
 from burstlab.errors import InputError
+from burstlab.traces import ingest
 
 
 def _written(data_dir) -> list[str]:

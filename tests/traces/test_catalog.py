@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import duckdb
-from burstlab.traces import ingest, ingest_many
 from typer.testing import CliRunner
 
 import burstlab
 from burstlab.cli import app
 from burstlab.parquet import read_metadata
+from burstlab.traces import ingest, ingest_many
 
 
 def test_view_spans_sources_with_plain_duckdb(data_dir):

@@ -8,10 +8,10 @@ import threading
 from typing import ClassVar
 
 import pytest
-from burstlab.traces import ingest
-from burstlab.traces.fetch import fetch
 
 from burstlab.errors import InputError
+from burstlab.traces import ingest
+from burstlab.traces.fetch import fetch
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from burstlab.traces import ingest, open, sample_frame
 
 import burstlab
 from burstlab.schema import schema
+from burstlab.traces import ingest, open, sample_frame
 
 EXPECTED = {
     # id: (rows, last arrival_s, sum input tokens is checked against the raw CSV below)

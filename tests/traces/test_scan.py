@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from burstlab.traces import ingest, sample_frame, scan
 
 from burstlab.errors import InputError
+from burstlab.traces import ingest, sample_frame, scan
 
 
 def test_shipped_sample_is_read_from_the_package_when_not_ingested(data_dir):

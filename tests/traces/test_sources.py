@@ -8,11 +8,11 @@ import tarfile
 
 import polars as pl
 import pytest
-from burstlab.traces import ingest, ingest_many, open
-from burstlab.traces.generic import ingest_generic
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
+from burstlab.traces import ingest, ingest_many, open
+from burstlab.traces.generic import ingest_generic
 
 
 def _reconciles(result) -> None:

@@ -9,11 +9,11 @@ import importlib
 
 import polars as pl
 import pytest
-from burstlab.traces import ingest
-from burstlab.traces.ingest import Tally
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
+from burstlab.traces import ingest
+from burstlab.traces.ingest import Tally
 
 # the module, not the function `burstlab.traces.ingest` that the package exports
 ingest_module = importlib.import_module("burstlab.traces.ingest")
