@@ -347,6 +347,77 @@ def register(app: typer.Typer) -> None:
             f"{folder / 'capacity.json'}, {folder / 'report.html'}"
         )
 
+    @app.command("compare-load")
+    def compare_load_cmd(
+        ctx: typer.Context,
+        real: Annotated[str, typer.Argument(help="The real requests (Parquet file or source).")],
+        synthetic: Annotated[str, typer.Argument(help="The synthetic requests (Parquet file).")],
+        url: Url = "http://127.0.0.1:8080",
+        endpoint: Annotated[str, typer.Option(help="completions or chat.")] = "completions",
+        model: Annotated[Optional[str], typer.Option(help="Model name to send.")] = None,  # noqa: UP045
+        window: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="START:END trace seconds, both loads."),
+        ] = None,
+        time_scale: Annotated[float, typer.Option(help="Multiply trace durations.")] = 1.0,
+        max_gap: Annotated[Optional[float], typer.Option(help="Cap idle gaps (s).")] = None,  # noqa: UP045
+        limit: Annotated[Optional[int], typer.Option(help="Requests per load.")] = None,  # noqa: UP045
+        slo: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="SLOs in seconds, e.g. ttft=0.5,tpot=0.05."),
+        ] = None,
+        slo_anchor: Annotated[str, typer.Option(help="service or schedule.")] = "service",
+        max_input_tokens: Annotated[Optional[int], typer.Option(help="Clip prompts.")] = None,  # noqa: UP045
+        max_output_tokens: Annotated[Optional[int], typer.Option(help="Clip outputs.")] = None,  # noqa: UP045
+        api_key_env: Annotated[Optional[str], typer.Option(help="API key env var.")] = None,  # noqa: UP045
+        out: Annotated[Optional[Path], typer.Option(help="Output folder.")] = None,  # noqa: UP045
+        overwrite: Annotated[bool, typer.Option(help="Replace runs already in --out.")] = False,
+        engine: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="Compare on a local llama.cpp engine of this size (tiny…)."),
+        ] = None,
+        engine_parallel: Annotated[int, typer.Option(help="--engine: parallel slots.")] = 4,
+    ) -> None:
+        """Downstream fidelity: replay a real and a synthetic load against the same server and
+        compare p99 E2E, p99 TTFT and goodput (synthetic ÷ real near 1 = a faithful load).
+
+        Runs land in <out>/real and <out>/synthetic; <out>/comparison.json holds the table.
+
+        Example: burstlab compare-load azure-llm-2023-conv synth.parquet --engine tiny
+        --window 0:120 --time-scale 0.5 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05
+        """
+        import json
+
+        from burstlab.replay.downstream import compare_loads
+        from burstlab.replay.run import load_requests
+
+        config = _config(
+            url=url, endpoint=endpoint, model=model, window=window, time_scale=time_scale,
+            rate_scale=1.0, max_gap=max_gap, limit=limit, max_concurrency=None,
+            policy="send-late", late_after=0.005, slo=slo, slo_anchor=slo_anchor,
+            vllm_keys=False, tokenizer=None, probe_tokenize=True, engine_extras=True,
+            max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
+            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=None,
+            warmup=0.1, drain=0.1, report=True, source=real,
+        )  # fmt: skip
+        data_dir = (ctx.obj or {}).get("data_dir")
+        frames = [load_requests(real, data_dir), load_requests(synthetic, data_dir)]
+        folder = out or _default_out(ctx, "compare-load")
+        with local_engine(engine, engine_parallel, config, ctx) as (config, info):
+            result = compare_loads(*frames, config, folder, engine_info=info, overwrite=overwrite)
+        (Path(folder) / "comparison.json").write_text(
+            json.dumps({"loads": result.table.to_dicts(), "ratios": result.ratios}, indent=2)
+        )
+        table = Table(title=None)
+        for col in result.table.columns:
+            table.add_column(col)
+        for row in result.table.iter_rows():
+            table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+        ratios = ", ".join(f"{k} {v:.3g}" for k, v in result.ratios.items() if v is not None)
+        console.print(f"synthetic ÷ real: {ratios}")
+        console.print(f"runs: {result.runs['real']}, {result.runs['synthetic']}")
+
 
 @contextlib.contextmanager
 def local_engine(size: str | None, parallel: int, config, ctx: typer.Context, ctx_per_slot=2048):
