@@ -107,8 +107,10 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
         .properties(title="Requests in flight", width=width, height=140)
     )
     ok = pr.filter(pl.col("ok"))
+    metrics = ["ttft_s", "tpot_s", "e2e_s", "e2e_sched_s"]
     lat = (
-        _thin(ok.select("sent_s", "ttft_s", "tpot_s", "e2e_s", "e2e_sched_s"))
+        # one chart row per request AND metric: thin the requests so the rows stay ≤ MAX_POINTS
+        _thin(ok.select("sent_s", *metrics), MAX_POINTS // len(metrics))
         .unpivot(index="sent_s", variable_name="metric", value_name="value_s")
         .drop_nulls()
     )
