@@ -12,6 +12,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from burstlab.console import console
+
 
 def progress(*, transient: bool = False, disable: bool | None = None) -> Progress:
     """A rich Progress with a bar, counts and times. Use as a context manager."""
@@ -24,4 +26,5 @@ def progress(*, transient: bool = False, disable: bool | None = None) -> Progres
         TimeRemainingColumn(),
         transient=transient,
         disable=bool(disable),
+        console=console(stderr=True),  # piped: full width, not 80 columns
     )
