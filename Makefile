@@ -18,7 +18,8 @@ BL := $(BIN)/burstlab --data-dir $(DATA)
 
 # The main job on the embedded real sample (Azure LLM inference 2023, conversation):
 # ingest -> burstiness -> fit a workload spec -> generate a synthetic hour at 2x load ->
-# replay a time-compressed real window against a real local llama.cpp engine -> dataset card.
+# replay a time-compressed real window against a real local llama.cpp engine -> the same
+# server under the real and a synthetic load (downstream fidelity) -> dataset card.
 demo: $(STAMP)
 	$(BL) ingest --sample
 	$(BL) ls
@@ -28,11 +29,16 @@ demo: $(STAMP)
 	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --time-scale 0.5 \
 		--max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
 		--out $(OUT)/replay --overwrite
+	$(BL) synth $(OUT)/conv-spec.json --duration 60 --seed 1 --out $(OUT)/conv-synth-60s.parquet
+	$(BL) compare-load azure-llm-2023-conv $(OUT)/conv-synth-60s.parquet --engine tiny --window 0:60 \
+		--time-scale 0.5 --max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
+		--out $(OUT)/compare --overwrite
 	$(BL) card azure-llm-2023-conv --out $(OUT)/card --overwrite
 	@echo
 	@echo "fit report:    $(OUT)/conv-fit.html"
 	@echo "synthetic:     $(OUT)/conv-synth-2x.parquet"
 	@echo "replay report: $(OUT)/replay/report.html  (records: $(OUT)/replay/records/)"
+	@echo "real vs synthetic load on one server: $(OUT)/compare/comparison.json (one short window: noisy, see docs/replay.md)"
 	@echo "dataset card:  $(OUT)/card/README.md"
 
 lint: $(STAMP)
