@@ -322,12 +322,9 @@ def register(app: typer.Typer) -> None:
 
         config = _config(
             url=url, endpoint=endpoint, model=model, window=window, time_scale=time_scale,
-            rate_scale=1.0, max_gap=max_gap, limit=limit, max_concurrency=None,
-            policy="send-late", late_after=0.005, slo=slo, slo_anchor=slo_anchor,
-            vllm_keys=False, tokenizer=None, probe_tokenize=True, engine_extras=True,
+            max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
             max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=None, warmup=0.1,
-            drain=0.1, report=True, source=source,
+            api_key_env=api_key_env, source=source,
         )  # fmt: skip
         requests = load_requests(source, (ctx.obj or {}).get("data_dir"))
         folder = out or _default_out(ctx, "capacity")
@@ -393,12 +390,9 @@ def register(app: typer.Typer) -> None:
 
         config = _config(
             url=url, endpoint=endpoint, model=model, window=window, time_scale=time_scale,
-            rate_scale=1.0, max_gap=max_gap, limit=limit, max_concurrency=None,
-            policy="send-late", late_after=0.005, slo=slo, slo_anchor=slo_anchor,
-            vllm_keys=False, tokenizer=None, probe_tokenize=True, engine_extras=True,
+            max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
             max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-            sessions=True, timeout=600.0, read_timeout=None, api_key_env=api_key_env, seed=None,
-            warmup=0.1, drain=0.1, report=True, source=real,
+            api_key_env=api_key_env, source=real,
         )  # fmt: skip
         data_dir = (ctx.obj or {}).get("data_dir")
         frames = [load_requests(real, data_dir), load_requests(synthetic, data_dir)]
@@ -454,7 +448,40 @@ def local_engine(size: str | None, parallel: int, config, ctx: typer.Context, ct
         )
 
 
-def _config(**o):
+def _config(
+    *,
+    url: str,
+    source: str,
+    endpoint: str = "completions",
+    model: str | None = None,
+    window: str | None = None,
+    time_scale: float = 1.0,
+    rate_scale: float = 1.0,
+    max_gap: float | None = None,
+    limit: int | None = None,
+    max_concurrency: int | None = None,
+    policy: str = "send-late",
+    late_after: float = 0.005,
+    slo: str | None = None,
+    slo_anchor: str = "service",
+    vllm_keys: bool = False,
+    tokenizer: Path | None = None,
+    probe_tokenize: bool = True,
+    engine_extras: bool = True,
+    max_input_tokens: int | None = None,
+    max_output_tokens: int | None = None,
+    sessions: bool = True,
+    timeout: float = 600.0,
+    read_timeout: float | None = None,
+    api_key_env: str | None = None,
+    seed: int | None = None,
+    warmup: float = 0.1,
+    drain: float = 0.1,
+    report: bool = True,
+):
+    """A ReplayConfig from CLI options; the defaults are `burstlab replay`'s, so capacity and
+    compare-load pass only the options they expose."""
+    o = locals()
     from burstlab.replay.client import ClientOptions
     from burstlab.replay.goodput import parse_slo
     from burstlab.replay.run import ReplayConfig
