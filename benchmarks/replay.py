@@ -24,8 +24,8 @@ import time
 import aiohttp
 import numpy as np
 
-from burstlab.replay.calibrate import ceiling, measure_rate, warm_up
-from burstlab.replay.instant_server import start_instant_server
+from burstlab.engines.instant import instant_server
+from burstlab.replay.ceiling import ceiling, measure_rate, warm_up
 from burstlab.replay.prompts import request_body
 
 
@@ -85,7 +85,7 @@ def main() -> None:
         f" {'cpu us/req':>10} | {'relative-sleep: deliv/off':>25} {'p99 ms':>7} | ratio"
     )
     rows = []
-    with start_instant_server() as server:
+    with instant_server() as server:
         if args.pin and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {0})
             os.sched_setaffinity(server.process.pid, {1})

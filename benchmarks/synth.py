@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     BurstRegime,
     Copula,

@@ -50,19 +50,8 @@ def _root(
 def _register_stages() -> None:
     import importlib
 
-    for stage in ("traces", "fitting", "synth", "replay"):
-        try:
-            module = importlib.import_module(f"burstlab.{stage}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"burstlab.{stage}.cli":
-                raise
-            continue
-        module.register(app)
-    try:
-        from burstlab import card
-    except ImportError:
-        return
-    card.register(app)
+    for stage in ("traces", "fitting", "synth", "replay", "cards", "engines"):
+        importlib.import_module(f"burstlab.{stage}.cli").register(app)
 
 
 _register_stages()

@@ -35,7 +35,7 @@ from burstlab.fitting.select import (
     ks_ad_cdf,
     stderr,
 )
-from burstlab.fitting.spec import ArrivalSpec, FamilyFit, FitDiagnostics
+from burstlab.spec import ArrivalSpec, FamilyFit, FitDiagnostics
 
 MEAN_PRESERVING = ("mean-preserving", "interval-censored mean-preserving")
 #: Families tried by default: the four renewal families plus a two-lognormal mixture

@@ -28,7 +28,7 @@ import polars as pl
 from burstlab.fitting.arrivals import ArrivalFit
 from burstlab.fitting.gaplaw import cross_ks, gap_law
 from burstlab.fitting.modulation import ModulationFit, operational_gap_ks, renewal_idc_error
-from burstlab.fitting.spec import EmpiricalDist
+from burstlab.spec import EmpiricalDist
 
 
 @dataclass

@@ -98,13 +98,13 @@ def fit_cmd(
 
     Example: burstlab fit azure-llm-2023-conv --out conv.json --report conv.html
     """
-    from burstlab.fitting.workload import fit_workload
+    from burstlab.fitting.workload import fit as fit_spec
     from burstlab.progress import progress
 
     lf = load_source(source, (ctx.obj or {}).get("data_dir"))
     with progress(transient=True) as bar:
         task = bar.add_task(f"fitting {source}", total=None)
-        fit = fit_workload(lf, source=source, where=where, by=by, gof=gof, seed=seed)
+        fit = fit_spec(lf, source=source, where=where, by=by, gof=gof, seed=seed)
         bar.update(task, completed=1, total=1)
     fit.spec.save(out_path)
     print_table(audit(fit.arrivals.table()), f"{source}: inter-arrival candidates")
@@ -147,7 +147,7 @@ def burstiness_cmd(
 
     Example: burstlab burstiness azure-llm-2023-code --curve
     """
-    from burstlab.fitting.burstiness import burstiness, windows_frame
+    from burstlab.fitting.analytics import burstiness, windows_frame
     from burstlab.fitting.workload import filter_frame
 
     lf = filter_frame(load_source(source, (ctx.obj or {}).get("data_dir")), where)

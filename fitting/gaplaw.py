@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from burstlab.fitting.spec import EmpiricalDist, PointMass
+from burstlab.spec import EmpiricalDist, PointMass
 
 #: Histogram bins per decade of gap length (2 % steps: finer than any cadence jitter seen).
 BINS_PER_DECADE = 40

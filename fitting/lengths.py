@@ -29,7 +29,7 @@ import scipy.stats as st
 from burstlab.errors import SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import Selection, information, ks_ad_from_cdf
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     Copula,
     Dependence,
     EmpiricalDist,

@@ -24,11 +24,11 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from burstlab.fitting.analytics import dispersion_curve, window_counts
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals, sorted_times
-from burstlab.fitting.burstiness import dispersion_curve, window_counts
 from burstlab.fitting.dispersion import LogARFit, chain_autocov, fit_log_ar, implied_idc
 from burstlab.fitting.hmm import HMMFit, fit_poisson_hmm
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     BurstRegime,
     FamilyFit,

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.fitting.lengths import empirical_model
-from burstlab.fitting.spec import Marginal, PrefixSpec
+from burstlab.spec import Marginal, PrefixSpec
 
 
 def fit_prefix(frame: pl.DataFrame | pl.LazyFrame, block_tokens: int = 512) -> PrefixSpec | None:
@@ -56,7 +56,7 @@ def fit_prefix(frame: pl.DataFrame | pl.LazyFrame, block_tokens: int = 512) -> P
     pos = kv > 0
     masses = []
     if (~pos).any():
-        from burstlab.fitting.spec import PointMass
+        from burstlab.spec import PointMass
 
         masses.append(PointMass(0.0, float(w[~pos].sum() / w.sum())))
     emp = empirical_model(kv[pos].astype(float), w[pos].astype(float), float(w.sum()), masses)

@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from burstlab.charts import write_html_report
-from burstlab.fitting.spec import FamilyFit
 from burstlab.fitting.workload import WorkloadFit
+from burstlab.spec import FamilyFit
 
 QQ_POINTS = 200
 WIDTH = 520
@@ -140,7 +140,7 @@ def dispersion_chart(fit: WorkloadFit) -> alt.Chart:
 
 def rate_chart(t: np.ndarray, window_s: float = 60.0) -> alt.Chart:
     """Requests per second in consecutive windows."""
-    from burstlab.fitting.burstiness import window_counts
+    from burstlab.fitting.analytics import window_counts
 
     c = window_counts(t, window_s)
     data = pl.DataFrame({"time_s": window_s * np.arange(c.size), "rate_per_s": c / window_s})

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.fitting import families as fam
-from burstlab.fitting.spec import FamilyFit, FitDiagnostics
+from burstlab.spec import FamilyFit, FitDiagnostics
 
 
 def information(loglik: float, k: int, n: float) -> tuple[float, float]:

@@ -28,7 +28,7 @@ import polars as pl
 from burstlab.errors import InputError
 from burstlab.fitting import families as fam
 from burstlab.fitting.lengths import fit_counts
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     Copula,
     Dependence,

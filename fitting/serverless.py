@@ -18,7 +18,7 @@ import polars as pl
 from burstlab.errors import SchemaError
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.select import Selection
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     FamilyFit,
     GroupSpec,

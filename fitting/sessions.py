@@ -19,7 +19,7 @@ import polars as pl
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.lengths import empirical_model
 from burstlab.fitting.select import Selection, information
-from burstlab.fitting.spec import FamilyFit, FitDiagnostics, Marginal, SessionSpec
+from burstlab.spec import FamilyFit, FitDiagnostics, Marginal, SessionSpec
 
 
 @dataclass

@@ -16,14 +16,14 @@ import numpy as np
 import polars as pl
 
 from burstlab.errors import SchemaError, SpecError
+from burstlab.fitting.analytics import Burstiness, analyse
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
-from burstlab.fitting.burstiness import Burstiness, analyse
 from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
 from burstlab.fitting.lengths import LengthsFit, fit_lengths
 from burstlab.fitting.modulation import ModulationFit, fit_modulation
 from burstlab.fitting.prefix import fit_prefix
 from burstlab.fitting.sessions import SessionFit, fit_sessions
-from burstlab.fitting.spec import GroupSpec, SourceFingerprint, WorkloadSpec
+from burstlab.spec import GroupSpec, SourceFingerprint, WorkloadSpec
 
 #: A group (``by``) needs this many requests to get its own spec.
 MIN_GROUP_ROWS = 200
@@ -69,7 +69,7 @@ def fingerprint(df: pl.DataFrame) -> str:
     return h.hexdigest()
 
 
-def fit_workload(
+def fit(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
     source: str | None = None,
@@ -154,9 +154,7 @@ def fit_workload(
             if part.height < MIN_GROUP_ROWS:
                 spec.notes.append(f"group {key[0]!r}: {part.height} rows, too few for a spec")
                 continue
-            sub = fit_workload(
-                part, source=src, gof=gof, seed=seed, modulation=modulation, _group=True
-            )
+            sub = fit(part, source=src, gof=gof, seed=seed, modulation=modulation, _group=True)
             sub.spec.source.where = f"{by} = {key[0]!r}" + (f" AND ({where})" if where else "")
             result.groups[str(key[0])] = sub
             groups.append(GroupSpec(str(key[0]), part.height, sub.spec, key=by))

@@ -96,14 +96,7 @@ def print_summary(summary: dict, run_dir: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `replay` and `capacity` (and `engine` when the engine CLI is present)."""
-    try:
-        from burstlab.replay import engine_cli
-    except ModuleNotFoundError as exc:
-        if exc.name != "burstlab.replay.engine_cli":
-            raise
-    else:
-        engine_cli.register(app)
+    """Add `replay`, `capacity` and `compare-load`."""
 
     @app.command("replay")
     def replay_cmd(
@@ -419,7 +412,7 @@ def local_engine(size: str | None, parallel: int, config, ctx: typer.Context, ct
     if not size:
         yield config, None
         return
-    from burstlab.replay.engine import start_engine
+    from burstlab.engines import local
 
     sched = config.schedule
     max_out = sched.max_output_tokens or 256
@@ -430,9 +423,9 @@ def local_engine(size: str | None, parallel: int, config, ctx: typer.Context, ct
             f"{ctx_per_slot}-token slots; lower --max-input-tokens / --max-output-tokens"
         )
     console.print(f"starting a local llama.cpp engine ({size}, {parallel} slots) …")
-    with start_engine(
-        size=size, n_parallel=parallel, ctx_per_slot=ctx_per_slot,
-        root=(ctx.obj or {}).get("data_dir"),
+    with local(
+        size, parallel=parallel, ctx_per_slot=ctx_per_slot,
+        data_dir=(ctx.obj or {}).get("data_dir"),
     ) as handle:  # fmt: skip
         console.print(f"engine ready at {handle.base_url} in {handle.started_in_s:.1f} s")
         yield (
@@ -511,7 +504,7 @@ def _config(
 
 
 def _calibrate(ctx: typer.Context, rates: str, lag_bound: float, duration: float, out) -> None:
-    from burstlab.replay.calibrate import calibrate
+    from burstlab.replay.ceiling import calibrate
 
     try:
         steps = [float(r) for r in rates.split(",") if r.strip()]

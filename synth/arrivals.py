@@ -18,7 +18,7 @@ import numpy as np
 
 from burstlab.errors import SpecError
 from burstlab.fitting.gaplaw import sorted_draws
-from burstlab.fitting.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
+from burstlab.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
 from burstlab.synth.parallel import map_chunks, map_ranges
 from burstlab.synth.sampling import sample_family, unit_mean
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from burstlab.fitting.spec import FamilyFit
+from burstlab.spec import FamilyFit
 from burstlab.synth.arrivals import renewal_arrivals
 from burstlab.synth.table import requests_table
 

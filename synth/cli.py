@@ -11,7 +11,7 @@ from rich.table import Table
 
 from burstlab.console import console
 from burstlab.errors import InputError
-from burstlab.synth import fidelity as F
+from burstlab.synth import suite as F
 
 out = console()
 
@@ -114,7 +114,7 @@ def fidelity_cmd(
     if train is not None:
         train_frame = load_requests(train, data_dir)
         frames.update(all_baselines(train_frame, span, seed))
-    result = F.evaluate(held, frames, train=train_frame, window_s=span, resolution_s=resolution_s)
+    result = F.fidelity(held, frames, train=train_frame, window_s=span, resolution_s=resolution_s)
     out.print(_verdict_table(result, f"fidelity vs {real} ({held.height} requests, {span:.0f} s)"))
     if report is not None:
         from burstlab.synth.report import write_report
@@ -187,7 +187,7 @@ def synth_cmd(
 
     Example: burstlab synth spec.json --model renewal --out renewal.parquet
     """
-    from burstlab.fitting.spec import WorkloadSpec
+    from burstlab.spec import WorkloadSpec
     from burstlab.synth.export import export
     from burstlab.synth.generate import generate, with_arrival_model
 
@@ -224,9 +224,10 @@ def _validate(
     """Refit the spec's source (same `where`/`by`) without its last `holdout_s` seconds,
     generate that long per seed (with `model` as the arrival model when given), and judge
     against the held-out real rows."""
-    from burstlab.fitting.workload import filter_frame, fit_workload
+    from burstlab import fitting
+    from burstlab.fitting.workload import filter_frame
     from burstlab.synth.generate import with_arrival_model
-    from burstlab.synth.validate import holdout
+    from burstlab.synth.holdout import validate
 
     data_dir = (ctx.obj or {}).get("data_dir")
     src = spec.source
@@ -242,10 +243,10 @@ def _validate(
     train_s = span - holdout_s
 
     def fit(train: pl.DataFrame):
-        refit = fit_workload(train, source=src.source, by=src.by).spec
+        refit = fitting.fit(train, source=src.source, by=src.by).spec
         return refit if model is None else with_arrival_model(refit, model)
 
-    h = holdout(frame, fit, train_s=train_s, heldout_s=holdout_s)
+    h = validate(frame, fit, train_s=train_s, heldout_s=holdout_s)
     title = f"--validate: fit on {train_s:.0f} s, held out {holdout_s:.0f} s (seed {h.seeds[0]})"
     out.print(_verdict_table(h.runs[0], title))
     shares = h.verdicts()

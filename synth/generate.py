@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.errors import SpecError
-from burstlab.fitting.spec import ArrivalModel, WorkloadSpec
+from burstlab.spec import ArrivalModel, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
 from burstlab.synth.sessions import SystemPrompts, session_requests

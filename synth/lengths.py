@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from burstlab.fitting.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
+from burstlab.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
 from burstlab.synth.parallel import map_chunks
 
 _U_EPS = 1e-12

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.charts import write_html_report
-from burstlab.synth.fidelity import ACF_MAX_LAG, METRICS, REAL, FidelityResult
+from burstlab.synth.suite import ACF_MAX_LAG, METRICS, REAL, FidelityResult
 
 
 def _dispersion_rows(result: FidelityResult) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from burstlab.errors import SpecError
-from burstlab.fitting.spec import FamilyFit
+from burstlab.spec import FamilyFit
 
 
 def _draw(rng: np.random.Generator, family: str, p: dict[str, float], n: int) -> np.ndarray:

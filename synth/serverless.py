@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from burstlab.fitting.serverless import ColdStartFit
-from burstlab.fitting.spec import FamilyFit, WorkloadSpec
 from burstlab.schema import conform
+from burstlab.spec import FamilyFit, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times
 from burstlab.synth.sampling import sample_family
 

@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from burstlab.errors import SpecError
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     EmpiricalDist,
     LengthSpec,
     Marginal,

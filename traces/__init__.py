@@ -8,9 +8,10 @@ Public API (stable; later stages build on it):
 - `connect(data_dir=None)` → DuckDB connection to the catalog (views per canonical table).
 """
 
-from burstlab.traces.catalog import connect, open, scan
+from burstlab.traces.catalog import connect, parquet_path
 from burstlab.traces.embedded import SAMPLES, sample_frame
 from burstlab.traces.ingest import IngestResult, ingest, ingest_many
+from burstlab.traces.scan import open, scan
 
 __all__ = [
     "SAMPLES",
@@ -19,6 +20,7 @@ __all__ = [
     "ingest",
     "ingest_many",
     "open",
+    "parquet_path",
     "sample_frame",
     "scan",
 ]

@@ -136,30 +136,3 @@ def parquet_path(source: str, data_dir: str | Path | None = None) -> Path:
         f"(or `burstlab ingest --sample` for the shipped samples)",
         expected=ingested or "an ingested dataset",
     )
-
-
-def open(source: str, data_dir: str | Path | None = None) -> pl.LazyFrame:
-    """An ingested dataset's canonical table as a polars LazyFrame (nothing read until collect)."""
-    return pl.scan_parquet(parquet_path(source, data_dir))
-
-
-def scan(source: str | Path, data_dir: str | Path | None = None) -> pl.LazyFrame:
-    """A canonical table from whatever a user names as SOURCE: a Parquet file path, an ingested
-    dataset id, or a shipped sample's name (read from the package when it is not ingested).
-
-    Every command that takes a SOURCE argument resolves it here, so they all accept the same
-    things and fail with the same message.
-    """
-    path = Path(source)
-    if path.suffix == ".parquet":
-        if not path.is_file():
-            raise InputError(path, "no such Parquet file")
-        return pl.scan_parquet(path)
-    try:
-        return open(str(source), data_dir)
-    except InputError:
-        from burstlab.traces.embedded import SAMPLES, sample_frame
-
-        if str(source) in SAMPLES:
-            return sample_frame(str(source)).lazy()
-        raise

@@ -41,7 +41,7 @@ from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
 from burstlab.schema import SCHEMAS, conform
-from burstlab.traces import registry
+from burstlab.traces import catalog, registry
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
 from burstlab.traces.archives import is_archive, unpack
 from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, peek_columns
@@ -507,8 +507,6 @@ def ingest_many(
 ) -> list[IngestResult]:
     """Like `ingest`, for any number of datasets; `sample=True` without a source ingests all
     shipped samples."""
-    from burstlab.traces import catalog
-
     root = resolve_data_dir(data_dir)
     with tempfile.TemporaryDirectory(prefix=".unpack-", dir=downloads_dir(root)) as work:
         if sample:

@@ -154,7 +154,7 @@ def test_lognormal_mixture_gaps_are_recognised():
 
 def test_renewal_dispersion_check_of_a_poisson_process():
     from burstlab.fitting.modulation import renewal_idc
-    from burstlab.fitting.spec import FamilyFit
+    from burstlab.spec import FamilyFit
 
     expo = FamilyFit("exponential", {"scale": 0.1}, "mle")
     idc = renewal_idc(expo, 3000.0, np.array([1.0, 10.0, 60.0]))

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from burstlab.fitting.burstiness import (
+from burstlab.fitting.analytics import (
     burstiness,
     dispersion_curve,
     hurst_aggvar,
@@ -98,7 +98,7 @@ def test_grid_scales_are_not_measured_below_the_grid():
 def test_daily_cycle_is_found_by_stl():
     """Three days of a Poisson process whose rate follows a daily sine (fixture from a known
     model): STL finds a strong daily season; two hours of it are too short to try."""
-    from burstlab.fitting.burstiness import decompose_rate
+    from burstlab.fitting.analytics import decompose_rate
 
     rng = np.random.default_rng(10)
     days = 3

@@ -7,10 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from burstlab import fitting
 from burstlab.errors import SpecError
 from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf, law_ppf, sorted_draws
-from burstlab.fitting.spec import WorkloadSpec
-from burstlab.fitting.workload import fit_workload
+from burstlab.spec import WorkloadSpec
 
 
 def test_gap_law_reconciles_mass_and_follows_the_data():
@@ -62,7 +62,7 @@ def _on_off_cadence(rng: np.random.Generator, span_s: float) -> np.ndarray:
 
 def test_choice_picks_real_time_gaps_for_a_cadence_client():
     t = _on_off_cadence(np.random.default_rng(2), 3_000.0)
-    fit = fit_workload(pl.DataFrame({"arrival_s": t}), source="fixture")
+    fit = fitting.fit(pl.DataFrame({"arrival_s": t}), source="fixture")
     table = fit.choice.table
     chosen = table.filter(pl.col("chosen"))
     assert chosen["model"].item() == "modulated" and chosen["gap_shape"].item() == "real-time"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from burstlab import fitting
 from burstlab.cli import app
 from burstlab.errors import InputError
 from burstlab.fitting.servegen import client_spec, import_servegen, read_trace
-from burstlab.fitting.spec import WorkloadSpec
-from burstlab.fitting.workload import fit_workload
+from burstlab.spec import WorkloadSpec
 from burstlab.traces import sample_frame
 
 
@@ -54,7 +54,7 @@ def test_servegen_bad_line_is_named(tmp_path):
 
 
 def test_fit_workload_on_azure_conv_is_complete(tmp_path):
-    fit = fit_workload(sample_frame("azure-llm-2023-conv"))
+    fit = fitting.fit(sample_frame("azure-llm-2023-conv"))
     spec = fit.spec
     assert spec.source.rows == 19_366
     assert spec.source.sha256 and len(spec.source.sha256) == 64
@@ -65,16 +65,16 @@ def test_fit_workload_on_azure_conv_is_complete(tmp_path):
     back = WorkloadSpec.load(spec.save(tmp_path / "conv.json"))
     assert back == spec
     # same rows, same fingerprint: the fit is deterministic
-    assert fit_workload(sample_frame("azure-llm-2023-conv")).spec.sha256() == spec.sha256()
+    assert fitting.fit(sample_frame("azure-llm-2023-conv")).spec.sha256() == spec.sha256()
 
 
 def test_fit_workload_where_and_by(tmp_path):
     frame = sample_frame("azure-llm-2023-conv")
-    half = fit_workload(frame, where="arrival_s < 1750")
+    half = fitting.fit(frame, where="arrival_s < 1750")
     assert half.spec.source.rows == int((frame["arrival_s"] < 1750).sum())
     assert half.spec.source.where == "arrival_s < 1750"
     mixed = frame.with_columns(model=np.where(np.arange(frame.height) % 4 == 0, "big", "small"))
-    fit = fit_workload(mixed, by="model", modulation=False)
+    fit = fitting.fit(mixed, by="model", modulation=False)
     names = [g.name for g in fit.spec.groups]
     assert names == ["big", "small"]
     assert fit.spec.groups[0].weight == pytest.approx(0.25, abs=1e-4)
@@ -82,7 +82,7 @@ def test_fit_workload_where_and_by(tmp_path):
 
 
 def test_mooncake_sample_keeps_its_zero_gaps():
-    fit = fit_workload(sample_frame("mooncake-conversation"))
+    fit = fitting.fit(sample_frame("mooncake-conversation"))
     assert fit.spec.arrivals.resolution_s == pytest.approx(3.0, abs=2e-3)
     assert fit.spec.arrivals.renewal.method == "interval-censored mean-preserving"
     assert fit.arrivals.n_gaps == 2999  # every gap, zeros included

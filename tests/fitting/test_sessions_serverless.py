@@ -159,7 +159,7 @@ def test_serverless_cli_on_an_invocations_parquet(tmp_path):
     from typer.testing import CliRunner
 
     from burstlab.cli import app
-    from burstlab.fitting.spec import WorkloadSpec
+    from burstlab.spec import WorkloadSpec
 
     rng = np.random.default_rng(35)
     minutes = np.arange(0, 300)

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats as st
 
 from burstlab.errors import SpecError
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     BurstRegime,
     Copula,

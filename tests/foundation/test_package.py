@@ -18,7 +18,7 @@ from burstlab.parquet import finalize_atomic, read_metadata, write_atomic
 from burstlab.schema import arrow_schema, conform
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ("traces", "fitting", "synth", "replay")
+STAGES = ("traces", "fitting", "synth", "replay", "cards", "engines")
 
 
 def test_import_burstlab_loads_no_stage():

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from burstlab.cli import app
-from burstlab.replay.calibrate import ceiling
 from burstlab.replay.capacity import search_capacity
+from burstlab.replay.ceiling import ceiling
 
 
 def fake_probe(threshold: float, calls: list):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from burstlab.engines.llamacpp import free_port
 from burstlab.replay.client import ClientOptions
-from burstlab.replay.engine import free_port
 from burstlab.replay.run import ReplayConfig, replay
 from burstlab.replay.schedule import ScheduleOptions
 

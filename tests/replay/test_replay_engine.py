@@ -8,8 +8,8 @@ import json
 import polars as pl
 import pytest
 
+from burstlab.engines.process import prometheus_counters
 from burstlab.replay.client import ClientOptions
-from burstlab.replay.engine import prometheus_counters
 from burstlab.replay.goodput import parse_slo
 from burstlab.replay.metrics import per_request
 from burstlab.replay.run import ReplayConfig, replay

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     BurstRegime,
     Copula,
@@ -93,7 +93,7 @@ def grouped_spec() -> WorkloadSpec:
 
 def session_spec(turns_lo: int = 1, turns_hi: int = 8, think_mean_s: float = 30.0):
     """A spec with sessions: turns log-uniform on [lo, hi], exponential think time."""
-    from burstlab.fitting.spec import SessionSpec
+    from burstlab.spec import SessionSpec
 
     spec = make_spec(rates=[5.0], regime=False)
     spec.sessions = SessionSpec(

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from burstlab.cli import app
 from burstlab.parquet import read_metadata
-from burstlab.synth.fidelity import split_holdout
 from burstlab.synth.generate import generate
+from burstlab.synth.suite import split_holdout
 from burstlab.traces import sample_frame
 
 runner = CliRunner()
@@ -80,11 +80,11 @@ def test_fidelity_command_with_envelope_and_report(tmp_path, data_dir):
 def test_synth_validate_refits_and_reports(tmp_path, data_dir):
     """--validate: the spec's source is re-read from the catalog, refitted without its last
     1,200 s, and the synthetic load is judged against those real rows."""
-    from burstlab.fitting.workload import fit_workload
+    from burstlab import fitting
     from burstlab.traces import ingest
 
     ingest("azure-llm-2023-code", sample=True, data_dir=data_dir)
-    spec = fit_workload(sample_frame("azure-llm-2023-code")).spec
+    spec = fitting.fit(sample_frame("azure-llm-2023-code")).spec
     spec_path = spec.save(tmp_path / "code.json")
     report = tmp_path / "validate.html"
     done = runner.invoke(

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from burstlab.fitting.burstiness import dispersion_index, window_counts
-from burstlab.synth import fidelity as F
+from burstlab.fitting.analytics import dispersion_index, window_counts
+from burstlab.synth import suite as F
 from burstlab.synth.table import requests_table
 
 
@@ -105,7 +105,7 @@ def test_envelope_windows_bounds_and_verdicts():
 
     same_process = F.window(full, 1200, 2400)  # one of the envelope's own windows
     doubled = pl.concat([heldout, heldout]).sort("arrival_s")
-    res = F.evaluate(
+    res = F.fidelity(
         heldout,
         {"real": same_process, "doubled": doubled},
         train=train,

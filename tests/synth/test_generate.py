@@ -12,7 +12,7 @@ from scipy import stats
 from synth_specs import gamma_unit, grouped_spec, make_spec
 
 from burstlab.errors import SpecError
-from burstlab.fitting.burstiness import dispersion_index, window_counts
+from burstlab.fitting.analytics import dispersion_index, window_counts
 from burstlab.synth.generate import generate
 
 
@@ -107,7 +107,7 @@ def test_copula_sets_spearman():
 
 
 def test_load_coupling_makes_busy_minutes_shorter_and_keeps_mean():
-    from burstlab.synth.fidelity import load_length_corr
+    from burstlab.synth.suite import load_length_corr
 
     coupled = generate(make_spec(elasticity=-1.0), duration_s=6000, seed=3).frame
     plain = generate(make_spec(elasticity=0.0), duration_s=6000, seed=3).frame
@@ -145,7 +145,7 @@ def test_groups_mix_and_label():
 
 
 def test_windowed_model_is_a_point_process_per_window():
-    from burstlab.fitting.spec import WindowFit
+    from burstlab.spec import WindowFit
 
     spec = make_spec("renewal", regime=False)
     spec.arrivals.model = "windowed"
@@ -167,7 +167,7 @@ def test_bad_knobs_raise():
 
 def test_fast_ppf_equals_the_spec_ppf():
     """The grid-lookup inverse CDF gives exactly `Marginal.ppf`'s tokens, atoms included."""
-    from burstlab.fitting.spec import EmpiricalDist, Marginal, PointMass
+    from burstlab.spec import EmpiricalDist, Marginal, PointMass
     from burstlab.synth.lengths import marginal_ppf
 
     dist = EmpiricalDist(
@@ -186,7 +186,7 @@ def test_regime_path_matches_chain_autocovariance():
     """The simulated level sequence has the chain's theoretical autocovariance (fitting's
     `chain_autocov`): a sticky 3-state chain, lags 0, 1, 5, 20."""
     from burstlab.fitting.modulation import chain_autocov
-    from burstlab.fitting.spec import BurstRegime
+    from burstlab.spec import BurstRegime
     from burstlab.synth.arrivals import regime_path
 
     trans = np.array([[0.9, 0.08, 0.02], [0.05, 0.9, 0.05], [0.02, 0.08, 0.9]])

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from burstlab.fitting.workload import fit_workload
-from burstlab.synth import fidelity as F
-from burstlab.synth.validate import holdout
+from burstlab import fitting
+from burstlab.synth import suite as F
+from burstlab.synth.holdout import validate
 from burstlab.traces import sample_frame
 
 ARRIVAL_SHAPE = ("dispersion_10s", "dispersion_60s", "dispersion_300s", "acf_rmse")
@@ -18,9 +18,9 @@ SPLITS = ((2300.0, None), (1800.0, 150.0))  # (train seconds, envelope step); 1,
 
 def _run(trace: str, train_s: float, step_s: float | None):
     frame = sample_frame(f"azure-llm-2023-{trace}")
-    return holdout(
+    return validate(
         frame,
-        lambda train: fit_workload(train).spec,
+        lambda train: fitting.fit(train).spec,
         train_s=train_s,
         heldout_s=1200.0,
         step_s=step_s,

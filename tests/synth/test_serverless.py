@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from synth_specs import make_spec
 
-from burstlab.fitting.spec import FamilyFit
+from burstlab.spec import FamilyFit
 from burstlab.synth.serverless import (
     cold_start_stats,
     cold_starts,

@@ -65,11 +65,11 @@ def test_provenance_metadata(data_dir):
 
 
 def test_catalog_connect_sees_new_ingests(data_dir):
-    con = burstlab.catalog()
+    con = burstlab.connect()
     assert con.sql("select count(*) from requests").fetchall() == [(0,)]
     con.close()
     ingest("mooncake-conversation", sample=True)
-    with burstlab.catalog() as con:
+    with burstlab.connect() as con:
         row = con.sql(
             "select count(*), max(arrival_s), sum(len(hash_ids)) from requests"
         ).fetchall()[0]

@@ -1,7 +1,7 @@
 """A real llama.cpp inference server on 127.0.0.1, for demos and end-to-end replay tests.
 
 llama.cpp's own C++ HTTP server (through the `xllamacpp` wheel) runs in a child process —
-`python -m burstlab.replay.engine` — so its threads never compete with the replay client's event
+`python -m burstlab.engines.llamacpp_child` — so its threads never compete with the replay client's event
 loop for the GIL, and SIGTERM stops it cleanly. The child also exits when its parent dies (it
 watches its stdin pipe), so a crashed test run leaves no engine behind.
 
@@ -12,7 +12,6 @@ against.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -22,11 +21,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from burstlab.errors import ReplayError
-from burstlab.paths import data_dir
-from burstlab.replay.child import ChildServer, spawn_module, wait_for_exit_request
-from burstlab.replay.child import fetch_json as fetch_json  # re-exported for tests and callers
-from burstlab.replay.child import prometheus_counters as prometheus_counters
+from burstlab.engines.process import ChildServer, spawn_module
+from burstlab.errors import EngineError, InputError, UsageError
+from burstlab.paths import data_dir as resolve_data_dir
 
 HOST = "127.0.0.1"
 DEFAULT_START_TIMEOUT_S = 60.0
@@ -59,7 +56,7 @@ def check_port_free(port: int, host: str = HOST) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise ReplayError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+            raise EngineError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
 
 
 @dataclass
@@ -90,60 +87,63 @@ class EngineHandle(ChildServer):
         }
 
 
-def start_engine(
-    *,
-    model_path: str | Path | None = None,
+def local(
     size: str = "tiny",
-    n_parallel: int = 4,
+    *,
+    gguf: str | Path | None = None,
+    parallel: int = 4,
     ctx_per_slot: int = 2048,
     threads: int | None = None,
     port: int = 0,
     alias: str | None = None,
     timeout_s: float = DEFAULT_START_TIMEOUT_S,
-    root: str | Path | None = None,
+    data_dir: str | Path | None = None,
 ) -> EngineHandle:
     """Start llama.cpp's server on 127.0.0.1 in its own process and wait until it is healthy.
 
-    `model_path` is any llama.cpp GGUF; without it the random-weight model of preset `size` is
-    built (once, cached in the data dir `root`). `n_parallel` slots each get `ctx_per_slot`
-    tokens of context (llama.cpp's `n_ctx` is the total). `port=0` picks a free port. Raises
-    ReplayError with the server log's tail if it does not answer /health within `timeout_s`.
+    Without `gguf`, the random-weight model of preset `size` (tiny, small, medium) is built
+    once and cached in the data dir `data_dir`; with it, any llama.cpp GGUF file is served.
+    `parallel` slots each get `ctx_per_slot` tokens of context (llama.cpp's `n_ctx` is the
+    total). `port=0` picks a free port. Raises EngineError with the server log's tail if it does
+    not answer /health within `timeout_s` seconds. Use the handle as a context manager (or call
+    `stop()`): ``with burstlab.engines.local() as engine: …``.
     """
-    from burstlab.replay.tinymodel import cached_model
+    from burstlab.engines.tinymodel import cached_model
 
-    if n_parallel < 1 or ctx_per_slot < 16:
-        raise ReplayError(
-            f"engine needs n_parallel ≥ 1 and ctx_per_slot ≥ 16, got {n_parallel}, {ctx_per_slot}"
+    if parallel < 1 or ctx_per_slot < 16:
+        raise UsageError(
+            f"needs parallel ≥ 1 and ctx_per_slot ≥ 16, got {parallel}, {ctx_per_slot}",
+            param="parallel" if parallel < 1 else "ctx_per_slot",
         )
-    if model_path is None:
-        path = cached_model(size, root)
+    if gguf is None:
+        path = cached_model(size, data_dir)
         alias = alias or f"burstlab-random-{size}"
     else:
-        path = Path(model_path).expanduser().resolve()
+        path = Path(gguf).expanduser().resolve()
         if not path.is_file():
-            raise ReplayError(f"{path}: model file not found (expected a llama.cpp GGUF file)")
+            raise InputError(path, "model file not found", expected="a llama.cpp GGUF file")
         alias = alias or path.stem
     threads = threads or default_threads()
     if port:
         check_port_free(port)
     else:
         port = free_port()
-    log_dir = data_dir(root) / "engine-logs"
+    log_dir = resolve_data_dir(data_dir) / "engine-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"engine-{port}.log"
     args = [
         "--model", str(path), "--alias", alias, "--port", str(port),
-        "--parallel", str(n_parallel), "--ctx-per-slot", str(ctx_per_slot),
+        "--parallel", str(parallel), "--ctx-per-slot", str(ctx_per_slot),
         "--threads", str(threads),
     ]  # fmt: skip
     t0 = time.perf_counter()
-    process = spawn_module("burstlab.replay.engine", args, log_path=log_path)
+    process = spawn_module("burstlab.engines.llamacpp_child", args, log_path=log_path)
     handle = EngineHandle(
         base_url=f"http://{HOST}:{port}",
         model=alias,
         model_path=path,
         port=port,
-        n_parallel=n_parallel,
+        n_parallel=parallel,
         ctx_per_slot=ctx_per_slot,
         threads=threads,
         log_path=log_path,
@@ -172,7 +172,7 @@ def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
     url = handle.base_url + "/health"
     while True:
         if not handle.alive:
-            raise ReplayError(
+            raise EngineError(
                 f"llama.cpp engine exited with code {handle.process.returncode} before it was "
                 f"ready; log {handle.log_path}:\n{_log_tail(handle.log_path)}"
             )
@@ -183,50 +183,8 @@ def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
-            raise ReplayError(
+            raise EngineError(
                 f"llama.cpp engine on {handle.base_url} not healthy after {timeout_s:.0f} s; "
                 f"log {handle.log_path}:\n{_log_tail(handle.log_path)}"
             )
         time.sleep(0.02)
-
-
-def serve(
-    model: str, alias: str, port: int, n_parallel: int, ctx_per_slot: int, threads: int
-) -> None:
-    """Child-process body: configure and run llama.cpp's server until SIGTERM or parent exit."""
-    import xllamacpp
-
-    params = xllamacpp.CommonParams()
-    params.model.path = model
-    params.model_alias = {alias}
-    params.port = port
-    params.n_parallel = n_parallel
-    params.n_ctx = n_parallel * ctx_per_slot
-    params.cpuparams.n_threads = threads
-    params.cpuparams_batch.n_threads = threads
-    # No busy-waiting between decode steps: it steals the core the replay client needs.
-    params.cpuparams.poll = 0
-    params.cpuparams_batch.poll = 0
-    params.endpoint_metrics = True
-    params.endpoint_slots = True
-    server = xllamacpp.Server(params)  # serves on its own threads from here on
-    print(f"burstlab engine: serving {model} as {alias!r} on http://{HOST}:{port}", flush=True)
-    wait_for_exit_request()
-    del server
-    os._exit(0)  # llama.cpp's server threads are not joined; leave without finalisers
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a GGUF model with llama.cpp (internal).")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--alias", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--ctx-per-slot", type=int, default=2048)
-    parser.add_argument("--threads", type=int, default=default_threads())
-    args = parser.parse_args(argv)
-    serve(args.model, args.alias, args.port, args.parallel, args.ctx_per_slot, args.threads)
-
-
-if __name__ == "__main__":
-    main()

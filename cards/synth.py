@@ -15,10 +15,10 @@ from typing import Any
 
 import polars as pl
 
-from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
-from burstlab.card_fit import format_params, gap_shape_text, round_ic
-from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
-from burstlab.card_stats import (
+from burstlab.cards.charts import rate_chart, save_card_chart, token_cdf_chart
+from burstlab.cards.fit import format_params, gap_shape_text, round_ic
+from burstlab.cards.hf import CardResult, finish_card, front_matter, prepare_out_dir
+from burstlab.cards.stats import (
     kv_table,
     md_table,
     render_sections,
@@ -56,7 +56,7 @@ def spec_card(
     overwrite: bool = False,
 ) -> CardResult:
     """Generate the spec's workload (`duration_s`, default the fitted span; `seed`) and card it."""
-    from burstlab.fitting.spec import WorkloadSpec
+    from burstlab.spec import WorkloadSpec
     from burstlab.synth.export import export
     from burstlab.synth.generate import generate
 
@@ -87,7 +87,7 @@ def synth_parquet_card(
     meta = read_metadata(parquet)
     spec = None
     if spec_path is not None:
-        from burstlab.fitting.spec import WorkloadSpec
+        from burstlab.spec import WorkloadSpec
 
         spec = WorkloadSpec.load(spec_path)
         if meta.get("spec_sha256") and meta["spec_sha256"] != spec.sha256():
@@ -296,7 +296,7 @@ def fidelity_setup(spec: Any, data_dir: str | Path | None) -> FidelitySetup:
 
 def fidelity_markdown(spec: Any, seed: int, data_dir: str | Path | None) -> str:
     """The DESIGN.md §4 suite: burstlab vs the real envelope and the peers' generators."""
-    from burstlab.synth import fidelity as F
+    from burstlab.synth import suite as F
     from burstlab.synth.baselines import all_baselines
     from burstlab.synth.generate import generate
 
@@ -306,7 +306,7 @@ def fidelity_markdown(spec: Any, seed: int, data_dir: str | Path | None) -> str:
         return f"Not computed: the source `{spec.source.source}` is not available here ({exc})."
     candidates = {"burstlab": generate(spec, duration_s=setup.heldout_s, seed=seed).frame}
     candidates.update(all_baselines(setup.train, setup.heldout_s, seed))
-    result = F.evaluate(
+    result = F.fidelity(
         setup.heldout,
         candidates,
         train=setup.train,
@@ -348,12 +348,12 @@ def synthetic_caveats(spec: Any) -> list[str]:
 
 def _source_frame(source: str, data_dir: str | Path | None) -> pl.DataFrame:
     """The spec's source rows, resolved like every SOURCE argument (`traces.scan`)."""
-    from burstlab.traces.catalog import scan
+    from burstlab.traces import scan
 
     return scan(source, data_dir).collect()
 
 
 def _cut(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
-    from burstlab.synth.fidelity import window
+    from burstlab.synth.suite import window
 
     return window(frame, start_s, end_s)

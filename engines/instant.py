@@ -40,8 +40,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from multiprocessing.sharedctypes import RawArray
 
-from burstlab.errors import ReplayError, SpecError
-from burstlab.replay.child import ChildServer, spawn_module, stop_process, wait_for_exit_request
+from burstlab.engines.process import ChildServer, spawn_module, stop_process, wait_for_exit_request
+from burstlab.errors import EngineError, UsageError
 
 HOST = "127.0.0.1"
 FAULT_HEADER = b"x-burstlab-fault"
@@ -94,16 +94,20 @@ class InstantConfig:
     def validate(self) -> None:
         unknown = sorted(set(self.faults) - set(FAULTS))
         if unknown:
-            raise SpecError(f"unknown fault mode(s) {unknown}; expected some of {list(FAULTS)}")
+            raise UsageError(
+                f"unknown fault mode(s) {unknown}; expected some of {list(FAULTS)}", param="faults"
+            )
         total = sum(self.faults.values())
         if any(p < 0 for p in self.faults.values()) or total > 1.0 + 1e-9:
-            raise SpecError(f"fault probabilities must be ≥ 0 and sum to ≤ 1, got {self.faults}")
+            raise UsageError(
+                f"fault probabilities must be ≥ 0 and sum to ≤ 1, got {self.faults}", param="faults"
+            )
         if self.chunk_tokens < 1 or self.workers < 1:
-            raise SpecError("chunk_tokens and workers must be ≥ 1")
+            raise UsageError("chunk_tokens and workers must be ≥ 1")
         if min(self.delay_s, self.itl_s, self.slow_itl_s) < 0:
-            raise SpecError("delays must be ≥ 0 seconds")
+            raise UsageError("delays must be ≥ 0 seconds")
         if self.usage_style not in ("separate", "final-chunk"):
-            raise SpecError(
+            raise UsageError(
                 f"usage_style must be 'separate' or 'final-chunk', not {self.usage_style!r}"
             )
 
@@ -684,7 +688,7 @@ def run_server(cfg: InstantConfig, announce) -> None:
 
 
 @dataclass
-class ServerHandle(ChildServer):
+class InstantHandle(ChildServer):
     """A running instant server. `base_url` is "http://127.0.0.1:PORT"."""
 
     base_url: str
@@ -694,7 +698,7 @@ class ServerHandle(ChildServer):
     process: subprocess.Popen = field(repr=False)
 
 
-def start_instant_server(
+def instant_server(
     *,
     port: int = 0,
     faults: dict[str, float] | None = None,
@@ -707,7 +711,7 @@ def start_instant_server(
     model: str = "burstlab-instant",
     seed: int = 0,
     timeout_s: float = 20.0,
-) -> ServerHandle:
+) -> InstantHandle:
     """Start the instant server in its own process on 127.0.0.1 and return once it listens.
 
     `faults` maps fault modes (`FAULTS`) to per-request probabilities for generation requests;
@@ -727,18 +731,18 @@ def start_instant_server(
         seed=seed,
     )
     cfg.validate()
-    process = spawn_module("burstlab.replay.instant_server", ["--config", json.dumps(asdict(cfg))])
+    process = spawn_module("burstlab.engines.instant", ["--config", json.dumps(asdict(cfg))])
     ready, _, _ = select.select([process.stdout], [], [], timeout_s)
     line = process.stdout.readline() if ready else b""
     try:
         actual = int(json.loads(line)["port"])
     except (ValueError, KeyError, TypeError):
         stop_process(process)
-        raise ReplayError(
+        raise EngineError(
             f"instant server did not start within {timeout_s:.0f} s "
             f"(exit code {process.returncode}); see its stderr above"
         ) from None
-    return ServerHandle(f"http://{HOST}:{actual}", actual, model, cfg, process)
+    return InstantHandle(f"http://{HOST}:{actual}", actual, model, cfg, process)
 
 
 def measure_throughput(

@@ -1,6 +1,6 @@
 """The analysis sections of a card: burstiness and fitted models, from `burstlab.fitting`.
 
-One call to the fitting stage (`fit_workload`, what `burstlab fit` runs) gives everything the
+One call to the fitting stage (`fitting.fit`, what `burstlab fit` runs) gives everything the
 card shows: its dispersion curve, its candidate tables with loglik / AIC / BIC / KS / AD / n,
 the burst-regime choice, the length models with dependence and load coupling, and the spec
 itself (published beside the data as `data/spec.json`). Nothing is recomputed here, so a card
@@ -18,8 +18,8 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from burstlab.card_charts import save_card_chart
-from burstlab.card_stats import fmt, md_table
+from burstlab.cards.charts import save_card_chart
+from burstlab.cards.stats import fmt, md_table
 
 #: Burstiness summary fields a card shows, with their labels (units in the label).
 BURSTINESS_FIELDS = {
@@ -62,11 +62,11 @@ class FitSections:
 
 def fit_sections(frame: pl.DataFrame, out_dir: Path) -> FitSections:
     """Fit the workload of a requests table and render burstiness, arrivals and lengths."""
-    from burstlab.fitting.workload import fit_workload
+    from burstlab import fitting
 
-    if frame.height < 10:  # fit_workload's own minimum
+    if frame.height < 10:  # fitting.fit's own minimum
         return FitSections([], [], None)
-    fit = fit_workload(frame)
+    fit = fitting.fit(frame)
     fit.spec.save(out_dir / SPEC_FILE)
     curve = fit.burstiness.dispersion
     charts = save_card_chart(dispersion_chart(curve), out_dir, "dispersion")

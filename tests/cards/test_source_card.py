@@ -11,9 +11,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from burstlab.card import card_kind, write_card
-from burstlab.card_hf import check_card, hf_license, prepare_out_dir, size_category
-from burstlab.card_stats import fmt
+from burstlab import cards
+from burstlab.cards import card_kind
+from burstlab.cards.hf import check_card, hf_license, prepare_out_dir, size_category
+from burstlab.cards.stats import fmt
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
 from burstlab.traces import ingest
@@ -31,7 +32,7 @@ def conv_card(tmp_path_factory):
     """One card for the module's read-only tests (a card takes a few seconds to write)."""
     root = tmp_path_factory.mktemp("conv")
     ingest("azure-llm-2023-conv", sample=True, data_dir=root / "data")
-    return write_card("azure-llm-2023-conv", root / "card", data_dir=root / "data")
+    return cards.card("azure-llm-2023-conv", root / "card", data_dir=root / "data")
 
 
 def test_conv_card_is_valid_hf_card_with_licence_and_configs(conv_card):
@@ -78,10 +79,10 @@ def test_conv_card_numbers_match_the_data(conv_card):
         ]
         assert numbers == pytest.approx(expected, abs=0.051), col
     # burstiness, arrival and length models are the fitting stage's own numbers
-    from burstlab.fitting.spec import WorkloadSpec
-    from burstlab.fitting.workload import fit_workload
+    from burstlab import fitting
+    from burstlab.spec import WorkloadSpec
 
-    fit = fit_workload(df)
+    fit = fitting.fit(df)
     row = fit.burstiness.row()
     for key, head in (
         ("idc_60s", "index of dispersion of counts, 60 s"),
@@ -140,7 +141,7 @@ def test_conv_card_provenance_caveats_and_charts(conv_card):
 
 def test_mooncake_card_states_quantized_timestamps(data_dir, tmp_path):
     ingest("mooncake-conversation", sample=True, data_dir=data_dir)
-    card = write_card("mooncake-conversation", tmp_path / "mc", data_dir=data_dir)
+    card = cards.card("mooncake-conversation", tmp_path / "mc", data_dir=data_dir)
     body = card.readme.read_text(encoding="utf-8")
     meta = front_matter(card.readme)
     assert meta["license"] == "apache-2.0"
@@ -201,7 +202,7 @@ def test_cli_card_refuses_to_overwrite_without_flag(data_dir, tmp_path):
 def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
     assert card_kind("azure-llm-2023-conv") == ("source", None)
     with pytest.raises(InputError, match="not ingested here"):
-        write_card("azure-llm-2023-conv", tmp_path / "x", data_dir=data_dir)
+        cards.card("azure-llm-2023-conv", tmp_path / "x", data_dir=data_dir)
     bad = tmp_path / "notes.json"
     bad.write_text('{"hello": 1}')
     with pytest.raises(InputError, match="not a workload spec"):
@@ -235,7 +236,7 @@ def test_cards_for_other_sources_state_their_measured_caveats(data_dir, tmp_path
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(fixtures / name, dest)
     burst = ingest("burstgpt", [tmp_path / "in" / "BurstGPT_1.csv"], data_dir=data_dir)
-    card = write_card(burst.source, tmp_path / "burst", data_dir=data_dir)
+    card = cards.card(burst.source, tmp_path / "burst", data_dir=data_dir)
     body = card.readme.read_text()
     df = pl.read_parquet(card.out_dir / card.data_files[0])
     assert df.height == burst.rows_kept == 6
@@ -248,7 +249,7 @@ def test_cards_for_other_sources_state_their_measured_caveats(data_dir, tmp_path
     assert front_matter(card.readme)["license"] == "cc-by-4.0"
 
     cold = ingest("huawei", [tmp_path / "in" / "R2"], data_dir=data_dir)
-    card = write_card(cold.source, tmp_path / "cold", data_dir=data_dir)
+    card = cards.card(cold.source, tmp_path / "cold", data_dir=data_dir)
     body = card.readme.read_text()
     assert card.problems == [] and "4 rows." in body
     total = pl.read_parquet(card.out_dir / card.data_files[0])["total_s"]

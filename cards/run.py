@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from burstlab.card_charts import save_card_chart
-from burstlab.card_hf import CardResult, finish_card, front_matter, prepare_out_dir
-from burstlab.card_stats import fmt, kv_table, md_table, render_sections
+from burstlab.cards.charts import save_card_chart
+from burstlab.cards.hf import CardResult, finish_card, front_matter, prepare_out_dir
+from burstlab.cards.stats import fmt, kv_table, md_table, render_sections
 from burstlab.errors import InputError
 
 #: Summary blocks a card tabulates (metric dictionary names → label, all shown in ms).

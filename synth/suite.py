@@ -29,7 +29,7 @@ import polars as pl
 from scipy import stats
 
 from burstlab.errors import SchemaError
-from burstlab.fitting.burstiness import FIDELITY_SCALES, count_acf, dispersion_index
+from burstlab.fitting.analytics import FIDELITY_SCALES, count_acf, dispersion_index
 from burstlab.fitting.lengths import busy_windows
 
 #: Count-bin widths (seconds) for the index of dispersion, as in DESIGN.md §4.
@@ -303,7 +303,7 @@ class FidelityResult:
         return {m: bool(a < b) for m, a, b in zip(c["metric"], c[generator], c[other], strict=True)}
 
 
-def evaluate(
+def fidelity(
     heldout: pl.DataFrame,
     candidates: Mapping[str, pl.DataFrame],
     *,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burstlab.errors import UsageError
 from burstlab.paths import data_dir
 from burstlab.progress import progress
 
@@ -191,12 +192,13 @@ SIZES: dict[str, ModelSize] = {
 
 def size_preset(size: str) -> ModelSize:
     """The preset called `size`; a clear error listing the choices otherwise."""
-    from burstlab.errors import SpecError
 
     try:
         return SIZES[size]
     except KeyError:
-        raise SpecError(f"unknown model size {size!r}; expected one of {sorted(SIZES)}") from None
+        raise UsageError(
+            f"unknown model size {size!r}; expected one of {sorted(SIZES)}", param="size"
+        ) from None
 
 
 def vocabulary() -> tuple[list[str], list[float], list[int]]:

@@ -15,12 +15,12 @@ from typing import Any
 
 import polars as pl
 
-from burstlab.card_caveats import documented_caveats, measured_caveats, sample_caveat
-from burstlab.card_charts import rate_chart, save_card_chart, token_cdf_chart
-from burstlab.card_fit import fit_sections
-from burstlab.card_hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
-from burstlab.card_schema import schema_markdown
-from burstlab.card_stats import (
+from burstlab.cards.caveats import documented_caveats, measured_caveats, sample_caveat
+from burstlab.cards.charts import rate_chart, save_card_chart, token_cdf_chart
+from burstlab.cards.fit import fit_sections
+from burstlab.cards.hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
+from burstlab.cards.schema import schema_markdown
+from burstlab.cards.stats import (
     describe_markdown,
     kv_table,
     md_table,

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from burstlab.console import console as make_console
-from burstlab.errors import ReplayError, SpecError
+from burstlab.errors import EngineError, UsageError
 
 console = make_console()
 
@@ -27,7 +27,7 @@ def parse_faults(text: str) -> dict[str, float]:
                 raise ValueError(part)
             faults[name.strip()] = float(value)
         except ValueError:
-            raise SpecError(f"--faults: expected MODE=PROBABILITY, found {part!r}") from None
+            raise UsageError(f"expected MODE=PROBABILITY, found {part!r}", param="faults") from None
     return faults
 
 
@@ -51,7 +51,7 @@ def _serve_until_interrupted(handle, what: str) -> None:
         handle.stop()
     code = handle.process.returncode
     if code not in (0, None, -15, -2):
-        raise ReplayError(f"{what} exited with code {code}; see its log")
+        raise EngineError(f"{what} exited with code {code}; see its log")
 
 
 def engine(
@@ -95,24 +95,22 @@ def engine(
     By default: llama.cpp's own server (continuous batching, /metrics, /tokenize) with a random-weight model built on first use. Random weights are fine for load tests: burstlab fixes every output length with max_tokens. Point `burstlab replay` at the printed URL.
     """
     if instant:
-        from burstlab.replay.instant_server import start_instant_server
+        from burstlab.engines.instant import instant_server
 
-        handle = start_instant_server(
-            port=port, faults=parse_faults(faults), delay_s=delay, itl_s=itl
-        )
+        handle = instant_server(port=port, faults=parse_faults(faults), delay_s=delay, itl_s=itl)
         _serve_until_interrupted(handle, "instant server")
         return
-    from burstlab.replay.engine import start_engine
+    from burstlab.engines.llamacpp import local
 
     with console.status("starting llama.cpp…"):
-        handle = start_engine(
-            model_path=model,
-            size=size,
-            n_parallel=parallel,
+        handle = local(
+            size,
+            gguf=model,
+            parallel=parallel,
             ctx_per_slot=ctx_per_slot,
             threads=threads,
             port=port,
-            root=(ctx.obj or {}).get("data_dir"),
+            data_dir=(ctx.obj or {}).get("data_dir"),
         )
     console.print(
         f"llama.cpp ready in {handle.started_in_s:.2f} s: {handle.n_parallel} slots × "

@@ -1,5 +1,5 @@
 """Run cards from a real replay: burstlab's timed client over HTTP on 127.0.0.1 against the
-instant OpenAI-compatible server (10% injected HTTP 500s), then `write_card(run_dir)`."""
+instant OpenAI-compatible server (10% injected HTTP 500s), then `cards.card(run_dir)`."""
 
 from __future__ import annotations
 
@@ -10,22 +10,23 @@ import polars as pl
 import pytest
 import yaml
 
-from burstlab.card import card_kind, write_card
-from burstlab.card_hf import check_card
+from burstlab import cards
+from burstlab.cards import card_kind
+from burstlab.cards.hf import check_card
 from burstlab.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
+    from burstlab.engines.instant import instant_server
     from burstlab.replay.client import ClientOptions
     from burstlab.replay.goodput import parse_slo
-    from burstlab.replay.instant_server import start_instant_server
     from burstlab.replay.run import ReplayConfig, replay
     from burstlab.replay.schedule import ScheduleOptions
     from burstlab.traces import sample_frame
 
     out = tmp_path_factory.mktemp("run") / "run"
-    server = start_instant_server(faults={"http500": 0.1}, seed=3)
+    server = instant_server(faults={"http500": 0.1}, seed=3)
     try:
         config = ReplayConfig(
             client=ClientOptions(url=server.base_url),
@@ -44,7 +45,7 @@ def run_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_run_card_names_engine_load_slos_and_results(run_dir, tmp_path):
     assert card_kind(run_dir) == ("run", run_dir)
-    card = write_card(run_dir, tmp_path / "card")
+    card = cards.card(run_dir, tmp_path / "card")
     assert card.kind == "run" and card.problems == [] and check_card(card.out_dir) == []
     summary = json.loads((run_dir / "summary.json").read_text())
     counts = summary["counts"]
@@ -88,4 +89,4 @@ def test_run_card_rejects_an_unfinished_run(run_dir, tmp_path):
     broken.mkdir()
     (broken / "run.json").write_text((run_dir / "run.json").read_text())
     with pytest.raises(InputError, match=r"summary\.json: missing"):
-        write_card(broken, tmp_path / "out")
+        cards.card(broken, tmp_path / "out")

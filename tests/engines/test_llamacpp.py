@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import gguf
 import pytest
 
-from burstlab.errors import ReplayError
-from burstlab.replay.engine import fetch_json, prometheus_counters, start_engine
-from burstlab.replay.tinymodel import SIZES, build_tiny_model, cached_model, vocabulary
+from burstlab.engines import local
+from burstlab.engines.process import fetch_json, prometheus_counters
+from burstlab.engines.tinymodel import SIZES, build_tiny_model, cached_model, vocabulary
+from burstlab.errors import EngineError, InputError
 
 pytestmark = pytest.mark.engine
 
@@ -134,22 +135,22 @@ def test_concurrent_requests_are_batched_and_counted(engine, post):
 
 
 def test_start_errors_are_clear(tmp_path):
-    with pytest.raises(ReplayError, match="model file not found"):
-        start_engine(model_path=tmp_path / "missing.gguf", root=tmp_path)
+    with pytest.raises(InputError, match="model file not found"):
+        local(gguf=tmp_path / "missing.gguf", data_dir=tmp_path)
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a gguf file at all")
-    with pytest.raises(ReplayError, match="exited with code"):
-        start_engine(model_path=bogus, root=tmp_path, timeout_s=20)
+    with pytest.raises(EngineError, match="exited with code"):
+        local(gguf=bogus, data_dir=tmp_path, timeout_s=20)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with pytest.raises(ReplayError, match=r"cannot serve on 127\.0\.0\.1"):
-            start_engine(port=taken.getsockname()[1], root=tmp_path)
+        with pytest.raises(EngineError, match=r"cannot serve on 127\.0\.0\.1"):
+            local(port=taken.getsockname()[1], data_dir=tmp_path)
 
 
 def test_stop_ends_the_process(tmp_path):
     model = build_tiny_model(tmp_path / "m.gguf", "tiny")
-    handle = start_engine(model_path=model, n_parallel=1, ctx_per_slot=256, root=tmp_path)
+    handle = local(gguf=model, parallel=1, ctx_per_slot=256, data_dir=tmp_path)
     assert fetch_json(handle.base_url + "/health")["status"] == "ok"
     handle.stop()
     assert not handle.alive
@@ -159,7 +160,7 @@ def test_stop_ends_the_process(tmp_path):
 
 CLI_APP = """
 import typer
-from burstlab.replay.engine_cli import register
+from burstlab.engines.cli import register
 app = typer.Typer()
 @app.callback()
 def root(): pass

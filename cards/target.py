@@ -9,24 +9,19 @@ the charts (PNG + SVG). What the target is decides the card:
 - a workload spec JSON (``"burstlab_spec": 1``) → a SPEC card;
 - a replay run directory (with `run.json`) → a RUN card.
 
-This module is part of the package face: it may use every stage, but imports them inside
-functions so `import burstlab` stays light.
+Cards are the last stage (publish): they may read every earlier stage.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Literal
 
-import typer
-
-from burstlab.card_hf import CardResult, check_card
+from burstlab.cards.hf import CardResult
 from burstlab.errors import InputError
 
 CardKind = Literal["source", "synth", "spec", "run"]
-
-__all__ = ["CardResult", "card_kind", "check_card", "register", "write_card"]
 
 
 def card_kind(target: str | Path) -> tuple[CardKind, Path | None]:
@@ -63,7 +58,7 @@ def card_kind(target: str | Path) -> tuple[CardKind, Path | None]:
     return "source", None
 
 
-def write_card(
+def card(
     target: str | Path,
     out_dir: str | Path,
     *,
@@ -83,18 +78,18 @@ def write_card(
     """
     kind, path = card_kind(target)
     if kind == "source":
-        from burstlab.card_source import source_card
+        from burstlab.cards.source import source_card
 
         if path is None:
-            from burstlab.traces.catalog import parquet_path
+            from burstlab.traces import parquet_path
 
             path = parquet_path(str(target), data_dir)
         return source_card(path, out_dir, overwrite=overwrite)
     if kind == "run":
-        from burstlab.card_run import run_card
+        from burstlab.cards.run import run_card
 
         return run_card(path, out_dir, overwrite=overwrite)
-    from burstlab.card_synth import spec_card, synth_parquet_card
+    from burstlab.cards.synth import spec_card, synth_parquet_card
 
     if kind == "spec":
         return spec_card(
@@ -108,66 +103,3 @@ def _is_spec(path: Path) -> bool:
         return "burstlab_spec" in json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
         return False
-
-
-def register(app: typer.Typer) -> None:
-    """Add `burstlab card` to the CLI."""
-
-    @app.command("card")
-    def card_command(
-        ctx: typer.Context,
-        target: Annotated[
-            str,
-            typer.Argument(
-                help="A dataset id (e.g. azure-llm-2023-conv), a canonical or synthetic "
-                "Parquet file, a workload spec JSON, or a replay run directory.",
-                show_default=False,
-            ),
-        ],
-        out: Annotated[
-            Path,
-            typer.Option(
-                "--out", "-o", help="Card directory to write (README.md, data/, charts/)."
-            ),
-        ],
-        overwrite: Annotated[
-            bool,
-            typer.Option(
-                "--overwrite",
-                help="Replace README.md, data/ and charts/ of an existing card in --out.",
-            ),
-        ] = False,
-        seed: Annotated[int, typer.Option(help="Spec cards: seed of the generated workload.")] = 0,
-        duration: Annotated[
-            Optional[float],  # noqa: UP045 - typer reads the annotation at runtime
-            typer.Option(help="Spec cards: seconds to generate (default: the fitted span)."),
-        ] = None,
-        spec: Annotated[
-            Optional[Path],  # noqa: UP045
-            typer.Option(help="Synthetic Parquet cards: the spec that generated the file."),
-        ] = None,
-    ) -> None:
-        """Write a Hugging Face dataset card for a source, a synthetic workload, a spec or a run.
-
-        The directory holds README.md (YAML front matter validated offline with
-        huggingface_hub), the Parquet data and charts as PNG and SVG, ready to upload.
-        """
-        from rich.console import Console
-
-        data_dir = (ctx.obj or {}).get("data_dir")
-        result = write_card(
-            target,
-            out,
-            data_dir=data_dir,
-            overwrite=overwrite,
-            seed=seed,
-            duration_s=duration,
-            spec=spec,
-        )
-        console = Console()
-        console.print(f"[bold]{result.kind} card[/] written to {result.out_dir}")
-        for rel in [*result.data_files, *result.charts]:
-            console.print(f"  {rel}")
-        console.print(
-            f"  README.md (front matter validated offline: {len(result.problems)} problems)"
-        )

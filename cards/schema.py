@@ -6,7 +6,7 @@ meanings below restate DESIGN.md §1 for a reader of the published card, who has
 
 from __future__ import annotations
 
-from burstlab.card_stats import md_table
+from burstlab.cards.stats import md_table
 from burstlab.schema import REQUIRED, schema
 
 #: Column -> meaning with its unit (seconds and tokens everywhere).

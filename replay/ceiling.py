@@ -129,10 +129,10 @@ def calibrate(
     on_step=None,
 ) -> Calibration:
     """Start the instant server, measure every rate in `rates` (ascending), find the ceiling."""
-    from burstlab.replay.instant_server import start_instant_server
+    from burstlab.engines.instant import instant_server
 
     rows = []
-    with start_instant_server() as server:
+    with instant_server() as server:
         warm_up(server.base_url, min(rates))
         for rate in sorted(rates):
             row = measure_rate(

@@ -28,7 +28,7 @@ from burstlab.fitting.arrivals import (
     fit_arrivals,
     sorted_times,
 )
-from burstlab.fitting.spec import WindowFit
+from burstlab.spec import WindowFit
 
 #: Scales the fidelity suite compares (DESIGN.md §4), always included in the curve.
 FIDELITY_SCALES = (0.1, 1.0, 10.0, 60.0, 300.0)

@@ -12,11 +12,12 @@ import polars as pl
 import pytest
 import yaml
 
-from burstlab.card import card_kind, write_card
-from burstlab.card_hf import check_card
-from burstlab.card_synth import fidelity_setup
+from burstlab import cards
+from burstlab.cards import card_kind
+from burstlab.cards.hf import check_card
+from burstlab.cards.synth import fidelity_setup
 from burstlab.errors import InputError
-from burstlab.fitting.spec import (
+from burstlab.spec import (
     ArrivalSpec,
     Copula,
     Dependence,
@@ -53,16 +54,16 @@ def front_matter(readme) -> dict:
 
 @pytest.mark.slow
 def test_spec_card_publishes_reproducible_rows_and_out_of_sample_fidelity(tmp_path):
-    from burstlab.fitting.workload import fit_workload
-    from burstlab.synth import fidelity as F
+    from burstlab import fitting
+    from burstlab.synth import suite as F
     from burstlab.synth.baselines import all_baselines
     from burstlab.synth.generate import generate
 
     # fitted by the fitting stage on the first 40 minutes; the card holds out what follows
-    spec = fit_workload(sample_frame("azure-llm-2023-conv"), where="arrival_s < 2400").spec
+    spec = fitting.fit(sample_frame("azure-llm-2023-conv"), where="arrival_s < 2400").spec
     path = spec.save(tmp_path / "spec.json")
     assert card_kind(path) == ("spec", path)
-    card = write_card(path, tmp_path / "card", seed=7, duration_s=600)
+    card = cards.card(path, tmp_path / "card", seed=7, duration_s=600)
     assert card.kind == "spec" and check_card(card.out_dir) == []
     meta = front_matter(card.readme)
     assert meta["license"] == "cc-by-4.0"  # fitted on the Azure trace: its licence carries over
@@ -85,7 +86,7 @@ def test_spec_card_publishes_reproducible_rows_and_out_of_sample_fidelity(tmp_pa
     span = setup.heldout_s
     cands = {"burstlab": generate(spec, duration_s=span, seed=7).frame}
     cands.update(all_baselines(setup.train, span, 7))
-    wide = F.evaluate(setup.heldout, cands, train=setup.train, window_s=span).wide()
+    wide = F.fidelity(setup.heldout, cands, train=setup.train, window_s=span).wide()
     ks = wide.filter(pl.col("metric") == "iat_ks")
     assert re.search(
         rf"\| iat_ks \| [^|]+ \| {ks['burstlab'][0]:.3g} [✓✗] \| {ks['poisson'][0]:.3g} ", body
@@ -103,24 +104,24 @@ def test_synth_parquet_card_checks_its_spec(tmp_path):
     parquet = export(w.frame, tmp_path / "load.parquet", "parquet", metadata=w.metadata())
     assert card_kind(parquet) == ("synth", parquet)
 
-    bare = write_card(parquet, tmp_path / "bare")
+    bare = cards.card(parquet, tmp_path / "bare")
     assert bare.kind == "synth" and bare.problems == []
     assert "Not computed: pass the spec" in bare.readme.read_text()
 
-    card = write_card(parquet, tmp_path / "full", spec=spec_path)
+    card = cards.card(parquet, tmp_path / "full", spec=spec_path)
     body = card.readme.read_text()
     assert "IN-SAMPLE" in body and f"{w.frame.height:,} **synthetic** requests" in body
     assert json.loads((card.out_dir / "data" / "spec.json").read_text())["burstlab_spec"] == 1
 
     other = fixture_spec([0.0, 1000.0]).save(tmp_path / "other.json")
     with pytest.raises(InputError, match="did not generate"):
-        write_card(parquet, tmp_path / "wrong", spec=other)
+        cards.card(parquet, tmp_path / "wrong", spec=other)
 
 
 def test_spec_card_without_its_source_says_fidelity_was_not_computed(tmp_path):
     spec = fixture_spec([0.0, 600.0])
     spec.source.source = "burstgpt-2"  # a known dataset that is not ingested here
-    card = write_card(spec.save(tmp_path / "spec.json"), tmp_path / "card", duration_s=120)
+    card = cards.card(spec.save(tmp_path / "spec.json"), tmp_path / "card", duration_s=120)
     body = card.readme.read_text()
     assert card.problems == []
     assert "Not computed: the source `burstgpt-2` is not available here" in body

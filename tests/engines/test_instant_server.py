@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from burstlab.errors import SpecError
-from burstlab.replay.instant_server import (
+from burstlab.engines.instant import (
     FAULTS,
+    instant_server,
     measure_throughput,
-    start_instant_server,
     toy_tokenize,
 )
+from burstlab.errors import UsageError
 
 TERMINATOR = b"\r\n0\r\n\r\n"
 
@@ -91,7 +91,7 @@ def completions(port: int, max_tokens: int, fault: str | None = None, **kw):
 @pytest.fixture(scope="module")
 def server():
     """One default server shared by the tests that only read answers (counters: use deltas)."""
-    with start_instant_server() as handle:
+    with instant_server() as handle:
         yield handle
 
 
@@ -294,9 +294,9 @@ def test_fault_slow_and_delays(instant_server):
 def test_unknown_fault_is_rejected(server, instant_server):
     raw, _ = completions(server.port, 2, "explode")
     assert split_response(raw)[0] == 400 and b"explode" in raw
-    with pytest.raises(SpecError, match="unknown fault mode"):
+    with pytest.raises(UsageError, match="unknown fault mode"):
         instant_server(faults={"explode": 0.1})
-    with pytest.raises(SpecError, match="sum to"):
+    with pytest.raises(UsageError, match="sum to"):
         instant_server(faults={"cut": 0.7, "hang": 0.5})
 
 
@@ -373,9 +373,9 @@ def test_every_fault_has_a_test():
 
 
 def test_cli_fault_mix_parsing():
-    from burstlab.replay.engine_cli import parse_faults
+    from burstlab.engines.cli import parse_faults
 
     assert parse_faults("cut=0.1, http500=0.05") == {"cut": 0.1, "http500": 0.05}
     assert parse_faults("") == {}
-    with pytest.raises(SpecError, match="MODE=PROBABILITY, found 'cut'"):
+    with pytest.raises(UsageError, match="MODE=PROBABILITY, found 'cut'"):
         parse_faults("cut")

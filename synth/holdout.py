@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from burstlab.fitting.spec import WorkloadSpec
-from burstlab.synth import fidelity as F
+from burstlab.spec import WorkloadSpec
+from burstlab.synth import suite as F
 from burstlab.synth.baselines import BASELINES
 from burstlab.synth.generate import generate
 
@@ -62,7 +62,7 @@ class Holdout:
         return piv.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
 
 
-def holdout(
+def validate(
     frame: pl.DataFrame,
     fit: Fitter,
     *,
@@ -93,7 +93,7 @@ def holdout(
         if not first_frames:
             first_frames = cands
         runs.append(
-            F.evaluate(
+            F.fidelity(
                 held,
                 cands,
                 envelope_=env,
