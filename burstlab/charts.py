@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import altair as alt
 import polars as pl
+
+from burstlab.atomic import write_text
 
 
 def save_chart(
@@ -90,7 +91,4 @@ def write_html_report(
     if chart is not None:
         parts += ["<h2>Charts</h2>", chart.to_html(fullhtml=False, inline=True)]
     parts.append("</body></html>")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    os.replace(tmp, dest)
-    return dest
+    return write_text(dest, "".join(parts))

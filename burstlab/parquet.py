@@ -1,7 +1,7 @@
 """Parquet written atomically with burstlab's provenance in the key-value metadata.
 
-Every Parquet file a stage writes goes through `write_atomic` (temp file in the same folder,
-then rename), so a crash never leaves a half file that a catalog view would read. Provenance
+Every Parquet file a stage writes goes through `write_atomic` (`burstlab.atomic`: a temp
+file in the same folder, then rename), so a crash never leaves a half file that a catalog view would read. Provenance
 (source URL, sha256, licence, citation, t0_utc, rows read / kept / dropped by reason) lives in
 one JSON document under the key ``burstlab`` so any Parquet reader can see it.
 """
@@ -9,8 +9,6 @@ one JSON document under the key ``burstlab`` so any Parquet reader can see it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from burstlab.atomic import staged_file
+
 METADATA_KEY = b"burstlab"
-
-
-def _tmp_beside(dest: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def write_atomic(
@@ -43,13 +37,8 @@ def write_atomic(
         kv = dict(table.schema.metadata or {})
         kv[METADATA_KEY] = json.dumps(metadata, sort_keys=True, default=str).encode()
         table = table.replace_schema_metadata(kv)
-    tmp = _tmp_beside(dest)
-    try:
+    with staged_file(dest) as tmp:
         pq.write_table(table, tmp, compression=compression)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 
@@ -65,15 +54,12 @@ def finalize_atomic(tmp: str | Path, dest: str | Path, metadata: Mapping[str, An
     kv = dict(src.schema_arrow.metadata or {})
     kv[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True, default=str).encode()
     out_schema = src.schema_arrow.with_metadata(kv)
-    staged = _tmp_beside(dest)
-    try:
-        with pq.ParquetWriter(staged, out_schema, compression="zstd") as writer:
-            for batch in src.iter_batches(batch_size=1 << 20):
-                writer.write_batch(batch)
-        os.replace(staged, dest)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
+    with (
+        staged_file(dest) as staged,
+        pq.ParquetWriter(staged, out_schema, compression="zstd") as writer,
+    ):
+        for batch in src.iter_batches(batch_size=1 << 20):
+            writer.write_batch(batch)
     tmp.unlink(missing_ok=True)
     return dest
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import secrets
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from burstlab import __version__
+from burstlab.atomic import write_json
 from burstlab.errors import ReplayError
 from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
 from burstlab.replay.goodput import SLO, goodput
@@ -209,7 +209,7 @@ def replay(
     )
     client = ReplayClient(plan, config.client, writer)
     run_json["started_utc"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    _write_json(run_dir / "run.json", run_json)
+    write_json(run_dir / "run.json", run_json)
     interrupted = False
     with _progress(config.progress, plan) as tick:
         client.on_tick = tick
@@ -220,7 +220,7 @@ def replay(
     if client.t0_unix is not None:
         # run-clock 0 on the wall clock: every record's *_s + this = a UTC time
         run_json["t0_utc"] = dt.datetime.fromtimestamp(client.t0_unix, dt.timezone.utc).isoformat()
-        _write_json(run_dir / "run.json", run_json)
+        write_json(run_dir / "run.json", run_json)
     summary = finish(
         run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats
     )
@@ -250,18 +250,12 @@ def finish(
         summary["goodput"] = gp
     if config.vllm_keys:
         summary["vllm_bench_serve"] = vllm_keys(summary, gp)
-    _write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", summary)
     if config.report and records.height:
         from burstlab.replay.report import run_report
 
         run_report(run_dir, records, summary)
     return summary
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 class _progress:

@@ -17,9 +17,6 @@ Every writer goes through a temp file and a rename, so a crash never leaves half
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +24,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from burstlab.atomic import staged_file
 from burstlab.errors import InputError
 from burstlab.parquet import write_atomic
 from burstlab.schema import conform
@@ -36,20 +34,6 @@ BLOCK_TOKENS = 512
 #: Model written when a row has none (vLLM's BurstGPT loader keeps only GPT-4 rows).
 DEFAULT_BURSTGPT_MODEL = "GPT-4"
 _LOG_TYPE = {"conversation": "Conversation log", "api": "API log"}
-
-
-def _atomic_text(dest: Path, write: Callable[[Path], None]) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
 
 
 def fresh_hash_ids(input_tokens: np.ndarray, start: int = 0) -> pl.Series:
@@ -82,7 +66,9 @@ def write_mooncake(frame: pl.DataFrame, dest: str | Path) -> Path:
             "hash_ids": ids.cast(pl.List(pl.Int64)),
         }
     )
-    return _atomic_text(Path(dest), out.write_ndjson)
+    with staged_file(dest) as tmp:
+        out.write_ndjson(tmp)
+    return Path(dest)
 
 
 def write_burstgpt(frame: pl.DataFrame, dest: str | Path) -> Path:
@@ -102,7 +88,9 @@ def write_burstgpt(frame: pl.DataFrame, dest: str | Path) -> Path:
         .replace_strict(_LOG_TYPE, default="Conversation log")
         .alias("Log Type"),
     )
-    return _atomic_text(Path(dest), out.write_csv)
+    with staged_file(dest) as tmp:
+        out.write_csv(tmp)
+    return Path(dest)
 
 
 def export(
