@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= .burstlab-data
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench docs clean
+.PHONY: demo test test-fast lint typecheck format bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,12 @@ demo: $(STAMP)
 	$(BL) burstiness azure-llm-2023-conv
 	$(BL) fit azure-llm-2023-conv --out $(OUT)/conv-spec.json --report $(OUT)/conv-fit.html
 	$(BL) synth $(OUT)/conv-spec.json --duration 3600 --seed 1 --rate-scale 2 --out $(OUT)/conv-synth-2x.parquet
-	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --time-scale 0.5 \
+	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --speedup 2 \
 		--max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
 		--out $(OUT)/replay --overwrite
 	$(BL) synth $(OUT)/conv-spec.json --duration 60 --seed 1 --out $(OUT)/conv-synth-60s.parquet
 	$(BL) compare-load azure-llm-2023-conv $(OUT)/conv-synth-60s.parquet --engine tiny --window 0:60 \
-		--time-scale 0.5 --max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
+		--speedup 2 --max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
 		--out $(OUT)/compare --overwrite
 	$(BL) card azure-llm-2023-conv --out $(OUT)/card --overwrite
 	@echo
@@ -49,8 +49,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+typecheck: $(STAMP)
+	$(BIN)/python tools/typecheck.py
+
+# Everything (what CI runs): lint, types, every test including the real llama.cpp engine, the
+# strict docs build, the executed notebooks and the wheel install.
+test: lint typecheck
 	$(BIN)/python -m pytest
+
+# The inner loop: unit tests without the engine, the docs build or other slow tests.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not engine and not slow and not docs"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -1,4 +1,4 @@
-"""Benchmark: fit every arrival family on 10 M inter-arrival times (DESIGN.md §5: < 10 s on
+"""Benchmark: fit every arrival family on 10 M inter-arrival times (docs/design.md §5: < 10 s on
 2 cores), against a plain `scipy.stats.<dist>.fit(..., floc=0)` loop measured in the same run.
 
 The scipy loop is timed on a subsample (default 200 k gaps) and extrapolated linearly to the

@@ -12,7 +12,7 @@ both sides.
     .venv/bin/python benchmarks/ingest.py [--rows 5000000 20000000] [--repeat 1]
 
 Prints the load average (the wall ratio depends on free cores: pandas parses on one thread,
-polars on all), one line per converter and size, and the ratios; DESIGN.md §5 targets ≥ 5×
+polars on all), one line per converter and size, and the ratios; docs/design.md §5 targets ≥ 5×
 in wall time with peak memory that does not grow with the file.
 """
 

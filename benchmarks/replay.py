@@ -1,4 +1,4 @@
-"""Benchmark: the replay client's own ceiling (DESIGN.md §5: ≥ 2,000 streamed req/s with p99
+"""Benchmark: the replay client's own ceiling (docs/design.md §5: ≥ 2,000 streamed req/s with p99
 schedule lag ≤ 2 ms and delivered/offered ≥ 0.99, one client process).
 
 Against the instant server (its own process; never the bottleneck), it replays evenly spaced

@@ -1,4 +1,4 @@
-"""Synth benchmark: requests generated per second (DESIGN.md §5 target: ≥ 5 M/s).
+"""Synth benchmark: requests generated per second (docs/design.md §5 target: ≥ 5 M/s).
 
 Spec: the realistic shape burstlab fits on Azure 2023 conv — a 60-window rate curve, a
 4-state burst regime on 5 s windows with Gamma gaps inside, empirical 40-bin log-space length

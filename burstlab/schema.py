@@ -1,4 +1,4 @@
-"""Canonical tables (DESIGN.md §1): the one shape every stage reads and writes.
+"""Canonical tables (docs/design.md §1): the one shape every stage reads and writes.
 
 Units are always seconds and tokens. A source adapter maps its columns onto one of these
 schemas; `conform` casts, orders and checks a frame so that every Parquet file burstlab

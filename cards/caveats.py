@@ -3,7 +3,9 @@
 Two kinds: MEASURED ones are found in the table the card ships (timestamp resolution, zero
 gaps, caps, failed rows, long idle gaps), so they hold for exactly these rows; DOCUMENTED ones
 come from the source's own documentation and the provenance notes in
-`traces/samples/*/PROVENANCE.md`, and are looked up by source id prefix.
+`traces/samples/*/PROVENANCE.md`. Those are per-source knowledge, so they live on the source
+adapters (`Adapter.caveats`, `SourceFile.caveats`) and are read here through the traces face
+(`traces.source_info`).
 """
 
 from __future__ import annotations
@@ -11,63 +13,21 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-#: Source-id prefix -> caveats stated by the source or found while reading its files.
-DOCUMENTED: dict[str, tuple[str, ...]] = {
-    "azure-llm-2023": (
-        "The dataset page says the trace was collected on November 11th 2023, but every "
-        "timestamp in the files is on 2023-11-16.",
-        "Timestamps carry no time zone; burstlab reads them as UTC. They have 7 fractional "
-        "digits (100 ns ticks), which are kept exactly.",
-        "Token counts are as logged by the service; the tokenizer is not stated, and there is "
-        "no failure flag (`failed` is always false).",
-    ),
-    "azure-llm-2024": (
-        "Timestamps mix formats within one file (with and without a fractional part, all "
-        "with a `+00:00` offset).",
-        "No failure flag (`failed` is always false).",
-    ),
-    "azure-llm-2025": ("Requests carry `num_images`; image tokens are not separated out.",),
-    "burstgpt": (
-        "`Timestamp` is in whole seconds since the trace start, so many inter-arrival gaps are "
-        "exactly 0; fit arrivals with a resolution-aware method, never by dropping zeros.",
-        "A response of 0 tokens marks a failed request: those rows are kept with `failed=true`.",
-        "`source_latency_s` (BurstGPT v3 `Elapsed time`) is the source's latency, not a "
-        "burstlab measurement.",
-    ),
-    "mooncake": (
-        "Timestamps are integer milliseconds but quantized to ~3 s buckets: many requests "
-        "share one timestamp. Inter-arrival models below 3 s are not identifiable.",
-        "`hash_ids` are 512-token prefix blocks; equal leading ids mean a shareable KV-cache "
-        "prefix.",
-    ),
-    "azure-functions-2019": (
-        "Only per-minute invocation counts per function: no per-request times.",
-        "Per-day files: a function may be missing from days it was not invoked.",
-    ),
-    "azure-functions-2021": (
-        "The trace gives each invocation's END time and duration; arrival = end − duration, "
-        "so arrival times inherit any error of the logged duration.",
-    ),
-    "huawei": (
-        "The pod id encodes the pod's CPU (millicores) and memory (MB); those columns are "
-        "decoded from it.",
-    ),
-}
+from burstlab import traces
+from burstlab.fitting import detect_resolution
 
 
 def documented_caveats(source: str) -> list[str]:
-    """The documented caveats of a source id (longest matching prefix; [] when none known)."""
-    matches = [p for p in DOCUMENTED if source.startswith(p)]
-    return list(DOCUMENTED[max(matches, key=len)]) if matches else []
+    """The caveats the source adapters document for a dataset id ([] for an unknown id)."""
+    info = traces.source_info(source)
+    return list(info.caveats) if info is not None else []
 
 
 def sample_caveat(meta: dict) -> list[str]:
     """When the rows came from a sample shipped with burstlab, say which (an excerpt or whole)."""
     if not meta.get("sample"):
         return []
-    from burstlab.traces.embedded import SAMPLES
-
-    what = SAMPLES.get(str(meta.get("source")), "")
+    what = traces.SAMPLES.get(str(meta.get("source")), "")
     return [
         f"Converted from the copy shipped with burstlab (`{meta.get('sample_file', '?')}`)"
         + (f": {what}." if what else ".")
@@ -93,8 +53,6 @@ def measured_caveats(frame: pl.DataFrame) -> list[str]:
 
 
 def _time_caveats(arrivals: np.ndarray) -> list[str]:
-    from burstlab.fitting.arrivals import detect_resolution
-
     out = []
     gaps = np.diff(arrivals)
     res = detect_resolution(arrivals)

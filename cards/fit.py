@@ -18,6 +18,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from burstlab import fitting
 from burstlab.cards.charts import save_card_chart
 from burstlab.cards.stats import fmt, md_table
 
@@ -62,8 +63,6 @@ class FitSections:
 
 def fit_sections(frame: pl.DataFrame, out_dir: Path) -> FitSections:
     """Fit the workload of a requests table and render burstiness, arrivals and lengths."""
-    from burstlab import fitting
-
     if frame.height < 10:  # fitting.fit's own minimum
         return FitSections([], [], None)
     fit = fitting.fit(frame)

@@ -5,19 +5,26 @@ card written on an offline machine cannot use. `check_card` does the same checks
 the YAML parses and loads into `huggingface_hub.DatasetCardData`, the licence is a Hub licence
 id, the size category is one of the Hub's, and every `configs[].data_files` path exists in the
 card directory and is a readable Parquet file. Problems are returned as sentences, one each.
+
+`publish` is how every card reaches its folder: built in a hidden sibling folder, validated
+there, and renamed into place only when complete and valid (`burstlab.atomic.staged_dir`), so
+a failed card leaves nothing behind and the one overwrite policy holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from burstlab.errors import BurstlabError
+import pyarrow.parquet as pq
+
+from burstlab.atomic import staged_dir
+from burstlab.errors import BurstlabError, MissingExtraError, UsageError
 
 #: Licence ids the Hub accepts in card metadata (https://huggingface.co/docs/hub/repositories-licenses).
 HF_LICENSES = frozenset(
@@ -178,14 +185,14 @@ def front_matter(
     return meta
 
 
-def _hub() -> Any:
-    """huggingface_hub, or a clear error naming the extra that installs it."""
+def hub() -> Any:
+    """huggingface_hub, or MissingExtraError naming the extra that installs it."""
     try:
+        # imported here, not at the top: huggingface_hub is an optional extra (burstlab[card]),
+        # and the rest of the package must import without it
         import huggingface_hub
     except ImportError:
-        raise BurstlabError(
-            "dataset cards need huggingface_hub: pip install 'burstlab[card]'"
-        ) from None
+        raise MissingExtraError("card", "huggingface_hub", "validating a dataset card") from None
     return huggingface_hub
 
 
@@ -199,7 +206,7 @@ def render_card(meta: dict[str, Any], body: str) -> str:
     Built through `huggingface_hub.DatasetCardData` so the YAML is exactly what the Hub's own
     tooling writes (key order, quoting).
     """
-    DatasetCardData = _hub().DatasetCardData
+    DatasetCardData = hub().DatasetCardData
 
     data = DatasetCardData(**meta)
     return f"---\n{data.to_yaml()}\n---\n\n{body.strip()}\n"
@@ -207,7 +214,7 @@ def render_card(meta: dict[str, Any], body: str) -> str:
 
 def check_card(card_dir: str | Path) -> list[str]:
     """Offline validation of `card_dir/README.md`; returns the problems found ([] if none)."""
-    DatasetCard = _hub().DatasetCard
+    DatasetCard = hub().DatasetCard
 
     card_dir = Path(card_dir)
     readme = card_dir / "README.md"
@@ -237,8 +244,6 @@ def check_card(card_dir: str | Path) -> list[str]:
 
 
 def _check_configs(card_dir: Path, readme: Path, configs: Any) -> list[str]:
-    import pyarrow.parquet as pq
-
     if not isinstance(configs, list) or not configs:
         return [f"{readme}: configs missing; expected a list of {{config_name, data_files}}"]
     problems = []
@@ -295,33 +300,32 @@ def finish_card(
     data_files: list[str],
     charts: list[str],
 ) -> CardResult:
-    """Write README.md into `out_dir`, validate the directory offline, and describe it.
-
-    An invalid card is an error (CardError naming every problem), never a silent write.
-    """
+    """Write README.md into `out_dir`, validate the directory offline, and describe it (the
+    problems found are on the result; `publish` refuses to put an invalid card in place)."""
     readme = out_dir / "README.md"
     readme.write_text(render_card(meta, body), encoding="utf-8")
-    result = CardResult(kind, out_dir, readme, data_files, charts, check_card(out_dir))
-    if result.problems:
-        raise BurstlabError("dataset card failed validation: " + "; ".join(result.problems))
-    return result
+    return CardResult(kind, out_dir, readme, data_files, charts, check_card(out_dir))
 
 
-def prepare_out_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
-    """Create the card directory; refuse to mix with an existing card unless `overwrite`.
+def publish(
+    out_dir: str | Path, build: Callable[[Path], CardResult], *, overwrite: bool = False
+) -> CardResult:
+    """Build a card with `build(folder)` and put it at `out_dir` only when it is complete and
+    valid; returns the card as it lies at `out_dir`.
 
-    With `overwrite`, only what a card writes (README.md, data/, charts/) is removed first,
-    so stale charts or Parquet files never linger next to a new card.
+    `build` fills an empty hidden sibling folder of `out_dir` and returns its `finish_card`
+    result. An existing non-empty `out_dir` is refused before any work unless `overwrite`
+    (then it is replaced whole, and only once the new card is valid). When `build` fails or
+    the card is invalid (BurstlabError naming every problem), the staged folder is removed
+    and `out_dir` is left as it was: a failed card leaves nothing behind.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise BurstlabError(f"{out}: is a file; --out must be a directory")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise BurstlabError(f"{out}: not empty; choose another --out or pass --overwrite")
-        (out / "README.md").unlink(missing_ok=True)
-        for sub in ("data", "charts"):
-            if (out / sub).is_dir():
-                shutil.rmtree(out / sub)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+        raise UsageError(f"{out} is a file; a card is written to a folder", param="out")
+    hub()  # fail before any work when the extra that validates cards is missing
+    with staged_dir(out, overwrite=overwrite, param="out") as staging:
+        result = build(staging)
+        if result.problems:
+            problems = [p.replace(str(staging), str(out)) for p in result.problems]
+            raise BurstlabError("dataset card failed validation: " + "; ".join(problems))
+    return dataclasses.replace(result, out_dir=out, readme=out / "README.md")

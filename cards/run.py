@@ -3,7 +3,7 @@
 Reads the run directory the replay stage writes (`run.json`, `records/part-*.parquet`,
 `summary.json`) and publishes the per-request records with a body that names the engine and
 model, the load (source, window, scaling, offered rate), the SLOs, and the results in the
-metric dictionary's terms (DESIGN.md §3), full run and steady state side by side.
+metric dictionary's terms (docs/design.md §3), full run and steady state side by side.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from burstlab import traces
 from burstlab.cards.charts import save_card_chart
-from burstlab.cards.hf import CardResult, finish_card, front_matter, prepare_out_dir
+from burstlab.cards.hf import CardResult, finish_card, front_matter
 from burstlab.cards.stats import fmt, kv_table, md_table, render_sections
 from burstlab.errors import InputError
+from burstlab.parquet import read_metadata
+from burstlab.replay import read_records, read_summary, run_charts
 
 #: Summary blocks a card tabulates (metric dictionary names → label, all shown in ms).
 LATENCIES = {
@@ -46,24 +49,21 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return docs[0], docs[1]
 
 
-def run_card(run_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> CardResult:
-    """Write a publishable card for a replay run directory."""
-    from burstlab.replay.records import read_records
-    from burstlab.replay.report import run_charts
-
+def run_card(run_dir: str | Path, out: Path) -> CardResult:
+    """Fill the empty folder `out` with the card of a replay run directory
+    (`burstlab.cards.card` stages the folder and puts it in place; see `hf.publish`)."""
     run_dir = Path(run_dir)
     run, summary = load_run(run_dir)
     parts = sorted((run_dir / "records").glob("part-*.parquet"))
     if not parts:
         raise InputError(run_dir / "records", "no part-*.parquet records; the run recorded nothing")
-    out = prepare_out_dir(out_dir, overwrite=overwrite)
     (out / "data" / "records").mkdir(parents=True)
     for part in parts:
         shutil.copyfile(part, out / "data" / "records" / part.name)
     for name in ("run.json", "summary.json"):
         shutil.copyfile(run_dir / name, out / "data" / name)
     records = read_records(out / "data")
-    charts = save_card_chart(run_charts(records, summary), out, "run")
+    charts = save_card_chart(run_charts(records, read_summary(run_dir)), out, "run")
 
     source = str(run.get("source") or "unknown")
     model = run.get("model") or "unknown model"
@@ -94,13 +94,9 @@ def source_licence(source: str) -> str | None:
     """Licence of the replayed trace: the schedule and lengths are derived from it."""
     path = Path(source)
     if path.suffix == ".parquet" and path.is_file():
-        from burstlab.parquet import read_metadata
-
         return read_metadata(path).get("licence")
-    from burstlab.traces import registry
-
-    found = registry.source_ids().get(source)
-    return found[0].licence if found else None
+    info = traces.source_info(source)
+    return info.licence if info is not None else None
 
 
 def about_markdown(run: dict, summary: dict, rows: int) -> str:
@@ -148,8 +144,7 @@ def load_markdown(run: dict, summary: dict) -> str:
     rows = [
         ["source", f"`{run.get('source')}`"],
         ["window (trace s)", sched.get("window")],
-        ["time scale", sched.get("time_scale")],
-        ["rate scale", sched.get("rate_scale")],
+        ["speedup", sched.get("speedup")],
         ["idle-gap cap (s)", sched.get("max_gap")],
         ["request limit", sched.get("limit")],
         ["requests scheduled", counts.get("scheduled")],
@@ -277,7 +272,7 @@ def run_caveats(run: dict, summary: dict) -> list[str]:
 def _files_markdown(parts: list[Path]) -> str:
     return (
         f"- `data/records/part-*.parquet`: {len(parts)} part(s), one row per request "
-        "(DESIGN.md §3: intended/sent/first-token/end times in run-clock seconds, every "
+        "(docs/design.md §3: intended/sent/first-token/end times in run-clock seconds, every "
         "chunk's time and token count, HTTP status, errors, client and server token counts).\n"
         "- `data/run.json`: the run's configuration; `data/summary.json`: the metric dictionary "
         "(and vLLM `bench serve` key names under `vllm_bench_serve` when requested)."

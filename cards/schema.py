@@ -1,7 +1,7 @@
 """The "Schema" section of a card: every column of the shipped table, its type and its unit.
 
 Types come from `burstlab.schema` (the contract every Parquet file is conformed to); the
-meanings below restate DESIGN.md §1 for a reader of the published card, who has no repository.
+meanings below restate docs/design.md §1 for a reader of the published card, who has no repository.
 """
 
 from __future__ import annotations

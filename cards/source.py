@@ -18,7 +18,7 @@ import polars as pl
 from burstlab.cards.caveats import documented_caveats, measured_caveats, sample_caveat
 from burstlab.cards.charts import rate_chart, save_card_chart, token_cdf_chart
 from burstlab.cards.fit import fit_sections
-from burstlab.cards.hf import CardResult, finish_card, front_matter, hf_license, prepare_out_dir
+from burstlab.cards.hf import CardResult, finish_card, front_matter, hf_license
 from burstlab.cards.schema import schema_markdown
 from burstlab.cards.stats import (
     describe_markdown,
@@ -31,17 +31,17 @@ from burstlab.cards.stats import (
 from burstlab.parquet import read_metadata
 
 
-def source_card(parquet: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> CardResult:
-    """Write a publishable card directory for one ingested dataset's Parquet file.
+def source_card(parquet: str | Path, out: Path) -> CardResult:
+    """Fill the empty folder `out` with the card of one ingested dataset's Parquet file
+    (`burstlab.cards.card` stages the folder and puts it in place; see `hf.publish`).
 
-    The directory gets `data/<source>.parquet` (a byte copy, provenance footer included),
+    The folder gets `data/<source>.parquet` (a byte copy, provenance footer included),
     `charts/*.png|svg`, and `README.md` (Hugging Face card: YAML front matter + body).
     """
     parquet = Path(parquet)
     meta = read_metadata(parquet)
     source = meta.get("source") or parquet.stem
     table = meta.get("table", "requests")
-    out = prepare_out_dir(out_dir, overwrite=overwrite)
     data_rel = f"data/{source}.parquet"
     (out / "data").mkdir(exist_ok=True)
     shutil.copyfile(parquet, out / data_rel)

@@ -3,21 +3,23 @@ from a Parquet file `burstlab synth` wrote.
 
 The body names the spec (its sha256, source fingerprint, arrival and length models with their
 diagnostics), the seed and knobs, the generated table's statistics, and the fidelity report
-against the spec's source (DESIGN.md §4: the synthetic window next to real-vs-real windows and
+against the spec's source (docs/design.md §4: the synthetic window next to real-vs-real windows and
 the peers' generators). Nothing in it is presented as real data.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from burstlab import synth, traces
 from burstlab.cards.charts import rate_chart, save_card_chart, token_cdf_chart
 from burstlab.cards.fit import format_params, gap_shape_text, round_ic
-from burstlab.cards.hf import CardResult, finish_card, front_matter, prepare_out_dir
+from burstlab.cards.hf import CardResult, finish_card, front_matter
 from burstlab.cards.stats import (
     kv_table,
     md_table,
@@ -26,8 +28,10 @@ from burstlab.cards.stats import (
     summary_markdown,
 )
 from burstlab.errors import BurstlabError, InputError
+from burstlab.parquet import read_metadata
+from burstlab.spec import WorkloadSpec
 
-#: Longest held-out window the fidelity section uses (seconds); DESIGN.md §4's 20 minutes.
+#: Longest held-out window the fidelity section uses (seconds); docs/design.md §4's 20 minutes.
 HOLDOUT_MAX_S = 1200.0
 
 
@@ -48,47 +52,36 @@ class FidelitySetup:
 
 def spec_card(
     spec_path: str | Path,
-    out_dir: str | Path,
+    out: Path,
     *,
     seed: int = 0,
     duration_s: float | None = None,
     data_dir: str | Path | None = None,
-    overwrite: bool = False,
 ) -> CardResult:
-    """Generate the spec's workload (`duration_s`, default the fitted span; `seed`) and card it."""
-    from burstlab.spec import WorkloadSpec
-    from burstlab.synth.export import export
-    from burstlab.synth.generate import generate
-
+    """Generate the spec's workload (`duration_s`, default the fitted span; `seed`) and fill the
+    empty folder `out` with its card (`burstlab.cards.card` stages the folder; `hf.publish`)."""
     spec = WorkloadSpec.load(spec_path)
     duration = float(duration_s or spec.source.duration_s)
-    workload = generate(spec, duration_s=duration, seed=seed)
-    out = prepare_out_dir(out_dir, overwrite=overwrite)
+    workload = synth.generate(spec, duration_s=duration, seed=seed)
     data_rel = f"data/synth-{spec.sha256()[:12]}-seed{seed}.parquet"
-    export(workload.frame, out / data_rel, "parquet", metadata=workload.metadata())
+    synth.export(workload.frame, out / data_rel, "parquet", metadata=workload.metadata())
     (out / "data" / "spec.json").write_text(spec.to_json(), encoding="utf-8")
     return _synthetic_card(out, data_rel, workload.metadata(), spec, seed, data_dir)
 
 
 def synth_parquet_card(
     parquet: str | Path,
-    out_dir: str | Path,
+    out: Path,
     *,
     spec_path: str | Path | None = None,
     data_dir: str | Path | None = None,
-    overwrite: bool = False,
 ) -> CardResult:
-    """Card a Parquet file `burstlab synth` wrote; with its spec, add the fidelity report."""
-    import shutil
-
-    from burstlab.parquet import read_metadata
-
+    """Fill the empty folder `out` with the card of a Parquet file `burstlab synth` wrote; with
+    its spec, add the fidelity report (`burstlab.cards.card` stages the folder; `hf.publish`)."""
     parquet = Path(parquet)
     meta = read_metadata(parquet)
     spec = None
     if spec_path is not None:
-        from burstlab.spec import WorkloadSpec
-
         spec = WorkloadSpec.load(spec_path)
         if meta.get("spec_sha256") and meta["spec_sha256"] != spec.sha256():
             raise InputError(
@@ -97,7 +90,6 @@ def synth_parquet_card(
                 expected=meta["spec_sha256"],
                 found=spec.sha256(),
             )
-    out = prepare_out_dir(out_dir, overwrite=overwrite)
     data_rel = f"data/{parquet.name}"
     (out / "data").mkdir(exist_ok=True)
     shutil.copyfile(parquet, out / data_rel)
@@ -156,10 +148,8 @@ def _licence(source: str | None) -> str | None:
     """The generated rows are fitted on the source trace: its licence carries over."""
     if not source:
         return None
-    from burstlab.traces import registry
-
-    found = registry.source_ids().get(source)
-    return found[0].licence if found else None
+    info = traces.source_info(source)
+    return info.licence if info is not None else None
 
 
 def about_markdown(meta: dict[str, Any], spec: Any, rows: int) -> str:
@@ -182,7 +172,7 @@ def about_markdown(meta: dict[str, Any], spec: Any, rows: int) -> str:
 
 
 def generation_markdown(meta: dict[str, Any]) -> str:
-    keys = ("spec_sha256", "seed", "duration_s", "rate_scale", "time_scale", "group_mix")
+    keys = ("spec_sha256", "seed", "duration_s", "rate_scale", "speedup", "group_mix")
     rows = [[k, f"`{meta[k]}`" if k == "spec_sha256" else meta.get(k)] for k in keys if k in meta]
     diag = meta.get("diagnostics") or {}
     rows += [[f"diagnostics: {k}", v] for k, v in diag.items() if not isinstance(v, dict | list)]
@@ -295,18 +285,14 @@ def fidelity_setup(spec: Any, data_dir: str | Path | None) -> FidelitySetup:
 
 
 def fidelity_markdown(spec: Any, seed: int, data_dir: str | Path | None) -> str:
-    """The DESIGN.md §4 suite: burstlab vs the real envelope and the peers' generators."""
-    from burstlab.synth import suite as F
-    from burstlab.synth.baselines import all_baselines
-    from burstlab.synth.generate import generate
-
+    """The docs/design.md §4 suite: burstlab vs the real envelope and the peers' generators."""
     try:
         setup = fidelity_setup(spec, data_dir)
     except BurstlabError as exc:
         return f"Not computed: the source `{spec.source.source}` is not available here ({exc})."
-    candidates = {"burstlab": generate(spec, duration_s=setup.heldout_s, seed=seed).frame}
-    candidates.update(all_baselines(setup.train, setup.heldout_s, seed))
-    result = F.fidelity(
+    candidates = {"burstlab": synth.generate(spec, duration_s=setup.heldout_s, seed=seed).frame}
+    candidates.update(synth.all_baselines(setup.train, setup.heldout_s, seed))
+    result = synth.fidelity(
         setup.heldout,
         candidates,
         train=setup.train,
@@ -326,7 +312,7 @@ def fidelity_markdown(spec: Any, seed: int, data_dir: str | Path | None) -> str:
         f"Compared with {setup.heldout.height:,} real requests ({setup.note}). Each generator "
         f"made {setup.heldout_s:,.0f} s of load with seed {seed}; the real envelope is the range "
         "of the same metric between real windows of that length from the training period and "
-        f"the held-out window (✓ = inside it with {F.SLACK:.0%} slack). Baselines: Poisson at "
+        f"the held-out window (✓ = inside it with {result.slack:.0%} slack). Baselines: Poisson at "
         "the mean rate, one Gamma renewal at the fitted CV (vLLM `--burstiness` style), and the "
         "BurstGPT demo generator, all fitted on the same training rows.\n\n"
         f"burstlab is inside the envelope on **{inside} of {len(rows)}** metrics.\n\n"
@@ -348,12 +334,8 @@ def synthetic_caveats(spec: Any) -> list[str]:
 
 def _source_frame(source: str, data_dir: str | Path | None) -> pl.DataFrame:
     """The spec's source rows, resolved like every SOURCE argument (`traces.scan`)."""
-    from burstlab.traces import scan
-
-    return scan(source, data_dir).collect()
+    return traces.scan(source, data_dir).collect()
 
 
 def _cut(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
-    from burstlab.synth.suite import window
-
-    return window(frame, start_s, end_s)
+    return synth.window(frame, start_s, end_s)

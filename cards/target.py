@@ -18,8 +18,13 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from burstlab.cards.hf import CardResult
+from burstlab import traces
+from burstlab.cards.hf import CardResult, publish
+from burstlab.cards.run import run_card
+from burstlab.cards.source import source_card
+from burstlab.cards.synth import spec_card, synth_parquet_card
 from burstlab.errors import InputError
+from burstlab.parquet import read_metadata
 
 CardKind = Literal["source", "synth", "spec", "run"]
 
@@ -37,8 +42,6 @@ def card_kind(target: str | Path) -> tuple[CardKind, Path | None]:
         )
     if path.is_file():
         if path.suffix == ".parquet":
-            from burstlab.parquet import read_metadata
-
             source = str(read_metadata(path).get("source") or "")
             return ("synth" if source.startswith("synth:") else "source"), path
         if path.suffix == ".json":
@@ -68,34 +71,35 @@ def card(
     duration_s: float | None = None,
     spec: str | Path | None = None,
 ) -> CardResult:
-    """Write the card for `target` (see the module docstring) into `out_dir`.
+    """Write the card for `target` (see the module docstring) into the folder `out_dir`.
 
     `data_dir` is where ingested datasets live (a dataset id is looked up there). For a spec,
     `seed` and `duration_s` (default: the span the spec was fitted on) pick the workload the
     card publishes; for a synthetic Parquet file, `spec` is the spec that generated it (adds
-    the spec and the fidelity report). Returns the written card with its validation result;
-    raises BurstlabError when the card is invalid.
+    the spec and the fidelity report). Returns the written card with its validation result.
+
+    The card is built in a hidden sibling folder and renamed to `out_dir` only when it is
+    complete and valid: an existing non-empty `out_dir` is refused (UsageError) unless
+    `overwrite` (then replaced whole); a failed or invalid card (BurstlabError) leaves
+    `out_dir` as it was.
     """
     kind, path = card_kind(target)
     if kind == "source":
-        from burstlab.cards.source import source_card
-
-        if path is None:
-            from burstlab.traces import parquet_path
-
-            path = parquet_path(str(target), data_dir)
-        return source_card(path, out_dir, overwrite=overwrite)
+        parquet = path if path is not None else traces.parquet_path(str(target), data_dir)
+        return publish(out_dir, lambda out: source_card(parquet, out), overwrite=overwrite)
     if kind == "run":
-        from burstlab.cards.run import run_card
-
-        return run_card(path, out_dir, overwrite=overwrite)
-    from burstlab.cards.synth import spec_card, synth_parquet_card
-
+        return publish(out_dir, lambda out: run_card(path, out), overwrite=overwrite)
     if kind == "spec":
-        return spec_card(
-            path, out_dir, seed=seed, duration_s=duration_s, data_dir=data_dir, overwrite=overwrite
+        return publish(
+            out_dir,
+            lambda out: spec_card(path, out, seed=seed, duration_s=duration_s, data_dir=data_dir),
+            overwrite=overwrite,
         )
-    return synth_parquet_card(path, out_dir, spec_path=spec, data_dir=data_dir, overwrite=overwrite)
+    return publish(
+        out_dir,
+        lambda out: synth_parquet_card(path, out, spec_path=spec, data_dir=data_dir),
+        overwrite=overwrite,
+    )
 
 
 def _is_spec(path: Path) -> bool:

@@ -1,7 +1,4 @@
-"""`burstlab engine`: serve a real llama.cpp engine (or the instant test server) in the foreground.
-
-Registered by `replay/cli.py`; kept apart so the engine's options live next to the engine.
-"""
+"""`burstlab engine`: serve a real llama.cpp engine (or the instant test server) in the foreground."""
 
 from __future__ import annotations
 
@@ -12,23 +9,13 @@ from typing import Annotated, Optional
 import typer
 
 from burstlab.console import console as make_console
-from burstlab.errors import EngineError, UsageError
+from burstlab.engines.instant import instant_server
+from burstlab.engines.llamacpp import local
+from burstlab.errors import EngineError
+from burstlab.options import opt
+from burstlab.params import non_negative, parse_pairs
 
 console = make_console()
-
-
-def parse_faults(text: str) -> dict[str, float]:
-    """`"cut=0.1,http500=0.05"` → {"cut": 0.1, "http500": 0.05}; a clear error otherwise."""
-    faults: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            if not sep:
-                raise ValueError(part)
-            faults[name.strip()] = float(value)
-        except ValueError:
-            raise UsageError(f"expected MODE=PROBABILITY, found {part!r}", param="faults") from None
-    return faults
 
 
 def _serve_until_interrupted(handle, what: str) -> None:
@@ -60,13 +47,15 @@ def engine(
         str,
         typer.Option(help="Random-weight model preset: tiny, small or medium (per-token latency)."),
     ] = "tiny",
-    model: Annotated[
+    gguf: Annotated[
         Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime
-        typer.Option(help="Serve this GGUF file instead of a random-weight preset."),
+        typer.Option(help="Serve this llama.cpp GGUF file instead of a random-weight preset."),
     ] = None,
-    parallel: Annotated[
-        int, typer.Option(help="Parallel slots (continuous batching); more requests queue.")
-    ] = 4,
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        opt("model", "served under this name (default: burstlab-random-SIZE or the file's stem)"),
+    ] = None,
+    parallel: Annotated[int, opt("parallel")] = 4,
     ctx_per_slot: Annotated[int, typer.Option(help="Context tokens per slot.")] = 2048,
     threads: Annotated[
         Optional[int],  # noqa: UP045
@@ -95,17 +84,22 @@ def engine(
     By default: llama.cpp's own server (continuous batching, /metrics, /tokenize) with a random-weight model built on first use. Random weights are fine for load tests: burstlab fixes every output length with max_tokens. Point `burstlab replay` at the printed URL.
     """
     if instant:
-        from burstlab.engines.instant import instant_server
-
-        handle = instant_server(port=port, faults=parse_faults(faults), delay_s=delay, itl_s=itl)
+        handle = instant_server(
+            port=port,
+            faults=parse_pairs(
+                faults, param="faults", value=non_negative, expected="MODE=PROBABILITY"
+            ),
+            delay_s=delay,
+            itl_s=itl,
+            **({"model": model} if model else {}),
+        )
         _serve_until_interrupted(handle, "instant server")
         return
-    from burstlab.engines.llamacpp import local
-
     with console.status("starting llama.cpp…"):
         handle = local(
             size,
-            gguf=model,
+            gguf=gguf,
+            alias=model,
             parallel=parallel,
             ctx_per_slot=ctx_per_slot,
             threads=threads,

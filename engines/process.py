@@ -1,8 +1,8 @@
 """Test servers (llama.cpp engine, instant server) as child processes that never outlive us.
 
-Each server runs as `python -m burstlab.replay.<module>` with a pipe on its stdin. The child
-blocks until SIGTERM or until that pipe reaches EOF — which happens when the parent exits for any
-reason, crash included — so no test run leaves a server behind on a port.
+Each server runs as `python -m burstlab.engines.<module>` (`llamacpp_child`, `instant`) with a pipe
+on its stdin. The child blocks until SIGTERM or until that pipe reaches EOF — which happens when the
+parent exits for any reason, crash included — so no test run leaves a server behind on a port.
 """
 
 from __future__ import annotations

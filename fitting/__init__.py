@@ -28,7 +28,7 @@ from burstlab.fitting.serverless import (
     functions_workload,
 )
 from burstlab.fitting.sessions import SessionFit, fit_sessions
-from burstlab.fitting.workload import WorkloadFit, filter_frame, fit
+from burstlab.fitting.workload import WorkloadFit, fit
 
 __all__ = [
     "ArrivalFit",
@@ -42,7 +42,6 @@ __all__ = [
     "burstiness",
     "detect_resolution",
     "execution_times",
-    "filter_frame",
     "fit",
     "fit_arrivals",
     "fit_cold_starts",

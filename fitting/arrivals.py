@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from burstlab.errors import SchemaError
+from burstlab import distributions as dist
+from burstlab.errors import FitError, SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import (
     Selection,
@@ -36,11 +37,12 @@ from burstlab.fitting.select import (
     stderr,
 )
 from burstlab.spec import ArrivalSpec, FamilyFit, FitDiagnostics
+from burstlab.stats import sorted_times
 
 MEAN_PRESERVING = ("mean-preserving", "interval-censored mean-preserving")
 #: Families tried by default: the four renewal families plus a two-lognormal mixture
 #: (continuous timestamps only; the censored grid likelihood covers the four).
-ARRIVAL_FAMILIES = (*fam.POSITIVE_FAMILIES, "lognormal-mixture")
+ARRIVAL_FAMILIES = (*dist.POSITIVE_FAMILIES, "lognormal-mixture")
 
 
 @dataclass
@@ -59,13 +61,6 @@ class Resolution:
 
 #: Positive gaps examined when checking a candidate grid.
 CHECK_GAPS = 1_000_000
-
-
-def sorted_times(arrival_s: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Arrival times as sorted float64, without re-sorting data that is already in order
-    (sorting 10 M already-sorted values costs seconds; checking order costs milliseconds)."""
-    t = np.asarray(arrival_s, dtype=np.float64)
-    return t if t.size < 2 or bool(np.all(t[1:] >= t[:-1])) else np.sort(t)
 
 
 def detect_resolution(arrival_s: np.ndarray | Sequence[float]) -> Resolution:
@@ -164,7 +159,7 @@ def fit_arrivals(
     """
     t = arrival_times(frame) if not isinstance(frame, np.ndarray) else sorted_times(frame)
     if t.size < 3:
-        raise SchemaError(f"need at least 3 arrivals to fit inter-arrival times, found {t.size}")
+        raise FitError(f"need at least 3 arrivals to fit inter-arrival times, found {t.size}")
     res = detect_resolution(t) if resolution_s == "auto" else None
     r = res.resolution_s if res is not None else resolution_s
     gaps = np.diff(t)
@@ -204,7 +199,7 @@ def fit_positive(
     variant (constrained maximum likelihood)."""
     s = fam.Sample.of(values)
     out = []
-    for family in (f for f in families if f in fam.POSITIVE_FAMILIES):
+    for family in (f for f in families if f in dist.POSITIVE_FAMILIES):
         for method in ("mle", "mean-preserving"):
             if method == "mle":
                 shape, scale = fam.mle(family, s)
@@ -214,7 +209,7 @@ def fit_positive(
                 shape, scale = fam.mle_fixed_mean(family, s, s.mean)
             diag = diagnose(family, shape, scale, s, 1 if family == "exponential" else 2)
             se = _stderr_continuous(family, shape, scale, s, method) if with_stderr else None
-            out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
+            out.append(FamilyFit(family, dist.named_params(family, shape, scale), method, diag, se))
     if "lognormal-mixture" in families and s.x.size >= 10:
         out += _mixture_candidates(s)
     # exponential and gamma MLE are mean-preserving: list them as such too for selection
@@ -321,7 +316,7 @@ def _mixture_fixed_mean(params: dict[str, float], s: fam.Sample) -> dict[str, fl
     )
     out = unpack(best.x)
     if out is None:  # pragma: no cover - the optimiser stays feasible (infeasible = 1e300)
-        raise ValueError("mixture mean constraint infeasible")
+        raise FitError("lognormal mixture: the mean constraint has no feasible solution")
     return out
 
 
@@ -333,12 +328,12 @@ def _mixture_loglik(fit: FamilyFit, s: fam.Sample) -> float:
 def _stderr_continuous(family, shape, scale, s, method) -> dict[str, float] | None:
     if family == "exponential":
         return {"scale": scale / math.sqrt(s.n)}
-    name = fam.SHAPE_NAME[family]
+    name = dist.SHAPE_NAME[family]
     if method == "mean-preserving":
         mean = s.mean
 
         def nll1(th: np.ndarray) -> float:
-            return -fam.loglik(family, th[0], mean / fam.unit_mean(family, th[0]), s)
+            return -fam.loglik(family, th[0], mean / dist.scale_one_mean(family, th[0]), s)
 
         se = stderr(nll1, np.array([shape]))
         return None if se is None else {name: float(se[0])}
@@ -365,14 +360,14 @@ def _fit_grid(
     kv, w = grid_counts(gaps, r)
     mean = float(np.dot(kv, w) * r / w.sum())
     out = []
-    for family in (f for f in families if f in fam.POSITIVE_FAMILIES):
+    for family in (f for f in families if f in dist.POSITIVE_FAMILIES):
         for method in ("interval-censored", "interval-censored mean-preserving"):
             fixed = mean if method.endswith("mean-preserving") else None
             shape, scale = fam.grid_mle(family, kv, w, r, mean=fixed)
             k = 1 if family == "exponential" else 2
             diag = diagnose_grid(family, shape, scale, kv, w, r, k)
             se = _stderr_grid(family, shape, scale, kv, w, r, fixed) if with_stderr else None
-            out.append(FamilyFit(family, fam.to_params(family, shape, scale), method, diag, se))
+            out.append(FamilyFit(family, dist.named_params(family, shape, scale), method, diag, se))
     return out
 
 
@@ -386,11 +381,13 @@ def _stderr_grid(family, shape, scale, kv, w, r, mean) -> dict[str, float] | Non
 
         se = stderr(nll_e, np.array([scale]))
         return None if se is None else {"scale": float(se[0])}
-    name = fam.SHAPE_NAME[family]
+    name = dist.SHAPE_NAME[family]
     if mean is not None:
 
         def nll1(th: np.ndarray) -> float:
-            return -fam.grid_loglik(family, th[0], mean / fam.unit_mean(family, th[0]), kv, w, r)
+            return -fam.grid_loglik(
+                family, th[0], mean / dist.scale_one_mean(family, th[0]), kv, w, r
+            )
 
         se = stderr(nll1, np.array([shape]))
         return None if se is None else {name: float(se[0])}
@@ -407,37 +404,9 @@ def _stderr_grid(family, shape, scale, kv, w, r, mean) -> dict[str, float] | Non
 
 
 def _simulate_grid_gaps(family, shape, scale, n, r, rng) -> np.ndarray:
-    g = fam_sample(family, shape, scale, n, rng)
+    g = dist.sample(family, dist.named_params(family, shape, scale), rng, n)
     t = np.cumsum(g) + rng.random() * r
     return np.diff(np.floor(np.concatenate(([0.0], t)) / r))[1:] * r
-
-
-def fit_sample(fit: FamilyFit, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n draws from a fitted positive family, mixtures included (numpy generators, fast)."""
-    comps = fit.components()
-    if len(comps) == 1:
-        return fam_sample(comps[0][1], *fam.from_params(comps[0][1], comps[0][2]), n, rng)
-    weights = np.array([w for w, _, _ in comps])
-    which = np.minimum(
-        np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(n), side="right"),
-        len(comps) - 1,
-    )
-    out = np.empty(n)
-    for i, (_, family, params) in enumerate(comps):
-        mask = which == i
-        out[mask] = fam_sample(family, *fam.from_params(family, params), int(mask.sum()), rng)
-    return out
-
-
-def fam_sample(family: str, shape: float, scale: float, n: int, rng) -> np.ndarray:
-    """n draws from a family with SciPy parameters (shape, scale), loc = 0."""
-    if family == "exponential":
-        return rng.exponential(scale, n)
-    if family == "gamma":
-        return rng.gamma(shape, scale, n)
-    if family == "weibull":
-        return scale * rng.weibull(shape, n)
-    return scale * np.exp(shape * rng.standard_normal(n))
 
 
 def _refit_ks(family: str, method: str, gaps: np.ndarray, r: float | None) -> float:
@@ -464,11 +433,11 @@ def _add_gof(fit: ArrivalFit, gaps: np.ndarray, r, n_sub: int, n_boot: int, seed
         key = (c.family, c.method)
         if key not in seen:
             observed = _refit_ks(c.family, c.method, sub, r)
-            shape, scale = fam.from_params(c.family, c.params)
+            shape, scale = dist.shape_scale(c.family, c.params)
 
             def one(g, family=c.family, method=c.method, shape=shape, scale=scale) -> float:
                 if r is None:
-                    sim = fam_sample(family, shape, scale, sub.size, g)
+                    sim = dist.sample(family, dist.named_params(family, shape, scale), g, sub.size)
                 else:
                     sim = _simulate_grid_gaps(family, shape, scale, sub.size, r, g)
                 return _refit_ks(family, method, sim, r)

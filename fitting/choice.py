@@ -1,7 +1,7 @@
 """Which arrival model synth should use, chosen on the TRAINING rows only.
 
 Three candidates, each scored on the two things the fidelity suite checks about arrivals
-(DESIGN.md §4), on one "closeness" scale (a distance, or |ln ratio|, as the suite ranks
+(docs/design.md §4), on one "closeness" scale (a distance, or |ln ratio|, as the suite ranks
 generators):
 
 - ``gap_ks``: KS distance between the model's gap distribution and the trace's gaps —

@@ -1,20 +1,33 @@
-"""`burstlab fit`, `burstlab burstiness`, `burstlab import-servegen`: the fitting stage's commands."""
+"""`burstlab fit`, `burstiness`, `import-servegen`, `serverless`: the fitting stage's commands."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import polars as pl
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from burstlab.console import console
+from burstlab import traces
+from burstlab.atomic import check_out
+from burstlab.console import console, print_frame
 from burstlab.errors import InputError
+from burstlab.fitting.analytics import burstiness, windows_frame
+from burstlab.fitting.report import write_report
+from burstlab.fitting.servegen import import_servegen
+from burstlab.fitting.serverless import (
+    execution_times,
+    fit_cold_starts,
+    function_stats,
+    functions_workload,
+)
+from burstlab.fitting.workload import fit
+from burstlab.options import opt
+from burstlab.params import parse_window
+from burstlab.progress import progress
 
 out = console()
-err = console(stderr=True)
 
 SourceArg = Annotated[
     str,
@@ -23,48 +36,15 @@ SourceArg = Annotated[
         "(azure-llm-2023-conv …; used directly when not ingested) or a canonical .parquet file."
     ),
 ]
-WhereOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
-    typer.Option("--where", help="SQL condition on the table first, e.g. \"model = 'GPT-4'\"."),
-]
-ByOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--by", help="Also analyse/fit each value of this column (model, kind …)."),
-]
-
-
-def load_source(source: str, data_dir: Path | None) -> pl.LazyFrame:
-    """A canonical table by dataset id, shipped sample name, or Parquet path."""
-    from burstlab.traces import scan
-
-    return scan(source, data_dir)
-
-
-def _fmt(v: object) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        if v.is_integer() and abs(v) < 1e12:
-            return f"{int(v):,}"
-        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
-    return str(v)
-
-
-def print_table(df: pl.DataFrame, title: str) -> None:
-    """A polars frame as a rich table, its title on a line of its own (rich would wrap a title
-    wider than a narrow table)."""
-    out.print(f"[bold]{title}[/]")
-    table = Table(show_lines=False)
-    for c in df.columns:
-        table.add_column(c, overflow="fold")
-    for row in df.iter_rows():
-        table.add_row(*[_fmt(v) for v in row])
-    out.print(table)
-
+WhereOpt = Annotated[Optional[str], opt("where")]  # noqa: UP045 - typer reads it at runtime
+ByOpt = Annotated[Optional[str], opt("by")]  # noqa: UP045
+WindowOpt = Annotated[Optional[str], opt("window")]  # noqa: UP045
 
 AUDIT_COLUMNS = ("family", "method", "n", "bic", "delta_bic", "ks", "ad", "mean_ratio", "chosen")
+
+
+def _data_dir(ctx: typer.Context) -> Path | None:
+    return (ctx.obj or {}).get("data_dir")
 
 
 def audit(table: pl.DataFrame) -> pl.DataFrame:
@@ -77,20 +57,20 @@ def fit_cmd(
     source: SourceArg,
     where: WhereOpt = None,
     by: ByOpt = None,
+    window: WindowOpt = None,
     out_path: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the workload spec (JSON).")
-    ] = Path("spec.json"),
-    report: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--report", help="Also write an HTML report with charts here."),
+        opt("out", "the workload spec (JSON); without it the fit is only printed"),
     ] = None,
+    overwrite: Annotated[bool, opt("overwrite")] = False,
+    report: Annotated[Optional[Path], opt("report")] = None,  # noqa: UP045
     gof: Annotated[
         bool,
         typer.Option(
             "--gof", help="Add parametric-bootstrap GoF p-values to arrival fits (slower)."
         ),
     ] = False,
-    seed: Annotated[int, typer.Option(help="Seed for subsampling and jitter.")] = 0,
+    seed: Annotated[int, opt("seed", "subsampling and bootstrap draws")] = 0,
 ) -> None:
     """Fit arrival and length models and write a workload spec (and an HTML report).
 
@@ -98,33 +78,39 @@ def fit_cmd(
 
     Example: burstlab fit azure-llm-2023-conv --out conv.json --report conv.html
     """
-    from burstlab.fitting.workload import fit as fit_spec
-    from burstlab.progress import progress
-
-    lf = load_source(source, (ctx.obj or {}).get("data_dir"))
+    for path in (out_path, report):
+        if path is not None:
+            check_out(path, overwrite=overwrite, param="out" if path is out_path else "report")
+    lf = traces.scan(source, _data_dir(ctx))
     with progress(transient=True) as bar:
         task = bar.add_task(f"fitting {source}", total=None)
-        fit = fit_spec(lf, source=source, where=where, by=by, gof=gof, seed=seed)
+        result = fit(
+            lf, source=source, where=where, by=by, window=parse_window(window), gof=gof, seed=seed
+        )
         bar.update(task, completed=1, total=1)
-    fit.spec.save(out_path)
-    print_table(audit(fit.arrivals.table()), f"{source}: inter-arrival candidates")
-    if fit.modulation is not None:
-        print_table(
-            fit.modulation.table().select("regime", "bic", "idc_rms_log_error", "chosen"),
+    print_frame(out, audit(result.arrivals.table()), f"{source}: inter-arrival candidates")
+    if result.modulation is not None:
+        print_frame(
+            out,
+            result.modulation.table().select("regime", "bic", "idc_rms_log_error", "chosen"),
             "burst regime candidates",
         )
-    if fit.choice is not None:
-        print_table(fit.choice.table, "arrival model candidates (gap KS + dispersion error)")
-    if fit.lengths is not None:
-        for part in (fit.lengths.input, fit.lengths.output):
-            print_table(audit(part.table()), f"{part.column} candidates")
-    for note in fit.spec.notes:
-        out.print(f"[dim]• {note}[/]")
-    out.print(f"spec → {out_path}  (arrival model: {fit.spec.arrivals.model})")
+    if result.choice is not None:
+        print_frame(
+            out, result.choice.table, "arrival model candidates (gap KS + dispersion error)"
+        )
+    if result.lengths is not None:
+        for part in (result.lengths.input, result.lengths.output):
+            print_frame(out, audit(part.table()), f"{part.column} candidates")
+    for note in result.spec.notes:
+        out.print(f"[dim]• {escape(note)}[/]", highlight=False)
+    if out_path is not None:
+        result.spec.save(out_path)
+        out.print(f"spec → {out_path}  (arrival model: {result.spec.arrivals.model})")
+    else:
+        out.print(f"arrival model: {result.spec.arrivals.model}; give --out to save the spec")
     if report is not None:
-        from burstlab.fitting.report import write_report
-
-        write_report(fit, report)
+        write_report(result, report)
         out.print(f"report → {report}")
 
 
@@ -133,12 +119,13 @@ def burstiness_cmd(
     source: SourceArg,
     where: WhereOpt = None,
     by: ByOpt = None,
+    window: WindowOpt = None,
     curve: Annotated[
         bool, typer.Option("--curve", help="Also print the full dispersion curve.")
     ] = False,
-    windows: Annotated[
+    per_window: Annotated[
         bool,
-        typer.Option("--windows", help="Also print 10-minute windows: rate, CV, best family."),
+        typer.Option("--per-window", help="Also print 10-minute windows: rate, CV, best family."),
     ] = False,
 ) -> None:
     """Print burstiness analytics: IAT CV, index of dispersion at 0.1 s … 300 s, ACF, Hurst exponent, peak/mean and peak/trough of the rate — overall and per group.
@@ -147,11 +134,10 @@ def burstiness_cmd(
 
     Example: burstlab burstiness azure-llm-2023-code --curve
     """
-    from burstlab.fitting.analytics import burstiness, windows_frame
-    from burstlab.fitting.workload import filter_frame
-
-    lf = filter_frame(load_source(source, (ctx.obj or {}).get("data_dir")), where)
-    report = burstiness(lf, by=by, fit_windows=windows)
+    lf = traces.select(
+        traces.scan(source, _data_dir(ctx)), where=where, window=parse_window(window)
+    )
+    report = burstiness(lf, by=by, fit_windows=per_window)
     table = report.table()
     groups = [str(g) for g in table["group"]]
     stats = [c for c in table.columns if c != "group" and table[c].null_count() < table.height]
@@ -159,12 +145,12 @@ def burstiness_cmd(
         {"statistic": stats, **{g: [table[c][i] for c in stats] for i, g in enumerate(groups)}},
         strict=False,
     )
-    print_table(wide, f"{source}: burstiness (Poisson: iat_cv = idc = 1, hurst = 0.5)")
+    print_frame(out, wide, f"{source}: burstiness (Poisson: iat_cv = idc = 1, hurst = 0.5)")
     if curve:
-        print_table(report.dispersion(), "index of dispersion by window")
-    if windows:
+        print_frame(out, report.dispersion(), "index of dispersion by window")
+    if per_window:
         for g in report.groups:
-            print_table(windows_frame(g.windows), f"10-minute windows ({g.group})")
+            print_frame(out, windows_frame(g.windows), f"10-minute windows ({g.group})")
 
 
 def import_servegen_cmd(
@@ -172,16 +158,14 @@ def import_servegen_cmd(
         list[Path],
         typer.Argument(help="ServeGen chunk-<i>-trace.csv files or folders holding them."),
     ],
-    out_path: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the workload spec (JSON).")
-    ] = Path("servegen-spec.json"),
+    out_path: Annotated[Path, opt("out", "the workload spec (JSON)")],
+    overwrite: Annotated[bool, opt("overwrite")] = False,
 ) -> None:
     """Import Alibaba ServeGen per-client window files as a workload spec (a group per client).
 
     Example: burstlab import-servegen traces/samples/servegen --out servegen.json
     """
-    from burstlab.fitting.servegen import import_servegen
-
+    check_out(out_path, overwrite=overwrite)
     spec = import_servegen(paths)
     spec.save(out_path)
     rows = [
@@ -194,7 +178,7 @@ def import_servegen_cmd(
         }
         for g in spec.groups or []
     ]
-    print_table(pl.DataFrame(rows), "ServeGen clients")
+    print_frame(out, pl.DataFrame(rows), "ServeGen clients")
     out.print(f"spec → {out_path}")
 
 
@@ -205,10 +189,9 @@ def serverless_cmd(
     top: Annotated[int, typer.Option(help="Functions to show (busiest first).")] = 20,
     out_path: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(
-            "--out", "-o", help="invocations only: write per-function specs (one group each)."
-        ),
+        opt("out", "invocations only: per-function specs (JSON, one group each)"),
     ] = None,
+    overwrite: Annotated[bool, opt("overwrite")] = False,
 ) -> None:
     """Serverless statistics of an invocations, function_requests or cold_starts table.
 
@@ -216,29 +199,29 @@ def serverless_cmd(
 
     Example: burstlab serverless huawei-cold-starts
     """
-    from burstlab.fitting import serverless as sv
-    from burstlab.fitting.workload import filter_frame
-
-    lf = filter_frame(load_source(source, (ctx.obj or {}).get("data_dir")), where)
+    if out_path is not None:
+        check_out(out_path, overwrite=overwrite)
+    lf = traces.select(traces.scan(source, _data_dir(ctx)), where=where)
     cols = set(lf.collect_schema().names())
     if {"minute", "count"} <= cols:
-        stats = sv.function_stats(lf)
-        print_table(stats.head(top), f"{source}: functions ({stats.height:,}, busiest first)")
+        stats = function_stats(lf)
+        print_frame(out, stats.head(top), f"{source}: functions ({stats.height:,}, busiest first)")
         out.print(f"timers (periodic): {int(stats['periodic'].sum()):,} of {stats.height:,}")
         if out_path is not None:
-            spec = sv.functions_workload(lf, top=top)
+            spec = functions_workload(lf, top=top)
             spec.save(out_path)
             out.print(f"spec → {out_path}  ({len(spec.groups or [])} functions as groups)")
     elif "total_s" in cols:
-        fit = sv.fit_cold_starts(lf)
-        print_table(fit.comparison(), f"{source}: cold starts vs the Huawei reference")
-        print_table(fit.components, "cold-start components")
+        cold = fit_cold_starts(lf)
+        print_frame(out, cold.comparison(), f"{source}: cold starts vs the Huawei reference")
+        print_frame(out, cold.components, "cold-start components")
     elif "duration_s" in cols:
-        print_table(sv.execution_times(lf).head(top), f"{source}: execution times")
+        print_frame(out, execution_times(lf).head(top), f"{source}: execution times")
     else:
         raise InputError(
             None,
-            f"{source} is not a serverless table",
+            "not a serverless table",
+            field=source,
             expected="invocations, function_requests or cold_starts columns",
             found=sorted(cols),
         )

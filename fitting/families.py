@@ -5,7 +5,11 @@ inter-arrival times), cannot fix the mean, cannot take interval-censored data, a
 values costs minutes. Here each family is a handful of vectorised formulas over a `Sample`
 (values with weights), so one fit on 10 M gaps takes milliseconds once the sample is reduced.
 
-Parameters use SciPy's names (``spec.FAMILIES``), always with ``loc = 0``.
+Parameters use SciPy's names (`burstlab.distributions.FAMILIES`), always with ``loc = 0``; the
+closed-form CDF, survival function and scale-1 mean of the four families (and the conversions
+between SciPy parameters and (shape, scale)) are the distribution core's
+(`burstlab.distributions`), shared with the spec and synth. What stays here is likelihood
+math: sufficient statistics, log-likelihoods, MLEs, the interval-censored grid likelihood.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import numpy as np
 import scipy.optimize as opt
 import scipy.special as sp
 
-#: Families fitted to inter-arrival times and token lengths, in report order.
-POSITIVE_FAMILIES = ("exponential", "gamma", "weibull", "lognormal")
+from burstlab.distributions import positive_cdf, positive_sf, scale_one_mean
+from burstlab.errors import FitError, UsageError
 
 #: Above this many values, continuous data are reduced to log-space bins (see `Sample.of`).
 EXACT_LIMIT = 200_000
@@ -62,8 +66,12 @@ class Sample:
         """Reduce positive values to a weighted sample: exact unique values when few or
         repeated, else `LOG_BINS` log-space bins with exact sufficient statistics."""
         x = np.asarray(values, dtype=np.float64)
-        if x.size == 0 or not np.all(x > 0):
-            raise ValueError("Sample.of needs a non-empty array of positive values")
+        if x.size == 0:
+            raise FitError("no positive values to fit (seconds or tokens)")
+        if not np.all(x > 0):
+            raise UsageError(
+                f"must all be positive, found minimum {np.nanmin(x)} (NaN or ≤ 0)", param="values"
+            )
         logx = np.log(x)
         n, sum_x = float(x.size), float(x.sum())
         sum_log, sum_log2 = float(logx.sum()), float(np.dot(logx, logx))
@@ -111,59 +119,7 @@ class Sample:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-family formulas: survival, tail first moment, mean of the unit-scale law, log-density sum
-
-
-def unit_mean(family: str, shape: float) -> float:
-    """Mean of the family with scale 1 (so scale = mean / unit_mean)."""
-    if family == "exponential":
-        return 1.0
-    if family == "gamma":
-        return shape
-    if family == "weibull":
-        return math.gamma(1.0 + 1.0 / shape)
-    if family == "lognormal":
-        return math.exp(shape * shape / 2.0)
-    raise KeyError(family)
-
-
-SHAPE_NAME = {"gamma": "a", "weibull": "c", "lognormal": "s"}
-
-
-def to_params(family: str, shape: float | None, scale: float) -> dict[str, float]:
-    """SciPy-named parameters from (shape, scale)."""
-    if family == "exponential":
-        return {"scale": float(scale)}
-    return {SHAPE_NAME[family]: float(shape), "scale": float(scale)}
-
-
-def from_params(family: str, params: dict[str, float]) -> tuple[float, float]:
-    """(shape, scale) from SciPy-named parameters (shape 1 for the exponential)."""
-    if family == "exponential":
-        return 1.0, params["scale"]
-    return params[SHAPE_NAME[family]], params["scale"]
-
-
-def cdf(family: str, shape: float, scale: float, x: np.ndarray) -> np.ndarray:
-    """CDF at x ≥ 0."""
-    z = np.maximum(np.asarray(x, dtype=np.float64), 0.0) / scale
-    if family in ("exponential", "gamma"):
-        return sp.gammainc(1.0 if family == "exponential" else shape, z)
-    if family == "weibull":
-        return -np.expm1(-(z**shape))
-    with np.errstate(divide="ignore"):
-        return sp.ndtr(np.log(z) / shape)
-
-
-def sf(family: str, shape: float, scale: float, x: np.ndarray) -> np.ndarray:
-    """Survival function 1 − F at x ≥ 0 (accurate in the tail)."""
-    z = np.maximum(np.asarray(x, dtype=np.float64), 0.0) / scale
-    if family in ("exponential", "gamma"):
-        return sp.gammaincc(1.0 if family == "exponential" else shape, z)
-    if family == "weibull":
-        return np.exp(-(z**shape))
-    with np.errstate(divide="ignore"):
-        return sp.ndtr(-np.log(z) / shape)
+# Per-family formulas: tail first moment, log-density sum
 
 
 def tail_mean(family: str, shape: float, scale: float, x: np.ndarray) -> np.ndarray:
@@ -251,7 +207,7 @@ def mle(family: str, s: Sample) -> tuple[float, float]:
 
 
 def mle_fixed_mean(family: str, s: Sample, mean: float) -> tuple[float, float]:
-    """Maximum likelihood of the shape with the mean fixed (scale = mean / unit_mean(shape)).
+    """Maximum likelihood of the shape with the mean fixed (scale = mean / scale_one_mean(shape)).
 
     For the exponential and gamma families this equals the MLE (their MLE already matches the
     sample mean); for Weibull and lognormal it does not, and the difference is the point.
@@ -263,12 +219,12 @@ def mle_fixed_mean(family: str, s: Sample, mean: float) -> tuple[float, float]:
 
     def nll(log_shape: float) -> float:
         shape = math.exp(log_shape)
-        return -loglik(family, shape, mean / unit_mean(family, shape), s)
+        return -loglik(family, shape, mean / scale_one_mean(family, shape), s)
 
     lo, hi = _shape_bounds(family)
     res = opt.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
     shape = math.exp(res.x)
-    return shape, mean / unit_mean(family, shape)
+    return shape, mean / scale_one_mean(family, shape)
 
 
 def _shape_bounds(family: str) -> tuple[float, float]:
@@ -298,13 +254,13 @@ def grid_pmf(family: str, shape: float, scale: float, k: np.ndarray, r: float) -
     k = np.asarray(k, dtype=np.float64)
 
     def q(x: np.ndarray) -> np.ndarray:
-        return tail_mean(family, shape, scale, x) - x * sf(family, shape, scale, x)
+        return tail_mean(family, shape, scale, x) - x * positive_sf(family, shape, scale, x)
 
     x0, x1, x2 = (k - 1) * r, k * r, (k + 1) * r
     tail = (q(x2) - 2 * q(x1) + q(np.maximum(x0, 0.0))) / r
-    mean = scale * unit_mean(family, shape)
+    mean = scale * scale_one_mean(family, shape)
     head_mass = (mean - tail_mean(family, shape, scale, np.array([r])))[0]
-    p0 = cdf(family, shape, scale, np.array([r]))[0] - head_mass / r
+    p0 = positive_cdf(family, shape, scale, np.array([r]))[0] - head_mass / r
     out = np.where(k == 0, p0, tail)
     # Where cancellation leaves rounding noise (|P| ≲ 1e-300), fall back to r·f(kr).
     return np.maximum(out, 1e-300)
@@ -338,11 +294,11 @@ def grid_mle(
 
         def nll_shape(log_shape: float) -> float:
             shape = math.exp(log_shape)
-            return -grid_loglik(family, shape, mean / unit_mean(family, shape), k, w, r)
+            return -grid_loglik(family, shape, mean / scale_one_mean(family, shape), k, w, r)
 
         res = opt.minimize_scalar(nll_shape, bounds=(lo, hi), method="bounded")
         shape = math.exp(res.x)
-        return shape, mean / unit_mean(family, shape)
+        return shape, mean / scale_one_mean(family, shape)
 
     def nll(theta: np.ndarray) -> float:
         shape = math.exp(np.clip(theta[0], lo, hi))

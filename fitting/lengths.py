@@ -26,6 +26,7 @@ import polars as pl
 import scipy.optimize as opt
 import scipy.stats as st
 
+from burstlab import distributions as dist
 from burstlab.errors import SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import Selection, information, ks_ad_from_cdf
@@ -40,6 +41,7 @@ from burstlab.spec import (
     Marginal,
     PointMass,
 )
+from burstlab.stats import busy_windows
 
 LENGTH_FAMILIES = ("gamma", "weibull", "lognormal")
 #: A value is a cap (point mass) when it is the maximum, holds ≥ 0.5 % of the rows and is
@@ -60,11 +62,11 @@ def _discrete_cdf_parts(family: str, params: dict[str, float], kv: np.ndarray):
 
 def discrete_loglik(family: str, params: dict[str, float], kv: np.ndarray, w: np.ndarray):
     """Σ w log P(X = k), P(k) = [S(k − ½) − S(k + ½)] / S(½) for integers k ≥ 1."""
-    if family in fam.SHAPE_NAME or family == "exponential":
-        shape, scale = fam.from_params(family, params)
-        lo = fam.sf(family, shape, scale, kv - 0.5)
-        hi = fam.sf(family, shape, scale, kv + 0.5)
-        norm = float(fam.sf(family, shape, scale, np.array([0.5]))[0])
+    if family in dist.SHAPE_NAME or family == "exponential":
+        shape, scale = dist.shape_scale(family, params)
+        lo = dist.positive_sf(family, shape, scale, kv - 0.5)
+        hi = dist.positive_sf(family, shape, scale, kv + 0.5)
+        norm = float(dist.positive_sf(family, shape, scale, np.array([0.5]))[0])
     else:
         lo, hi, norm = _discrete_cdf_parts(family, params, kv)
     p = np.maximum(lo - hi, 1e-300) / max(norm, 1e-300)
@@ -89,7 +91,7 @@ def _fit_family(family: str, kv: np.ndarray, w: np.ndarray) -> FamilyFit:
     shape0, scale0 = fam.mle(family, s)
 
     def nll(theta: np.ndarray) -> float:
-        params = fam.to_params(family, math.exp(theta[0]), math.exp(theta[1]))
+        params = dist.named_params(family, math.exp(theta[0]), math.exp(theta[1]))
         return -discrete_loglik(family, params, kv, w)
 
     res = opt.minimize(
@@ -98,7 +100,7 @@ def _fit_family(family: str, kv: np.ndarray, w: np.ndarray) -> FamilyFit:
         method="Nelder-Mead",
         options={"xatol": 1e-8, "fatol": 1e-8, "maxiter": 3000},
     )
-    params = fam.to_params(family, math.exp(res.x[0]), math.exp(res.x[1]))
+    params = dist.named_params(family, math.exp(res.x[0]), math.exp(res.x[1]))
     fit = FamilyFit(family, params, "discrete-mle")
     fit.diagnostics = _diagnostics(fit, kv, w, 2)
     return fit
@@ -256,32 +258,6 @@ def normal_scores(x: np.ndarray) -> np.ndarray:
     """Φ⁻¹ of mid-ranks (ties averaged): the Gaussian-copula scale of a sample."""
     r = st.rankdata(x)
     return st.norm.ppf((r - 0.5) / x.size)
-
-
-def busy_windows(
-    arrival_s: np.ndarray,
-    lengths: np.ndarray,
-    window_s: float,
-    start_s: float | None = None,
-    end_s: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Request count and mean length (tokens) of each non-empty `window_s`-second window
-    from `start_s` (default: the first arrival); with `end_s`, only the whole windows before
-    it. The one load-vs-length tally: `load_coupling` fits on it and synth's fidelity suite
-    compares with it."""
-    t = np.asarray(arrival_s, dtype=np.float64)
-    y = np.asarray(lengths, dtype=np.float64)
-    if t.size == 0:
-        return np.zeros(0), np.zeros(0)
-    t0 = float(t.min()) if start_s is None else float(start_s)
-    idx = np.floor((t - t0) / window_s).astype(np.int64)
-    keep = idx >= 0
-    if end_s is not None:
-        keep &= idx < math.floor((float(end_s) - t0) / window_s + 1e-9)
-    c = np.bincount(idx[keep])
-    s = np.bincount(idx[keep], weights=y[keep])
-    busy = c > 0
-    return c[busy].astype(np.float64), s[busy] / c[busy]
 
 
 def load_coupling(

@@ -24,8 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from burstlab.fitting.analytics import dispersion_curve, window_counts
-from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals, sorted_times
+from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.dispersion import LogARFit, chain_autocov, fit_log_ar, implied_idc
 from burstlab.fitting.hmm import HMMFit, fit_poisson_hmm
 from burstlab.spec import (
@@ -35,6 +34,7 @@ from burstlab.spec import (
     FitDiagnostics,
     RateCurve,
 )
+from burstlab.stats import dispersion_curve, sorted_times, window_counts
 
 #: The EM forward–backward is a Python loop over windows; keep it to this many windows by
 #: widening the burst window on long traces.
@@ -243,8 +243,6 @@ def operational_gap_ks(fit: ModulationFit, t: np.ndarray, seed: int = 0) -> floa
     stretched gaps no longer pile up at the cadence. None without the local rates."""
     if fit.local_rate is None:
         return None
-    from burstlab.fitting.arrivals import fit_sample
-
     t = sorted_times(t)
     step = max(1, (t.size - 1) // GAP_KS_MAX)  # a KS distance needs no more; keeps fits fast
     starts = t[:-1][::step]
@@ -252,7 +250,7 @@ def operational_gap_ks(fit: ModulationFit, t: np.ndarray, seed: int = 0) -> floa
     idx = np.floor((starts - fit.start_s) / fit.window_s).astype(np.int64)
     lam = fit.local_rate[np.clip(idx, 0, fit.local_rate.size - 1)]
     unit = fit.regime().within
-    implied = fit_sample(unit, gaps.size, np.random.default_rng(seed)) / np.maximum(lam, 1e-12)
+    implied = unit.sample(np.random.default_rng(seed), gaps.size) / np.maximum(lam, 1e-12)
     return float(stats.ks_2samp(gaps, implied).statistic)
 
 
@@ -267,8 +265,6 @@ def renewal_idc(
     seconds with gap law ``fit`` — a heavy-tailed gap law alone can reach real dispersion,
     so the stationary renewal model gets the same dispersion check as the regimes. None when
     a trace would exceed `RENEWAL_CHECK_MAX` arrivals."""
-    from burstlab.fitting.arrivals import fit_sample
-
     mean = fit.mean()
     n = int(span_s / mean * 1.2) + 100
     if not math.isfinite(mean) or n > RENEWAL_CHECK_MAX:
@@ -276,7 +272,7 @@ def renewal_idc(
     rng = np.random.default_rng(seed)
     curves = []
     for _ in range(reps):
-        t = np.cumsum(fit_sample(fit, n, rng))
+        t = np.cumsum(fit.sample(rng, n))
         t = t[t < span_s]
         if t.size < 10:
             return None

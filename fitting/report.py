@@ -140,7 +140,7 @@ def dispersion_chart(fit: WorkloadFit) -> alt.Chart:
 
 def rate_chart(t: np.ndarray, window_s: float = 60.0) -> alt.Chart:
     """Requests per second in consecutive windows."""
-    from burstlab.fitting.analytics import window_counts
+    from burstlab.stats import window_counts
 
     c = window_counts(t, window_s)
     data = pl.DataFrame({"time_s": window_s * np.arange(c.size), "rate_per_s": c / window_s})

@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from burstlab import distributions as dist
+from burstlab.errors import FitError
 from burstlab.fitting import families as fam
 from burstlab.spec import FamilyFit, FitDiagnostics
 
@@ -47,7 +49,7 @@ def ks_ad_from_cdf(counts: np.ndarray, fitted_cdf: np.ndarray, n: float) -> tupl
 
 def ks_ad(family: str, shape: float, scale: float, s: fam.Sample) -> tuple[float, float]:
     """KS distance and A² of a continuous sample against a fitted family (see `ks_ad_cdf`)."""
-    return ks_ad_cdf(lambda x: fam.cdf(family, shape, scale, x), s)
+    return ks_ad_cdf(lambda x: dist.positive_cdf(family, shape, scale, x), s)
 
 
 def ks_ad_cdf(cdf: Callable[[np.ndarray], np.ndarray], s: fam.Sample) -> tuple[float, float]:
@@ -79,7 +81,7 @@ def diagnose(
     ll = fam.loglik(family, shape, scale, s) if loglik is None else loglik
     aic, bic = information(ll, k, s.n)
     ks, ad = ks_ad(family, shape, scale, s)
-    mean_ratio = scale * fam.unit_mean(family, shape) / s.mean
+    mean_ratio = scale * dist.scale_one_mean(family, shape) / s.mean
     return FitDiagnostics(int(s.n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
 
 
@@ -96,7 +98,7 @@ def diagnose_grid(
     counts[k_vals.astype(np.int64)] = w
     pmf = fam.grid_pmf(family, shape, scale, grid, r)
     ks, ad = ks_ad_from_cdf(counts, np.cumsum(pmf), n)
-    mean_ratio = scale * fam.unit_mean(family, shape) / (float(np.dot(w, k_vals)) * r / n)
+    mean_ratio = scale * dist.scale_one_mean(family, shape) / (float(np.dot(w, k_vals)) * r / n)
     return FitDiagnostics(int(n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
 
 
@@ -172,7 +174,10 @@ class Selection:
         """The chosen candidate."""
         pool = [c for c in self.candidates if not self.eligible or c.method in self.eligible]
         if not pool:
-            raise ValueError("no eligible candidate")
+            raise FitError(
+                f"no eligible candidate: none of the {len(self.candidates)} fits has a method "
+                f"in {list(self.eligible)}"
+            )
         return min(pool, key=self._score)
 
     def table(self) -> pl.DataFrame:

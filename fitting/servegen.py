@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from burstlab import distributions as dist
 from burstlab.errors import InputError
-from burstlab.fitting import families as fam
 from burstlab.fitting.lengths import fit_counts
 from burstlab.spec import (
     ArrivalSpec,
@@ -125,7 +125,7 @@ def _window_fits(trace: pl.DataFrame) -> list[WindowFit]:
         fit = None
         if r["pattern"] and r["rate"] > 0 and r["shape"] > 0 and r["scale"] > 0:
             family = PATTERNS[r["pattern"]]
-            fit = FamilyFit(family, fam.to_params(family, r["shape"], r["scale"]), "given")
+            fit = FamilyFit(family, dist.named_params(family, r["shape"], r["scale"]), "given")
         out.append(
             WindowFit(
                 start_s=r["window_start_s"],
@@ -149,13 +149,15 @@ def _renewal(windows: list[WindowFit], mean_rate: float) -> FamilyFit:
         weight[w.fit.family] = weight.get(w.fit.family, 0.0) + w.rate_per_s
     family = max(weight, key=weight.get)
     pick = [w for w in active if w.fit.family == family]
-    shapes = np.array([fam.from_params(family, w.fit.params)[0] for w in pick])
+    shapes = np.array([dist.shape_scale(family, w.fit.params)[0] for w in pick])
     rates = np.array([w.rate_per_s for w in pick])
     order = np.argsort(shapes)
     cum = np.cumsum(rates[order]) / rates.sum()
     shape = float(shapes[order][np.searchsorted(cum, 0.5)])
-    scale = (1.0 / mean_rate) / fam.unit_mean(family, shape)
-    return FamilyFit(family, fam.to_params(family, shape, scale), "given (rate-weighted median)")
+    scale = (1.0 / mean_rate) / dist.scale_one_mean(family, shape)
+    return FamilyFit(
+        family, dist.named_params(family, shape, scale), "given (rate-weighted median)"
+    )
 
 
 def _length_counts(
@@ -285,10 +287,10 @@ def import_servegen(paths: Sequence[str | Path]) -> WorkloadSpec:
     ]
     mean_rate = float(rates.mean())
     renewal = heaviest.arrivals.renewal
-    shape, _ = fam.from_params(renewal.family, renewal.params)
-    scale = (1.0 / max(mean_rate, 1e-12)) / fam.unit_mean(renewal.family, shape)
+    shape, _ = dist.shape_scale(renewal.family, renewal.params)
+    scale = (1.0 / max(mean_rate, 1e-12)) / dist.scale_one_mean(renewal.family, shape)
     top = ArrivalSpec(
-        renewal=FamilyFit(renewal.family, fam.to_params(renewal.family, shape, scale), "given"),
+        renewal=FamilyFit(renewal.family, dist.named_params(renewal.family, shape, scale), "given"),
         model="windowed",
         rate_curve=RateCurve(TRACE_WINDOW_S, [float(r) for r in rates]),
         windows=windows,

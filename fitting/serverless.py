@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from burstlab.errors import SchemaError
+from burstlab.errors import FitError, SchemaError
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.select import Selection
 from burstlab.spec import (
@@ -147,7 +147,7 @@ def fit_duration(values: np.ndarray, name: str, reference=None) -> DurationFit:
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x) & (x > 0)]
     if x.size < 10:
-        raise SchemaError(f"{name}: need ≥ 10 positive values to fit, found {x.size}")
+        raise FitError(f"{name}: need ≥ 10 positive values to fit, found {x.size}")
     mean, sd = _moments(x)
     return DurationFit(
         name, int(x.size), mean, sd, Selection(fit_positive(x), "bic", MEAN_PRESERVING), reference

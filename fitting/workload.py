@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from burstlab.errors import SchemaError, SpecError
+from burstlab import traces
+from burstlab.errors import FitError, SchemaError
 from burstlab.fitting.analytics import Burstiness, analyse
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
@@ -47,19 +48,6 @@ class WorkloadFit:
     rows: pl.DataFrame | None = None  # the fitted rows (after `where`), for the report
 
 
-def filter_frame(frame: pl.DataFrame | pl.LazyFrame, where: str | None) -> pl.LazyFrame:
-    """Apply an SQL ``WHERE`` condition (polars SQL; the table is ``self``)."""
-    lf = frame.lazy()
-    if not where:
-        return lf
-    try:
-        out = lf.sql(f"SELECT * FROM self WHERE {where}")
-        out.collect_schema()
-    except Exception as exc:  # polars raises several SQL error types
-        raise SchemaError(f"--where {where!r} is not a valid condition: {exc}") from None
-    return out
-
-
 def fingerprint(df: pl.DataFrame) -> str:
     """SHA-256 of arrival_s (float64), input_tokens and output_tokens (int64) in arrival order."""
     h = hashlib.sha256()
@@ -75,6 +63,7 @@ def fit(
     source: str | None = None,
     where: str | None = None,
     by: str | None = None,
+    window: tuple[float, float] | None = None,
     gof: bool = False,
     seed: int = 0,
     modulation: bool = True,
@@ -83,17 +72,18 @@ def fit(
     """Fit arrivals, burst regime, lengths, sessions and prefixes of a ``requests`` table.
 
     ``source``: dataset id for the fingerprint (default: the table's ``source`` column).
-    ``where``: SQL condition applied first. ``by``: also fit one spec per value of this
+    ``where``: SQL condition applied first; ``window``: (start, end) trace seconds, only the
+    rows arriving in [start, end) (times are not rebased). ``by``: also fit one spec per value of this
     column (groups with ≥ `MIN_GROUP_ROWS` rows; weights are request shares). ``gof``: add
     parametric-bootstrap p-values to the arrival candidates (slow).
     """
-    lf = filter_frame(frame, where)
+    lf = traces.select(frame, where=where, window=window)
     names = lf.collect_schema().names()
     if "arrival_s" not in names:
         raise SchemaError(f"fitting needs a requests table with arrival_s; found {names}")
     df = lf.sort("arrival_s").collect()
     if df.height < 10:
-        raise SpecError(f"need at least 10 requests to fit a workload, found {df.height}")
+        raise FitError(f"need at least 10 requests to fit a workload, found {df.height}")
     t = df["arrival_s"].to_numpy().astype(np.float64)
     src = source or (str(df["source"][0]) if "source" in df.columns else "unknown")
     arrivals = fit_arrivals(t, gof=gof, seed=seed)

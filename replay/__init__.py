@@ -9,7 +9,10 @@ The package itself is callable: ``burstlab.replay(requests, config, out)`` is `r
 - `search_capacity(...)` → `CapacityResult`: the highest load whose SLO attainment holds.
 - `calibrate(rates)` → `Calibration`: this client's own ceiling against the instant server.
 - `compare_loads(real, synthetic, config, out)` → `LoadComparison`: one server, two loads.
-- `read_records(run_dir)`: the per-request records of a run as a polars frame.
+- `read_records(run_dir)`: the per-request records of a run as a polars frame;
+  `read_summary(run_dir)` → its `RunSummary` (typed ``summary.json``; `Goodput` inside).
+- `run_charts(records, summary)`: the run's charts (rates, lag, in flight, latencies), stacked
+  as one altair chart, as the run's ``report.html`` shows them.
 """
 
 import sys
@@ -19,27 +22,34 @@ from burstlab.replay.capacity import CapacityResult, replay_probe, search_capaci
 from burstlab.replay.ceiling import Calibration, calibrate
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.downstream import LoadComparison, compare_loads
-from burstlab.replay.goodput import SLO, parse_slo
+from burstlab.replay.goodput import SLO, Goodput, parse_slo
 from burstlab.replay.records import read_records
-from burstlab.replay.run import ReplayConfig, RunResult, replay
+from burstlab.replay.report import run_charts
+from burstlab.replay.run import ReplayConfig, RunResult, replay, target_engine
 from burstlab.replay.schedule import ScheduleOptions
+from burstlab.replay.summary import RunSummary, read_summary
 
 __all__ = [
     "SLO",
     "Calibration",
     "CapacityResult",
     "ClientOptions",
+    "Goodput",
     "LoadComparison",
     "ReplayConfig",
     "RunResult",
+    "RunSummary",
     "ScheduleOptions",
     "calibrate",
     "compare_loads",
     "parse_slo",
     "read_records",
+    "read_summary",
     "replay",
     "replay_probe",
+    "run_charts",
     "search_capacity",
+    "target_engine",
 ]
 
 

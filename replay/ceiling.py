@@ -1,7 +1,7 @@
 """The client's own ceiling: how fast can this process send on schedule?
 
 Every load generator has a rate above which it silently delivers less than asked or sends
-late. `burstlab replay --calibrate` measures it instead of assuming it: against the instant
+late. `burstlab calibrate` measures it instead of assuming it: against the instant
 server (its own process, never the bottleneck) it replays evenly spaced schedules at increasing
 rates and reports, per rate, delivered/offered and the schedule lag percentiles. The ceiling is
 the highest rate with p99 lag ≤ `lag_bound_s` and delivered/offered ≥ `min_delivered`.
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
+from burstlab.atomic import write_json
+from burstlab.engines import instant_server
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.run import ReplayConfig, replay
 from burstlab.replay.schedule import ScheduleOptions
@@ -81,22 +83,22 @@ def measure_rate(
     )
     with tempfile.TemporaryDirectory(prefix="burstlab-cal-") as tmp:
         run_dir = out or Path(tmp) / "run"
-        s = replay(frame, config, run_dir).summary
-    c = s["counts"]
-    send_rate = s["send_rate_rps"] or 0.0
-    delivered = send_rate * (c["completed"] / c["scheduled"]) if c["scheduled"] else 0.0
-    lag = s["schedule_lag_s"]
+        s = replay(frame, config, run_dir).metrics
+    c = s.counts
+    send_rate = s.send_rate_rps or 0.0
+    delivered = send_rate * (c.completed / c.scheduled) if c.scheduled else 0.0
+    lag = s.schedule_lag_s
     return {
         "offered_rps": float(rate),
         "delivered_rps": delivered,
         "delivered_ratio": delivered / rate,
-        "requests": c["scheduled"],
-        "completed": c["completed"],
-        "errors": c["failed"],
-        "lag_p50_ms": (lag["p50"] or 0.0) * 1000,
-        "lag_p99_ms": (lag["p99"] or 0.0) * 1000,
-        "lag_max_ms": (lag["max"] or 0.0) * 1000,
-        "e2e_p50_ms": (s["full"]["e2e_s"]["p50"] or 0.0) * 1000,
+        "requests": c.scheduled,
+        "completed": c.completed,
+        "errors": c.failed,
+        "lag_p50_ms": (lag.p50 or 0.0) * 1000,
+        "lag_p99_ms": (lag.p99 or 0.0) * 1000,
+        "lag_max_ms": (lag.max or 0.0) * 1000,
+        "e2e_p50_ms": (s.full["e2e_s"].p50 or 0.0) * 1000,
     }
 
 
@@ -127,9 +129,11 @@ def calibrate(
     min_delivered: float = 0.99,
     endpoint: str = "completions",
     on_step=None,
+    out: str | Path | None = None,
 ) -> Calibration:
-    """Start the instant server, measure every rate in `rates` (ascending), find the ceiling."""
-    from burstlab.engines.instant import instant_server
+    """Start the instant server, measure every rate in `rates` (requests/s, ascending) for
+    `duration_s` seconds each, find the ceiling; with `out`, also write
+    `<out>/calibration.json`."""
 
     rows = []
     with instant_server() as server:
@@ -144,10 +148,13 @@ def calibrate(
                 on_step(row)
         info = {"base_url": server.base_url, "kind": "burstlab instant server", "workers": 1}
     table = pl.DataFrame(rows)
-    return Calibration(
+    result = Calibration(
         table=table,
         ceiling_rps=ceiling(table, lag_bound_s, min_delivered),
         lag_bound_s=lag_bound_s,
         min_delivered=min_delivered,
         server=info,
     )
+    if out is not None:
+        write_json(Path(out) / "calibration.json", result.to_dict())
+    return result

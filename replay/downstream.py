@@ -1,4 +1,4 @@
-"""Downstream fidelity (DESIGN.md §4): the same server under a real and a synthetic load.
+"""Downstream fidelity (docs/design.md §4): the same server under a real and a synthetic load.
 
 A synthetic workload is only as good as the serving numbers it produces, so both loads are
 replayed with one configuration against one server, one after the other, and compared on p99
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from burstlab.atomic import write_json
 from burstlab.replay.run import ReplayConfig, replay
 
 #: (column, where in summary.json): the numbers compared between loads.
@@ -45,6 +46,13 @@ class LoadComparison:
     runs: dict[str, Path]
     ratios: dict[str, float | None]
 
+    def to_dict(self) -> dict:
+        return {
+            "loads": self.table.to_dicts(),
+            "ratios": self.ratios,
+            "runs": {k: str(v) for k, v in self.runs.items()},
+        }
+
 
 def compare_loads(
     real: pl.DataFrame,
@@ -55,7 +63,8 @@ def compare_loads(
     engine_info: dict | None = None,
     overwrite: bool = False,
 ) -> LoadComparison:
-    """Replay `real` then `synthetic` with `config` into `<out>/real` and `<out>/synthetic`.
+    """Replay `real` then `synthetic` with `config` into `<out>/real` and `<out>/synthetic`, and
+    write the comparison to `<out>/comparison.json`.
 
     Goodput columns need `config.slo`. Each run keeps its full records, summary and report, so a
     surprising ratio can be traced to the requests behind it.
@@ -65,15 +74,16 @@ def compare_loads(
     for name, frame in (("real", real), ("synthetic", synthetic)):
         run_dir = out / name
         result = replay(frame, config, run_dir, engine_info=engine_info, overwrite=overwrite)
-        counts = result.summary["counts"]
+        summary = result.metrics.to_dict()
+        counts = summary["counts"]
         rows.append(
             {
                 "load": name,
                 "requests": int(counts["scheduled"]),
                 "completed": int(counts["completed"]),
                 "failed": int(counts["failed"]),
-                "offered_rps": result.summary.get("offered_rate_rps"),
-                **{col: _get(result.summary, path) for col, path in COMPARED},
+                "offered_rps": summary["offered_rate_rps"],
+                **{col: _get(summary, path) for col, path in COMPARED},
             }
         )
         runs[name] = run_dir
@@ -85,4 +95,6 @@ def compare_loads(
         )
         for col, _ in COMPARED
     }
-    return LoadComparison(table=table, runs=runs, ratios=ratios)
+    result = LoadComparison(table=table, runs=runs, ratios=ratios)
+    write_json(out / "comparison.json", result.to_dict())
+    return result

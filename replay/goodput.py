@@ -10,11 +10,13 @@ dropped requests count as bad; TPOT is undefined for 1-token outputs, which then
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
-from burstlab.errors import ReplayError
+from burstlab.errors import UsageError
+from burstlab.params import parse_pairs, parse_seconds
+from burstlab.results import Result, Summary
 
 Anchor = Literal["service", "schedule"]
 SLO_KEYS = ("ttft", "tpot", "e2e")
@@ -41,33 +43,23 @@ class SLO:
         return asdict(self)
 
 
+def _positive_seconds(text: str) -> float:
+    value = parse_seconds(text)
+    if not value > 0:
+        raise ValueError("must be > 0 seconds")
+    return value
+
+
 def parse_slo(text: str | None, anchor: str = "service") -> SLO | None:
-    """Parse `ttft=0.5,tpot=0.05,e2e=10` (seconds; an `ms` suffix is accepted) into an SLO."""
-    if not text:
-        return None
+    """Parse ``ttft=0.5,tpot=50ms,e2e=10`` (seconds; ``ms`` and ``s`` suffixes accepted) into an
+    SLO anchored at `anchor` ("service" or "schedule"); None for no text."""
     if anchor not in ("service", "schedule"):
-        raise ReplayError(f"--slo-anchor: expected service or schedule, found {anchor!r}")
-    values: dict[str, float] = {}
-    for part in text.split(","):
-        key, sep, raw = part.strip().partition("=")
-        key = key.strip().lower()
-        if not sep or key not in SLO_KEYS:
-            raise ReplayError(
-                f"--slo: cannot read {part.strip()!r}; expected key=seconds with key in {list(SLO_KEYS)}"
-            )
-        raw = raw.strip().lower()
-        scale = 1.0
-        if raw.endswith("ms"):
-            raw, scale = raw[:-2], 1e-3
-        elif raw.endswith("s"):
-            raw = raw[:-1]
-        try:
-            value = float(raw) * scale
-        except ValueError:
-            raise ReplayError(f"--slo: {key} value {raw!r} is not a number of seconds") from None
-        if value <= 0:
-            raise ReplayError(f"--slo: {key} must be > 0 seconds, found {value}")
-        values[key] = value
+        raise UsageError(f"expected service or schedule, found {anchor!r}", param="slo_anchor")
+    values = parse_pairs(
+        text, param="slo", value=_positive_seconds, keys=SLO_KEYS, expected="KEY=SECONDS"
+    )
+    if not values:
+        return None
     return SLO(**values, anchor=anchor)  # type: ignore[arg-type]
 
 
@@ -86,7 +78,50 @@ def slo_checks(slo: SLO) -> dict[str, pl.Expr]:
     return checks
 
 
-def goodput(per_request: pl.DataFrame, slo: SLO, duration_s: float) -> dict:
+@dataclass(frozen=True)
+class Goodput(Result):
+    """How much of a run was served within its SLOs: attainment = good / all requests (errors
+    and dropped requests count as bad), good requests/s and good output tokens/s over the run's
+    duration, and the pass rate of each SLO on its own."""
+
+    slo: SLO
+    requests: int
+    good: int
+    attainment: float
+    goodput_rps: float
+    goodput_output_tps: float
+    pass_rate: dict[str, float]
+
+    def __getitem__(self, key: str) -> Any:  # goodput["attainment"] keeps working
+        return self.to_dict()[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "slo": self.slo.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Goodput:
+        return cls(**{**data, "slo": SLO(**data["slo"])})
+
+    def table(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            [
+                {
+                    "slo": ", ".join(f"{k} ≤ {v:g} s" for k, v in self.slo.given.items()),
+                    "requests": self.requests,
+                    "good": self.good,
+                    "attainment": self.attainment,
+                    "good req/s": self.goodput_rps,
+                    "good tok/s": self.goodput_output_tps,
+                    **{f"{k} pass": v for k, v in self.pass_rate.items()},
+                }
+            ]
+        )
+
+    def summary(self) -> Summary:
+        return Summary(f"goodput ({self.slo.anchor}-anchored)").add("", self.table())
+
+
+def goodput(per_request: pl.DataFrame, slo: SLO, duration_s: float) -> Goodput:
     """Attainment, good requests/s, good output tokens/s and per-SLO pass rates.
 
     `per_request` is metrics.per_request(records); `duration_s` the run's length (seconds).
@@ -104,12 +139,12 @@ def goodput(per_request: pl.DataFrame, slo: SLO, duration_s: float) -> dict:
     n_good = int(frame["good"].sum()) if total else 0
     good_tokens = int(frame.filter("good")["output_tokens"].fill_null(0).sum()) if total else 0
     duration = max(duration_s, 1e-9)
-    return {
-        "slo": slo.to_dict(),
-        "requests": total,
-        "good": n_good,
-        "attainment": n_good / total if total else 0.0,
-        "goodput_rps": n_good / duration,
-        "goodput_output_tps": good_tokens / duration,
-        "pass_rate": {k: (float(frame[k].sum()) / total if total else 0.0) for k in checks},
-    }
+    return Goodput(
+        slo=slo,
+        requests=total,
+        good=n_good,
+        attainment=n_good / total if total else 0.0,
+        goodput_rps=n_good / duration,
+        goodput_output_tps=good_tokens / duration,
+        pass_rate={k: (float(frame[k].sum()) / total if total else 0.0) for k in checks},
+    )

@@ -1,4 +1,4 @@
-"""The metric dictionary (DESIGN.md §3) computed from per-request records.
+"""The metric dictionary (docs/design.md §3) computed from per-request records.
 
 Everything is derived from the records on disk, so a summary can be recomputed, audited or
 extended after the run. Definitions (seconds):
@@ -19,6 +19,8 @@ import math
 from collections.abc import Sequence
 
 import polars as pl
+
+from burstlab.replay.summary import RunSummary
 
 PERCENTILES: tuple[float, ...] = (50, 90, 95, 99, 99.9)
 LATENCY_COLUMNS = ("ttft_s", "ttft_sched_s", "e2e_s", "e2e_sched_s", "tpot_s")
@@ -116,7 +118,7 @@ def summarize(
     scheduled: int | None = None,
     warmup: float = 0.1,
     drain: float = 0.1,
-) -> dict:
+) -> RunSummary:
     """The run summary with the metric dictionary's names (seconds, tokens, per second).
 
     `scheduled` is how many requests the schedule held (records may be fewer after Ctrl-C).
@@ -185,7 +187,7 @@ def summarize(
         "schedule_lag_s": describe(sent.filter(mask)["lag_s"]),
         **latency_block(steady, steady),
     }
-    return summary
+    return RunSummary.from_dict(summary)
 
 
 def _lag_bins(pr: pl.DataFrame, span: float) -> dict:
@@ -255,7 +257,7 @@ def lag_over_time(records: pl.DataFrame, bin_s: float = 1.0) -> pl.DataFrame:
 
 
 #: vLLM `bench serve` result key → (summary block, metric, statistic); ms keys are ×1000.
-def vllm_keys(summary: dict, goodput_block: dict | None = None) -> dict:
+def vllm_keys(summary: RunSummary) -> dict:
     """The summary under vLLM `bench serve` JSON key names (ms for latencies)."""
     full = summary["full"]
     out: dict = {
@@ -265,7 +267,7 @@ def vllm_keys(summary: dict, goodput_block: dict | None = None) -> dict:
         "total_input_tokens": summary["total_input_tokens"],
         "total_output_tokens": summary["total_output_tokens"],
         "request_throughput": summary["request_throughput_rps"],
-        "request_goodput": goodput_block["goodput_rps"] if goodput_block else None,
+        "request_goodput": summary.goodput.goodput_rps if summary.goodput else None,
         "output_throughput": summary["output_throughput_tps"],
         "total_token_throughput": (
             (summary["total_input_tokens"] + summary["total_output_tokens"]) / summary["duration_s"]

@@ -1,4 +1,4 @@
-"""Per-request records (DESIGN.md §3), streamed to Parquet parts while the run goes on.
+"""Per-request records (docs/design.md §3), streamed to Parquet parts while the run goes on.
 
 Keeping raw records only in memory means a crash or Ctrl-C loses the run; so every `flush_every`
 records or `flush_s` seconds the finished records are written to `records/part-NNNNN.parquet`

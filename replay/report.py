@@ -15,6 +15,7 @@ import polars as pl
 
 from burstlab.charts import save_chart, write_html_report
 from burstlab.replay.metrics import bin_width, lag_over_time, per_request
+from burstlab.replay.summary import RunSummary
 
 MAX_POINTS = 4000
 CDF_POINTS = 200
@@ -66,7 +67,7 @@ def _cdf(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     )
 
 
-def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
+def run_charts(records: pl.DataFrame, summary: RunSummary) -> alt.VConcatChart:
     """All run charts stacked: rates, lag, in-flight, latencies over time, CDFs."""
     pr = per_request(records)
     bin_s = bin_width(float(summary.get("duration_s") or 1.0))
@@ -134,10 +135,10 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
         )
         .properties(title="Latency CDFs (service vs schedule anchored)", width=width, height=200)
     )
-    counts = summary["counts"]
+    counts = summary.counts
     title = (
-        f"burstlab replay: {counts['completed']}/{counts['scheduled']} ok, "
-        f"{counts['failed']} failed, {counts['dropped']} dropped"
+        f"burstlab replay: {counts.completed}/{counts.scheduled} ok, "
+        f"{counts.failed} failed, {counts.dropped} dropped"
     )
     return (
         alt.vconcat(rate, lag_chart, flight, over_time, cdf)
@@ -147,44 +148,19 @@ def run_charts(records: pl.DataFrame, summary: dict) -> alt.VConcatChart:
     )
 
 
-def _metrics_table(summary: dict) -> pl.DataFrame:
-    """Percentiles of each latency metric in milliseconds, full run then steady state."""
-    rows = []
-    scopes = {
-        "full": {"schedule_lag_s": summary.get("schedule_lag_s"), **(summary.get("full") or {})}
-    }
-    scopes["steady"] = summary.get("steady") or {}
-    for scope, metrics in scopes.items():
-        for name, stats in metrics.items():
-            if not (isinstance(stats, dict) and name.endswith("_s") and stats.get("count")):
-                continue
-            rows.append(
-                {
-                    "window": scope,
-                    "metric (ms)": name.removesuffix("_s"),
-                    "count": int(stats["count"]),
-                    **{k: 1000 * stats[k] for k in ("mean", "p50", "p90", "p99", "max")},
-                }
-            )
-    return pl.DataFrame(rows)
-
-
-def run_report(run_dir: str | Path, records: pl.DataFrame, summary: dict) -> Path:
-    """Write `<run_dir>/report.html`: counts, goodput and latency percentiles, then charts."""
-    counts = {k: v for k, v in (summary.get("counts") or {}).items() if not isinstance(v, dict)}
-    tables = [("Requests", pl.DataFrame([counts]))] if counts else []
-    goodput = summary.get("goodput")
-    if goodput:
-        good = {k: goodput.get(k) for k in ("requests", "good", "attainment", "goodput_rps")}
-        good |= {f"pass_{k}": v for k, v in (goodput.get("pass_rate") or {}).items()}
-        tables.append((f"Goodput (SLO {goodput.get('slo')})", pl.DataFrame([good])))
-    metrics = _metrics_table(summary)
-    if metrics.height:
-        tables.append(("Latency (ms)", metrics))
+def run_report(run_dir: str | Path, records: pl.DataFrame, summary: RunSummary) -> Path:
+    """Write `<run_dir>/report.html`: the run's summary tables (what `summary()` prints), the
+    steady-state latencies, then the charts."""
+    shown = ("mean", "p50", "p90", "p99", "max")
+    steady = summary.latency_table(steady=True).select(
+        "metric", "count", *[(pl.col(k) * 1000).alias(f"{k} ms") for k in shown]
+    )
+    s = summary.summary()
     return write_html_report(
         Path(run_dir) / "report.html",
         title=f"burstlab replay: {Path(run_dir).name}",
-        tables=tables,
+        notes=s.notes,
+        tables=[*s.sections, ("latency, steady state", steady)],
         chart=run_charts(records, summary),
     )
 

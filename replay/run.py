@@ -24,7 +24,8 @@ import polars as pl
 
 from burstlab import __version__
 from burstlab.atomic import write_json
-from burstlab.errors import ReplayError
+from burstlab.engines import EngineHandle
+from burstlab.errors import ReplayError, UsageError
 from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
 from burstlab.replay.goodput import SLO, goodput
 from burstlab.replay.metrics import per_request, summarize, vllm_keys
@@ -38,8 +39,11 @@ from burstlab.replay.prompts import (
     server_counter,
 )
 from burstlab.replay.records import RecordWriter, read_records
+from burstlab.replay.report import run_report
 from burstlab.replay.schedule import Schedule, ScheduleOptions, build_schedule
+from burstlab.replay.summary import RunSummary
 from burstlab.replay.target import first_model, measure_overhead, server_info
+from burstlab.results import Result, Summary
 
 
 @dataclass
@@ -74,25 +78,57 @@ class ReplayConfig:
 
 
 @dataclass
-class RunResult:
-    """A finished (or interrupted) run: where it is and what it measured."""
+class RunResult(Result):
+    """A finished (or interrupted) run: where it is (`run_dir`), what it measured (`metrics`,
+    also in ``summary.json``), its schedule and prompts. ``table()`` is one row per request
+    with its latencies (seconds)."""
 
     run_dir: Path
-    summary: dict
+    metrics: RunSummary
     schedule: Schedule
     prompts: PromptSet
     interrupted: bool = False
 
     @property
     def records(self) -> pl.DataFrame:
+        """The raw per-request records (every chunk time), read from the run folder."""
         return read_records(self.run_dir)
 
+    def table(self) -> pl.DataFrame:
+        return per_request(self.records)
 
-def load_requests(source: str, data_dir: str | Path | None = None) -> pl.DataFrame:
-    """A canonical requests table from a Parquet file, an ingested source, or a shipped sample."""
-    from burstlab import traces
+    def summary(self) -> Summary:
+        s = self.metrics.summary()
+        s.title = f"{s.title} — {self.run_dir}"
+        return s
 
-    return traces.scan(source, data_dir).collect()
+    def to_dict(self) -> dict[str, Any]:
+        return self.metrics.to_dict()
+
+
+def target_engine(
+    config: ReplayConfig, handle: EngineHandle, *, reserve_tokens: int = 16
+) -> ReplayConfig:
+    """`config` pointed at a local engine: its URL and model, and prompt/output lengths clipped
+    to one slot's context (outputs to 256 tokens unless `config` already clips them; prompts to
+    what is left, less `reserve_tokens` for the chat template). UsageError when the lengths
+    `config` asks for cannot fit a slot."""
+    sched = config.schedule
+    per_slot = handle.ctx_per_slot
+    max_out = sched.max_output_tokens or 256
+    max_in = sched.max_input_tokens or per_slot - max_out - reserve_tokens
+    if max_in + max_out > per_slot:
+        raise UsageError(
+            f"input + output tokens ({max_in} + {max_out}) exceed the engine's {per_slot}-token "
+            "slots; clip them lower",
+            param="max_input_tokens",
+        )
+    return dataclasses.replace(
+        config,
+        client=dataclasses.replace(config.client, url=handle.base_url),
+        schedule=dataclasses.replace(sched, max_input_tokens=max_in, max_output_tokens=max_out),
+        model=handle.model,
+    )
 
 
 def build_prompts(schedule: Schedule, config: ReplayConfig, model: str | None) -> PromptSet:
@@ -221,10 +257,10 @@ def replay(
         # run-clock 0 on the wall clock: every record's *_s + this = a UTC time
         run_json["t0_utc"] = dt.datetime.fromtimestamp(client.t0_unix, dt.timezone.utc).isoformat()
         write_json(run_dir / "run.json", run_json)
-    summary = finish(
+    metrics = finish(
         run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats
     )
-    return RunResult(run_dir, summary, schedule, prompts, interrupted)
+    return RunResult(run_dir, metrics, schedule, prompts, interrupted)
 
 
 def finish(
@@ -234,26 +270,22 @@ def finish(
     scheduled: int,
     interrupted: bool,
     client: LiveStats | None = None,
-) -> dict:
+) -> RunSummary:
     """Compute summary.json (and report.html) from the records on disk."""
     records = read_records(run_dir)
     summary = summarize(records, scheduled=scheduled, warmup=config.warmup, drain=config.drain)
-    summary["interrupted"] = interrupted
+    summary.interrupted = interrupted
     if client is not None:
-        summary["client"] = {
+        summary.client = {
             "connections_opened": client.connections,
             "peak_in_flight": client.peak_in_flight,
         }
-    gp = None
     if config.slo:
-        gp = goodput(per_request(records), config.slo, summary["duration_s"])
-        summary["goodput"] = gp
+        summary.goodput = goodput(per_request(records), config.slo, summary.duration_s)
     if config.vllm_keys:
-        summary["vllm_bench_serve"] = vllm_keys(summary, gp)
-    write_json(run_dir / "summary.json", summary)
+        summary.vllm_bench_serve = vllm_keys(summary)
+    write_json(run_dir / "summary.json", summary.to_dict())
     if config.report and records.height:
-        from burstlab.replay.report import run_report
-
         run_report(run_dir, records, summary)
     return summary
 

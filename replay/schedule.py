@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from burstlab.errors import ReplayError
+from burstlab.errors import UsageError
 from burstlab.schema import conform
 
 #: Last stretch before a deadline that is spent yielding to the loop instead of sleeping:
@@ -29,8 +29,8 @@ class ScheduleOptions:
     """How a trace becomes a schedule. Times in seconds.
 
     window: (start, end) in trace seconds (`arrival_s`); None keeps everything.
-    time_scale: multiply every trace duration (gaps and think times) by this; 0.1 replays ten
-        times faster. rate_scale: multiply the request rate by this (divides the gaps).
+    speedup: play the trace this many times faster: every gap and think time is divided by
+        it (10 = ten times faster; 1 = real time).
     max_gap: cap every idle gap between consecutive sends at this many run seconds (after
         scaling) so a quiet stretch of the trace does not stall a test.
     limit: keep at most this many requests (the earliest ones).
@@ -41,8 +41,7 @@ class ScheduleOptions:
     """
 
     window: tuple[float, float] | None = None
-    time_scale: float = 1.0
-    rate_scale: float = 1.0
+    speedup: float = 1.0
     max_gap: float | None = None
     limit: int | None = None
     sessions: bool = True
@@ -79,16 +78,14 @@ class Schedule:
 
 def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptions) -> Schedule:
     """Turn a canonical `requests` table into a Schedule (see ScheduleOptions)."""
-    if options.time_scale <= 0 or options.rate_scale <= 0:
-        raise ReplayError(
-            f"time scale and rate scale must be > 0, found {options.time_scale}, {options.rate_scale}"
-        )
+    if not options.speedup > 0:
+        raise UsageError(f"must be > 0, found {options.speedup}", param="speedup")
     df = conform(requests, "requests").collect()
     counts = {"rows_in": df.height}
     if options.window is not None:
         lo, hi = options.window
-        if hi <= lo:
-            raise ReplayError(f"window end must be after its start, found {lo}:{hi}")
+        if not hi > lo:
+            raise UsageError(f"end must be after start, found {lo:g}:{hi:g}", param="window")
         df = df.filter((pl.col("arrival_s") >= lo) & (pl.col("arrival_s") < hi))
     counts["rows_in_window"] = df.height
     if options.skip_failed:
@@ -99,8 +96,7 @@ def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptio
     if options.limit is not None:
         counts["cut_by_limit"] = max(0, df.height - options.limit)
         df = df.head(options.limit)
-    factor = options.time_scale / options.rate_scale
-    gap = pl.col("arrival_s").diff().fill_null(0.0) * factor
+    gap = pl.col("arrival_s").diff().fill_null(0.0) / options.speedup
     if options.max_gap is not None:
         gap = pl.min_horizontal(gap, pl.lit(float(options.max_gap)))
     df = df.with_columns(intended_s=gap.cum_sum())
@@ -116,7 +112,7 @@ def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptio
         .cast(pl.Int32),
     ).with_row_index("req_id")
     df = df.with_columns(pl.col("req_id").cast(pl.Int64))
-    df = _sessions(df, options, factor)
+    df = _sessions(df, options)
     table = df.select(
         "req_id",
         "intended_s",
@@ -136,7 +132,7 @@ def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptio
     return Schedule(table=table, options=options, counts=counts)
 
 
-def _sessions(df: pl.DataFrame, options: ScheduleOptions, factor: float) -> pl.DataFrame:
+def _sessions(df: pl.DataFrame, options: ScheduleOptions) -> pl.DataFrame:
     """Add turn / follows / think_s: within a session, turn k waits for turn k-1's end.
 
     Think time = the trace gap between the two turns' arrivals minus the previous turn's own
@@ -150,7 +146,7 @@ def _sessions(df: pl.DataFrame, options: ScheduleOptions, factor: float) -> pl.D
         turn=pl.when(has).then(pl.int_range(pl.len()).over("session_id")).cast(pl.Int32),
         follows=pl.when(has).then(pl.col("req_id").shift(1).over("session_id")),
         think_s=pl.when(has).then(
-            ((pl.col("arrival_s") - prev_arrival - prev_latency).clip(0.0, None)) * factor
+            ((pl.col("arrival_s") - prev_arrival - prev_latency).clip(0.0, None)) / options.speedup
         ),
     )
     if not options.sessions:

@@ -1,7 +1,7 @@
 """Arrival times, vectorised: unit-rate renewal processes time-changed by an intensity curve.
 
 Why this construction: a renewal process fitted to inter-arrival times alone under-states
-dispersion at 10–300 s by 4–30× on real traces (DESIGN.md §4), because real load is
+dispersion at 10–300 s by 4–30× on real traces (docs/design.md §4), because real load is
 non-stationary. So the generator draws a *unit-rate* renewal process (the short-range shape of
 the gaps) and maps it through the inverse of the cumulative intensity Λ(t) = ∫ λ, where λ is
 the spec's rate curve times the burst regime's level (a simulated Markov chain). A rate scale
@@ -16,29 +16,34 @@ import math
 
 import numpy as np
 
-from burstlab.errors import SpecError
-from burstlab.fitting.gaplaw import sorted_draws
+from burstlab import distributions as dist
+from burstlab.errors import SpecError, UsageError
 from burstlab.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
 from burstlab.synth.parallel import map_chunks, map_ranges
-from burstlab.synth.sampling import sample_family, unit_mean
+
+
+def gap_mean(gaps: FamilyFit) -> float:
+    """Mean gap (seconds) of a gap law; UsageError when it has no finite mean (a validated
+    spec never holds such a gap law: `burstlab.spec_checks`)."""
+    return dist.finite_mean(gaps.family, gaps.params)
 
 
 def unit_renewal(rng: np.random.Generator, gaps: FamilyFit, horizon: float) -> np.ndarray:
     """Points of a unit-rate renewal process on [0, horizon) (operational time).
 
-    Gaps are `gaps` draws divided by its mean. The first point is a uniform fraction of a
+    Gaps are `gaps` draws (`distributions.sample`) divided by its mean. The first point is a uniform fraction of a
     first gap, so the process starts near equilibrium rather than with an arrival at 0. Gaps
     are drawn in one batch sized for the expected count plus a margin, topped up if short.
     """
     if horizon <= 0:
         return np.zeros(0)
-    mean = unit_mean(gaps)
+    mean = gap_mean(gaps)
     chunks: list[np.ndarray] = []
     t = 0.0
     while t < horizon:
         remaining = horizon - t
         n = int(remaining * 1.05 + 8.0 * math.sqrt(remaining) + 64)
-        g = np.concatenate(map_chunks(rng, n, lambda sub, a, b: sample_family(sub, gaps, b - a)))
+        g = np.concatenate(map_chunks(rng, n, lambda sub, a, b: gaps.sample(sub, b - a)))
         g /= mean
         if not chunks:
             g[0] *= rng.random()
@@ -121,7 +126,7 @@ def mean_rate(spec: ArrivalSpec) -> float:
     if spec.model == "windowed" and spec.windows:
         total = sum(w.duration_s for w in spec.windows)
         return sum(w.rate_per_s * w.duration_s for w in spec.windows) / total
-    return 1.0 / unit_mean(spec.renewal)
+    return 1.0 / gap_mean(spec.renewal)
 
 
 def _within_gaps(spec: ArrivalSpec) -> FamilyFit:
@@ -139,9 +144,9 @@ def arrival_times(
     - ``windowed``: each fitted window (cycled) is its own renewal process at its rate.
     """
     if rate_scale <= 0:
-        raise SpecError(f"rate scale must be > 0, found {rate_scale}")
+        raise UsageError(f"rate scale must be > 0, found {rate_scale}", param="rate_scale")
     if spec.model == "renewal":
-        rate = rate_scale / unit_mean(spec.renewal)
+        rate = rate_scale / gap_mean(spec.renewal)
         return unit_renewal(rng, spec.renewal, rate * duration_s) / rate
     if spec.model == "modulated":
         if spec.gap_shape == "real-time" and spec.gap_law is not None:
@@ -179,7 +184,7 @@ def _real_time_gaps(
     while True:
         warped = _modulated(spec, rng, horizon, rate_scale)
         gaps = np.diff(warped, prepend=0.0)
-        values = sorted_draws(spec.gap_law, gaps.size, rng) / rate_scale
+        values = dist.sorted_draws(spec.gap_law, gaps.size, rng) / rate_scale
         out = np.empty_like(gaps)
         out[np.argsort(gaps)] = values  # equal warped gaps get equal-ranked draws: any order
         t = np.cumsum(out)

@@ -1,4 +1,4 @@
-"""`burstlab synth` and `burstlab fidelity`: the synth stage's commands."""
+"""`burstlab synth`, `validate` and `fidelity`: the synth stage's commands."""
 
 from __future__ import annotations
 
@@ -9,35 +9,30 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from burstlab import fitting, traces
+from burstlab.atomic import check_out, write_json
 from burstlab.console import console
-from burstlab.errors import InputError
+from burstlab.errors import UsageError
+from burstlab.options import opt
+from burstlab.params import non_negative, parse_pairs
+from burstlab.spec import WorkloadSpec
 from burstlab.synth import suite as F
+from burstlab.synth.baselines import all_baselines
+from burstlab.synth.export import export
+from burstlab.synth.generate import generate, with_arrival_model
+from burstlab.synth.holdout import validate
+from burstlab.synth.report import write_report
 
 out = console()
 
-
-def load_requests(arg: str, data_dir: Path | None) -> pl.DataFrame:
-    """A requests frame from a Parquet file path, an ingested dataset id or a shipped sample."""
-    from burstlab.traces import scan
-
-    return scan(arg, data_dir).collect()
+SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="Workload spec JSON file.")]
+ArrivalModel = Annotated[Optional[str], opt("arrival-model")]  # noqa: UP045 - read at runtime
+Overwrite = Annotated[bool, opt("overwrite")]
+Report = Annotated[Optional[Path], opt("report")]  # noqa: UP045
 
 
-def parse_mix(items: list[str]) -> dict[str, float]:
-    """`NAME=WEIGHT` strings → {name: weight}; InputError names the bad item."""
-    mix = {}
-    for item in items:
-        name, sep, weight = item.rpartition("=")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = -1.0
-        if not sep or not name or value < 0:
-            raise InputError(
-                None, "bad --mix item", expected="NAME=WEIGHT (weight ≥ 0)", found=item
-            )
-        mix[name] = value
-    return mix
+def _data_dir(ctx: typer.Context) -> Path | None:
+    return (ctx.obj or {}).get("data_dir")
 
 
 def _verdict_table(result: F.FidelityResult, title: str) -> Table:
@@ -76,75 +71,70 @@ def fidelity_cmd(
             "and the peer baselines (Poisson, Gamma renewal, BurstGPT demo)."
         ),
     ] = None,
-    window_s: Annotated[
+    duration: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(help="Held-out window length in seconds (default: its last arrival)."),
+        opt("duration", "of the held-out window compared (default: its last arrival)"),
     ] = None,
-    resolution_s: Annotated[
+    resolution: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            help="Timestamp grid of the real trace (1 for BurstGPT, 3 for Mooncake); every "
-            "frame is snapped to it. Default: detected from the held-out rows."
+            help="Timestamp grid of the real trace, seconds (1 for BurstGPT, 3 for Mooncake); "
+            "every frame is snapped to it. Default: detected from the held-out rows."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the baseline generators.")] = 0,
-    report: Annotated[
+    seed: Annotated[int, opt("seed", "of the baseline generators")] = 0,
+    report: Report = None,
+    out_path: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(help="Write an HTML report with charts here."),
+        opt("out", "the verdict table as JSON"),
     ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
-    """Compare a synthetic workload with held-out real requests (DESIGN.md §4 suite).
+    """Compare a synthetic workload with held-out real requests (the docs/design.md §4 suite).
 
     Example: burstlab fidelity heldout.parquet synth.parquet --train train.parquet
     --report fidelity.html
     """
-    from burstlab.synth.baselines import all_baselines
-
-    data_dir = (ctx.obj or {}).get("data_dir")
-    held = load_requests(real, data_dir)
+    for path, param in ((out_path, "out"), (report, "report")):
+        if path is not None:
+            check_out(path, overwrite=overwrite, param=param)
+    held = traces.scan(real, _data_dir(ctx)).collect()
     held = held.with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
-    cand = load_requests(synth, data_dir)
-    span = window_s or float(held["arrival_s"].max())
-    if resolution_s is None:
-        from burstlab.fitting.arrivals import detect_resolution
-
-        resolution_s = detect_resolution(held["arrival_s"].to_numpy()).resolution_s
+    cand = traces.scan(synth, _data_dir(ctx)).collect()
+    span = duration or float(held["arrival_s"].max())
+    if resolution is None:
+        resolution = fitting.detect_resolution(held["arrival_s"].to_numpy()).resolution_s
     frames = {"synthetic": cand}
     train_frame = None
     if train is not None:
-        train_frame = load_requests(train, data_dir)
+        train_frame = traces.scan(train, _data_dir(ctx)).collect()
         frames.update(all_baselines(train_frame, span, seed))
-    result = F.fidelity(held, frames, train=train_frame, window_s=span, resolution_s=resolution_s)
+    result = F.fidelity(held, frames, train=train_frame, window_s=span, resolution_s=resolution)
     out.print(_verdict_table(result, f"fidelity vs {real} ({held.height} requests, {span:.0f} s)"))
+    if out_path is not None:
+        write_json(
+            out_path,
+            {"window_s": span, "resolution_s": resolution, "rows": result.table.to_dicts()},
+        )
+        out.print(f"verdicts: {out_path}")
     if report is not None:
-        from burstlab.synth.report import write_report
-
         path = write_report(result, {F.REAL: held, **frames}, report)
         out.print(f"report: {path}")
 
 
 def synth_cmd(
-    ctx: typer.Context,
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Workload spec JSON file.")],
-    duration: Annotated[float, typer.Option(help="Seconds of workload to generate.")] = 600.0,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
-    rate_scale: Annotated[
-        float,
-        typer.Option(help="Multiply the load, keeping the burst structure (not a time squeeze)."),
+    spec_path: SpecArg,
+    out_path: Annotated[Path, opt("out", "the workload (format from --format or the suffix)")],
+    duration: Annotated[float, opt("duration", "to generate")] = 600.0,
+    seed: Annotated[int, opt("seed")] = 0,
+    rate_scale: Annotated[float, opt("rate-scale")] = 1.0,
+    speedup: Annotated[
+        float, opt("speedup", "the spec's duration × X seconds of workload is played in --duration")
     ] = 1.0,
-    time_scale: Annotated[
-        float, typer.Option(help="Compress time: play duration × this in `duration` seconds.")
-    ] = 1.0,
-    out_path: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--out", help="Output file (format from --format or the suffix)."),
-    ] = None,
-    fmt: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--format", help="parquet | mooncake (JSONL) | burstgpt (CSV)."),
-    ] = None,
+    overwrite: Overwrite = False,
+    fmt: Annotated[Optional[str], opt("format")] = None,  # noqa: UP045
     sessions: Annotated[
-        bool, typer.Option("--sessions", help="Multi-turn sessions with prefix hash_ids.")
+        bool, opt("sessions", "generate conversations with prefix hash_ids")
     ] = False,
     failures: Annotated[
         bool, typer.Option("--failures", help="Mark the source's share of requests failed.")
@@ -153,60 +143,29 @@ def synth_cmd(
         Optional[list[str]],  # noqa: UP045
         typer.Option(
             "--mix",
-            help="New share of a spec group, NAME=WEIGHT (repeat; e.g. --mix GPT-4=3 "
-            "--mix ChatGPT=1). Groups left out are not generated.",
+            help="New share of a spec group, NAME=WEIGHT (repeat or comma-separate; e.g. "
+            "--mix GPT-4=3,ChatGPT=1). Groups left out are not generated.",
         ),
     ] = None,
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--model",
-            help="Arrival model instead of the spec's choice: renewal (i.i.d. fitted gaps), "
-            "modulated (rate curve × burst regime) or windowed (per-window fits).",
-        ),
-    ] = None,
-    validate: Annotated[
-        bool,
-        typer.Option(
-            "--validate",
-            help="Hold out the end of the spec's source trace, refit on the rest, generate, "
-            "and report fidelity against the held-out part.",
-        ),
-    ] = False,
-    holdout_s: Annotated[
-        float, typer.Option(help="--validate: seconds held out at the end of the trace.")
-    ] = 1200.0,
-    report: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(help="--validate: write the HTML fidelity report here."),
-    ] = None,
+    arrival_model: ArrivalModel = None,
 ) -> None:
     """Generate a synthetic workload from a fitted spec.
 
     Example: burstlab synth spec.json --duration 600 --seed 1 --rate-scale 2 --out load.jsonl
 
-    Example: burstlab synth spec.json --model renewal --out renewal.parquet
+    Example: burstlab synth spec.json --arrival-model renewal --out renewal.parquet
     """
-    from burstlab.spec import WorkloadSpec
-    from burstlab.synth.export import export
-    from burstlab.synth.generate import generate, with_arrival_model
-
+    check_out(out_path, overwrite=overwrite)
     spec = WorkloadSpec.load(spec_path)
-    if model is not None:
-        spec = with_arrival_model(spec, model)
-    if validate:
-        _validate(ctx, spec, holdout_s, report, model)
-    if out_path is None:
-        if validate:
-            return
-        raise InputError(None, "nothing to do: give --out FILE (and/or --validate)")
+    if arrival_model is not None:
+        spec = with_arrival_model(spec, arrival_model)
     w = generate(
         spec,
         duration_s=duration,
         seed=seed,
         rate_scale=rate_scale,
-        time_scale=time_scale,
-        group_mix=parse_mix(mix) if mix else None,
+        speedup=speedup,
+        group_mix=parse_pairs(mix, param="mix", value=non_negative, expected="NAME=WEIGHT") or None,
         sessions=sessions,
         failures=failures,
     )
@@ -218,36 +177,48 @@ def synth_cmd(
     )
 
 
-def _validate(
-    ctx: typer.Context, spec, holdout_s: float, report: Path | None, model: str | None
+def validate_cmd(
+    ctx: typer.Context,
+    spec_path: SpecArg,
+    holdout: Annotated[float, opt("holdout")] = 1200.0,
+    arrival_model: ArrivalModel = None,
+    report: Report = None,
+    out_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        opt("out", "the per-seed verdicts as JSON"),
+    ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
-    """Refit the spec's source (same `where`/`by`) without its last `holdout_s` seconds,
-    generate that long per seed (with `model` as the arrival model when given), and judge
-    against the held-out real rows."""
-    from burstlab import fitting
-    from burstlab.fitting.workload import filter_frame
-    from burstlab.synth.generate import with_arrival_model
-    from burstlab.synth.holdout import validate
+    """Judge a spec's model on data it has not seen: refit its source without the last --holdout
+    seconds, generate that long for 5 seeds, and compare with the held-out real rows.
 
-    data_dir = (ctx.obj or {}).get("data_dir")
+    The spec's own fit (same --where/--by) is repeated on the training part; the peer baselines
+    run through the same suite, and the real envelope comes from training windows.
+
+    Example: burstlab validate conv.json --holdout 1200 --report validate.html
+    """
+    for path, param in ((out_path, "out"), (report, "report")):
+        if path is not None:
+            check_out(path, overwrite=overwrite, param=param)
+    spec = WorkloadSpec.load(spec_path)
     src = spec.source
-    frame = filter_frame(load_requests(src.source, data_dir), src.where).collect()
+    frame = traces.select(traces.scan(src.source, _data_dir(ctx)), where=src.where).collect()
     frame = frame.sort("arrival_s").with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
     span = float(frame["arrival_s"].max())
-    if span <= 2 * holdout_s:
-        raise InputError(
-            None,
-            f"source {src.source} spans {span:.0f} s; --holdout-s must be under half of it",
-            found=holdout_s,
+    if span <= 2 * holdout:
+        raise UsageError(
+            f"source {src.source} spans {span:.0f} s; hold out less than half of it, found "
+            f"{holdout:g} s",
+            param="holdout",
         )
-    train_s = span - holdout_s
+    train_s = span - holdout
 
-    def fit(train: pl.DataFrame):
-        refit = fitting.fit(train, source=src.source, by=src.by).spec
-        return refit if model is None else with_arrival_model(refit, model)
+    def refit(train: pl.DataFrame) -> WorkloadSpec:
+        fitted = fitting.fit(train, source=src.source, by=src.by).spec
+        return fitted if arrival_model is None else with_arrival_model(fitted, arrival_model)
 
-    h = validate(frame, fit, train_s=train_s, heldout_s=holdout_s)
-    title = f"--validate: fit on {train_s:.0f} s, held out {holdout_s:.0f} s (seed {h.seeds[0]})"
+    h = validate(frame, refit, train_s=train_s, heldout_s=holdout)
+    title = f"fit on {train_s:.0f} s, held out {holdout:.0f} s (seed {h.seeds[0]})"
     out.print(_verdict_table(h.runs[0], title))
     shares = h.verdicts()
     inside = sum(v >= 0.5 for v in shares.values())
@@ -255,9 +226,14 @@ def _validate(
         f"burstlab inside the real envelope on {inside}/{len(shares)} metrics "
         f"(in at least half of {len(h.seeds)} seeds)"
     )
+    if out_path is not None:
+        write_json(
+            out_path,
+            {"train_s": train_s, "heldout_s": holdout, "seeds": list(h.seeds),
+             "summary": h.summary.to_dicts()},
+        )  # fmt: skip
+        out.print(f"verdicts: {out_path}")
     if report is not None:
-        from burstlab.synth.report import write_report
-
         seeds = [
             (f"Median over seeds {list(h.seeds)}", h.wide("value_median")),
             ("Share of seeds inside the envelope", h.wide("within_share")),
@@ -267,6 +243,7 @@ def _validate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `synth` and `fidelity` to the burstlab CLI."""
+    """Add `synth`, `validate` and `fidelity` to the burstlab CLI."""
     app.command("synth")(synth_cmd)
+    app.command("validate")(validate_cmd)
     app.command("fidelity")(fidelity_cmd)

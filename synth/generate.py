@@ -4,8 +4,8 @@ Knobs, all explicit so a run is reproducible from (spec sha, seed, knobs):
 - `duration_s`: length of the produced workload (seconds).
 - `rate_scale`: multiplies the intensity (rate curve × regime levels), so a 2× workload has
   the same burst *structure* at twice the load — not the same trace played twice as fast.
-- `time_scale`: compresses time: the workload of `duration_s · time_scale` seconds is played in
-  `duration_s` (every gap ÷ time_scale, bursts get shorter too). Use it when you want exactly
+- `speedup`: compresses time: the workload of `duration_s · speedup` seconds is played in
+  `duration_s` (every gap ÷ speedup, bursts get shorter too). Use it when you want exactly
   that, e.g. to squeeze a day's profile into an hour.
 - `group_mix`: new shares of the spec's groups (ServeGen-style mixtures); each group stays its
   own point process, so there is no fixed count per window.
@@ -21,7 +21,7 @@ from typing import Any, get_args
 import numpy as np
 import polars as pl
 
-from burstlab.errors import SpecError
+from burstlab.errors import SpecError, UsageError
 from burstlab.spec import ArrivalModel, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
@@ -43,7 +43,7 @@ class Workload:
     seed: int
     duration_s: float
     rate_scale: float = 1.0
-    time_scale: float = 1.0
+    speedup: float = 1.0
     group_mix: dict[str, float] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
@@ -60,7 +60,7 @@ class Workload:
             "seed": self.seed,
             "duration_s": self.duration_s,
             "rate_scale": self.rate_scale,
-            "time_scale": self.time_scale,
+            "speedup": self.speedup,
             "group_mix": self.group_mix,
             "rows": self.frame.height,
             "diagnostics": self.diagnostics,
@@ -77,31 +77,35 @@ def expected_rate(spec: WorkloadSpec) -> float:
     return mean_rate(spec.arrivals)
 
 
-def with_arrival_model(spec: WorkloadSpec, model: str) -> WorkloadSpec:
-    """A copy of `spec` (and of each group's spec) whose arrivals use `model` instead of the
-    one model selection chose: ``renewal`` (i.i.d. gaps), ``modulated`` (rate curve × burst
+def with_arrival_model(spec: WorkloadSpec, arrival_model: str) -> WorkloadSpec:
+    """A copy of `spec` (and of each group's spec) whose arrivals use `arrival_model` instead of
+    the one model selection chose: ``renewal`` (i.i.d. gaps), ``modulated`` (rate curve × burst
     regime) or ``windowed`` (the per-window fits).
 
-    Why: the fit keeps every arrival model it estimated in the spec, and a user comparing
-    them (or distrusting the choice) should not have to edit JSON. The copy has its own
-    sha256, so generated rows say which variant made them. SpecError names what is missing
-    when the spec never fitted that model (no rate curve, no windows)."""
-    if model not in get_args(ArrivalModel):
-        raise SpecError(
-            f"unknown arrival model {model!r}; expected one of {', '.join(get_args(ArrivalModel))}"
+    Why: the fit keeps every arrival model it estimated in the spec, and a user comparing them
+    (or distrusting the choice) should not have to edit JSON. The copy has its own sha256, so
+    generated rows say which variant made them. SpecError names what is missing when the spec
+    never fitted that model (no rate curve, no windows); an unknown model is a UsageError."""
+    if arrival_model not in get_args(ArrivalModel):
+        raise UsageError(
+            f"unknown arrival model {arrival_model!r}; "
+            f"expected one of {', '.join(get_args(ArrivalModel))}",
+            param="arrival_model",
         )
     needs = {"modulated": ("rate_curve", "a rate curve"), "windowed": ("windows", "windows")}
 
     def swap(s: WorkloadSpec, where: str) -> WorkloadSpec:
-        attr, what = needs.get(model, (None, ""))
+        attr, what = needs.get(arrival_model, (None, ""))
         if attr is not None and getattr(s.arrivals, attr) is None:
-            raise SpecError(f"{where}: arrival model {model!r} needs {what}, and the spec has none")
+            raise SpecError(
+                f"{where}: arrival model {arrival_model!r} needs {what}, and the spec has none"
+            )
         groups = (
             [replace(g, spec=swap(g.spec, f"{where} group {g.name!r}")) for g in s.groups]
             if s.groups
             else s.groups
         )
-        return replace(s, arrivals=replace(s.arrivals, model=model), groups=groups)
+        return replace(s, arrivals=replace(s.arrivals, model=arrival_model), groups=groups)
 
     return swap(spec, "spec")
 
@@ -126,7 +130,7 @@ def generate(
     duration_s: float,
     seed: int = 0,
     rate_scale: float = 1.0,
-    time_scale: float = 1.0,
+    speedup: float = 1.0,
     group_mix: Mapping[str, float] | None = None,
     use_groups: bool | None = None,
     failures: bool = False,
@@ -142,19 +146,17 @@ def generate(
     multi-turn conversations with `session_id` and prefix `hash_ids` (synth/sessions.py;
     `prompts` adds a shared system-prompt pool); groups are not used then.
     """
-    if duration_s <= 0:
-        raise SpecError(f"duration must be > 0 seconds, found {duration_s}")
-    if time_scale <= 0:
-        raise SpecError(f"time scale must be > 0, found {time_scale}")
+    if not duration_s > 0:
+        raise UsageError(f"must be > 0 seconds, found {duration_s}", param="duration_s")
+    if not speedup > 0:
+        raise UsageError(f"must be > 0, found {speedup}", param="speedup")
     sha = spec.sha256()
-    horizon = duration_s * time_scale
+    horizon = duration_s * speedup
     if sessions:
-        frame, diagnostics = _session_frame(
-            spec, sha, seed, horizon, rate_scale, time_scale, prompts
-        )
+        frame, diagnostics = _session_frame(spec, sha, seed, horizon, rate_scale, speedup, prompts)
     else:
         frame, diagnostics = _request_frame(
-            spec, sha, seed, horizon, rate_scale, time_scale, group_mix, use_groups, failures
+            spec, sha, seed, horizon, rate_scale, speedup, group_mix, use_groups, failures
         )
     diagnostics = {
         "requests": frame.height,
@@ -168,7 +170,7 @@ def generate(
         seed,
         float(duration_s),
         float(rate_scale),
-        float(time_scale),
+        float(speedup),
         dict(group_mix) if group_mix else None,
         diagnostics,
     )
@@ -180,13 +182,13 @@ def _session_frame(
     seed: int,
     horizon: float,
     rate_scale: float,
-    time_scale: float,
+    speedup: float,
     prompts: SystemPrompts | None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     cols = session_requests(
         spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
     )
-    t = cols.pop("arrival_s") / time_scale
+    t = cols.pop("arrival_s") / speedup
     inp, out = cols.pop("input_tokens"), cols.pop("output_tokens")
     frame = requests_table(synth_source(sha), t, inp, out, extra=cols)
     return frame, {"sessions": frame["session_id"].n_unique()}
@@ -198,7 +200,7 @@ def _request_frame(
     seed: int,
     horizon: float,
     rate_scale: float,
-    time_scale: float,
+    speedup: float,
     group_mix: Mapping[str, float] | None,
     use_groups: bool | None,
     failures: bool,
@@ -212,9 +214,9 @@ def _request_frame(
         mix = dict(group_mix or {g.name: g.weight for g in groups})
         unknown = sorted(set(mix) - {g.name for g in groups})
         if unknown:
-            raise SpecError(
-                f"group mix names {unknown} not in the spec; expected some of "
-                f"{[g.name for g in groups]}"
+            raise UsageError(
+                f"names {unknown} not in the spec; expected some of {[g.name for g in groups]}",
+                param="group_mix",
             )
         total = sum(mix.values())
         children = np.random.SeedSequence(seed).spawn(len(groups))
@@ -232,7 +234,7 @@ def _request_frame(
         parts.append(_one(spec, np.random.default_rng(seed), horizon, rate_scale, failures))
     t, inp, out, failed = (np.concatenate([p[i] for p in parts]) for i in range(4))
     order = np.argsort(t, kind="stable") if len(parts) > 1 else slice(None)
-    t = t[order] / time_scale
+    t = t[order] / speedup
     extra = {}
     if labels and key in ("model", "kind"):
         extra[key] = pl.Series(np.concatenate(labels)[order], dtype=pl.String)

@@ -1,6 +1,6 @@
 """Hold-out validation: fit on the start of a real trace, generate, judge against its end.
 
-This is the experiment DESIGN.md §4 defines. One synthetic sample is one draw, just as one
+This is the experiment docs/design.md §4 defines. One synthetic sample is one draw, just as one
 real window is; so the generator is run with several seeds and the report gives, per metric,
 the median value over seeds and the share of seeds inside the real envelope, beside every
 baseline (also run with the same seeds). Nothing here is tuned to a split: the caller passes

@@ -1,8 +1,8 @@
 """Token lengths from a LengthSpec: marginals joined by a Gaussian copula, coupled to load.
 
-Input and output are drawn through their inverse CDFs from correlated normal scores (the
-fitted copula ρ), so each marginal is exactly the fitted one and Spearman(input, output) is
-the fitted one. Then output lengths are scaled per load window by k**elasticity (k = the
+Input and output are drawn through their inverse CDFs (`Marginal.ppf`, the distribution
+core's one empirical inverse CDF) from correlated normal scores (the fitted copula ρ), so each
+marginal is exactly the fitted one and Spearman(input, output) is the fitted one. Then output lengths are scaled per load window by k**elasticity (k = the
 window's request count ÷ the mean count), renormalised to keep the overall mean: on Azure 2023
 conv, busy minutes have shorter outputs, and a replay that ignores it over-loads the decode
 phase exactly when the server is busiest.
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from burstlab.spec import EmpiricalDist, LengthSpec, LoadCoupling, Marginal
+from burstlab.distributions import round_clip
+from burstlab.spec import LengthSpec, LoadCoupling
 from burstlab.synth.parallel import map_chunks
 
 _U_EPS = 1e-12
@@ -41,74 +42,6 @@ def copula_uniforms(rng: np.random.Generator, rho: float, n: int) -> tuple[np.nd
     z2 *= math.sqrt(max(0.0, 1.0 - rho * rho))
     z2 += rho * z1
     return ndtr(z1, out=z1), ndtr(z2, out=z2)
-
-
-def log_ppf_knots(dist: EmpiricalDist) -> tuple[np.ndarray, np.ndarray]:
-    """Knots (u, ln x) on which ln ppf of a log-space histogram with point masses is exactly
-    piecewise linear: inside a bin x is log-uniform, so ln x is linear in u; a point mass is a
-    flat step. Built from the public cdf at every edge and mass, so it cannot drift from the
-    spec's own definition; `np.interp` on them is ~5× faster than `EmpiricalDist.ppf`."""
-    masses = {m.value: m.prob for m in dist.point_masses}
-    xs = np.unique(np.concatenate([dist.edges, list(masses)]))
-    at_or_below = np.asarray(dist.cdf(xs), dtype=np.float64)
-    below = at_or_below - np.array([masses.get(float(x), 0.0) for x in xs])
-    u = np.empty(2 * xs.size)
-    u[0::2], u[1::2] = below, at_or_below
-    logx = np.repeat(np.log(np.maximum(xs, 1e-300)), 2)
-    return u, logx
-
-
-@dataclass(frozen=True)
-class LinearTable:
-    """`np.interp(u, knots, values)` for u ∈ [0, 1] by a uniform grid of `cells`: a cell with
-    no knot in it (edges included) is one linear piece, evaluated as intercept + slope·u with
-    two gathers instead of a binary search; the few cells holding a knot (≈ 2 % of draws)
-    fall back to `np.interp`. Same values up to floating-point rounding."""
-
-    knots: np.ndarray
-    values: np.ndarray
-    intercept: np.ndarray
-    slope: np.ndarray
-    mixed: np.ndarray
-
-    @classmethod
-    def build(cls, knots: np.ndarray, values: np.ndarray, cells: int = 1 << 14) -> LinearTable:
-        edges = np.linspace(0.0, 1.0, cells + 1)
-        at = np.interp(edges, knots, values)
-        slope = np.diff(at) * cells
-        intercept = at[:-1] - slope * edges[:-1]
-        first = np.searchsorted(knots, edges[:-1], side="left")  # first knot ≥ left edge
-        mixed = first < np.searchsorted(knots, edges[1:], side="right")  # any knot ≤ right
-        return cls(knots, values, intercept, slope, mixed)
-
-    def __call__(self, u: np.ndarray) -> np.ndarray:
-        n = self.slope.size
-        cell = (u * n).astype(np.int32)
-        np.minimum(cell, n - 1, out=cell)
-        out = self.slope[cell]
-        out *= u
-        out += self.intercept[cell]
-        fallback = self.mixed[cell]
-        if fallback.any():
-            out[fallback] = np.interp(u[fallback], self.knots, self.values)
-        return out
-
-
-def marginal_ppf(marginal: Marginal, u: np.ndarray) -> np.ndarray:
-    """`Marginal.ppf` (whole tokens, clipped to [min, max]), fast for empirical marginals."""
-    if marginal.use == "parametric" and marginal.chosen is not None:
-        return marginal.ppf(u)
-    x = LinearTable.build(*log_ppf_knots(marginal.empirical))(u)  # ~1 ms to build
-    np.exp(x, out=x)
-    return _round_clip(x, marginal.min, marginal.max)
-
-
-def _round_clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Round to whole tokens and clip to [lo, hi], in place (no temporaries at 10 M rows)."""
-    np.rint(x, out=x)
-    np.maximum(x, lo, out=x)
-    np.minimum(x, hi, out=x)
-    return x
 
 
 def load_factors(arrival_s: np.ndarray, coupling: LoadCoupling) -> np.ndarray:
@@ -161,11 +94,11 @@ def sample_lengths(
     def fill(sub: np.random.Generator, a: int, b: int) -> None:
         # everything per chunk, on the chunk's own generator: parallel and seed-stable
         u_in, u_out = copula_uniforms(sub, rho, b - a)
-        i = marginal_ppf(spec.input, u_in)
-        o = marginal_ppf(spec.output, u_out)
+        i = spec.input.ppf(u_in)
+        o = spec.output.ppf(u_out)
         if factors is not None:
             o *= factors[a:b]
-            _round_clip(o, spec.output.min, spec.output.max)
+            round_clip(o, spec.output.min, spec.output.max)
         if limit is not None:
             np.minimum(i, limit - 1, out=i)
             np.minimum(o, limit - i, out=o)

@@ -16,15 +16,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 
-from burstlab.fitting.serverless import ColdStartFit
 from burstlab.schema import conform
 from burstlab.spec import FamilyFit, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times
-from burstlab.synth.sampling import sample_family
+
+
+class Moments(Protocol):
+    """A fitted duration's mean and standard deviation (seconds)."""
+
+    @property
+    def mean_s(self) -> float: ...
+
+    @property
+    def sd_s(self) -> float: ...
+
+
+class ColdStartSummary(Protocol):
+    """What `compare_cold_starts` reads of a cold-start fit: the moments of the cold-start
+    time and of the gaps between cold starts (None when not fitted). The fitting stage's
+    `ColdStartFit` (`burstlab.fitting.fit_cold_starts`) is one; synth does not import it."""
+
+    @property
+    def total(self) -> Moments: ...
+
+    @property
+    def gaps(self) -> Moments | None: ...
 
 
 def function_arrivals(
@@ -92,7 +113,7 @@ def cold_starts(
     cold = f.filter(pl.col("_gap").is_null() | (pl.col("_gap") > keep_alive_s)).sort("arrival_s")
     rng = np.random.default_rng(seed)
     total = (
-        sample_family(rng, cold_start_time, cold.height)
+        cold_start_time.sample(rng, cold.height)
         if cold_start_time is not None
         else np.full(cold.height, np.nan)  # required column: NaN marks "not modelled"
     )
@@ -131,8 +152,8 @@ def cold_start_stats(cold: pl.DataFrame, invocations: int, duration_s: float) ->
     )
 
 
-def compare_cold_starts(cold: pl.DataFrame, fitted: ColdStartFit) -> pl.DataFrame:
-    """Generated cold starts beside fitted ones (fitting.serverless.fit_cold_starts):
+def compare_cold_starts(cold: pl.DataFrame, fitted: ColdStartSummary) -> pl.DataFrame:
+    """Generated cold starts beside fitted ones (e.g. `burstlab.fitting.fit_cold_starts`):
     per quantity (cold-start time, gap between cold starts) the mean and s.d. in seconds.
 
     The keep-alive policy decides *when* cold starts happen, so the gap rows are the test of

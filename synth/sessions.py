@@ -33,8 +33,7 @@ from burstlab.spec import (
     WorkloadSpec,
 )
 from burstlab.synth.arrivals import arrival_times
-from burstlab.synth.lengths import copula_uniforms, marginal_ppf
-from burstlab.synth.sampling import sample_family
+from burstlab.synth.lengths import copula_uniforms
 
 BLOCK_TOKENS = 512
 
@@ -60,7 +59,7 @@ def _segment_cumsum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def think_times(rng: np.random.Generator, sessions: SessionSpec, n: int) -> np.ndarray:
     """`n` think times (seconds between consecutive turns' arrivals)."""
     if sessions.think_time is not None:
-        return sample_family(rng, sessions.think_time, n)
+        return sessions.think_time.sample(rng, n)
     if sessions.think_time_empirical is not None:
         return sessions.think_time_empirical.ppf(rng.random(n))
     raise SpecError("sessions has neither think_time nor think_time_empirical")
@@ -119,11 +118,11 @@ def session_requests(
     if spec.sessions is None or spec.lengths is None:
         raise SpecError("session generation needs a spec with sessions and lengths")
     sess, lengths = spec.sessions, spec.lengths
-    turn_sample = np.maximum(marginal_ppf(sess.turns, rng.random(4096)), 1.0)
+    turn_sample = np.maximum(sess.turns.ppf(rng.random(4096)), 1.0)
     mean_turns = float(turn_sample.mean())
     starts = arrival_times(spec.arrivals, rng, duration_s, rate_scale / mean_turns)
     n_sess = starts.size
-    turns = np.maximum(marginal_ppf(sess.turns, rng.random(n_sess)).astype(np.int64), 1)
+    turns = np.maximum(sess.turns.ppf(rng.random(n_sess)).astype(np.int64), 1)
     first = np.concatenate([[0], np.cumsum(turns)[:-1]])
     session_index = np.repeat(np.arange(n_sess), turns)
     gaps = think_times(rng, sess, int(turns.sum()))
@@ -131,8 +130,8 @@ def session_requests(
     t = starts[session_index] + _segment_cumsum(gaps, first)
     new_m = new_tokens or sess.new_tokens or new_tokens_from_input(lengths, turn_sample)
     u_new, u_out = copula_uniforms(rng, lengths.dependence.copula.rho, t.size)
-    new = marginal_ppf(new_m, u_new)
-    out = marginal_ppf(lengths.output, u_out)
+    new = new_m.ppf(u_new)
+    out = lengths.output.ppf(u_out)
     prev_out = np.concatenate([[0.0], out[:-1]])
     prev_out[first] = 0.0
     inp = _segment_cumsum(new + prev_out, first)

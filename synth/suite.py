@@ -1,4 +1,4 @@
-"""The fidelity suite (DESIGN.md §4): how far a workload is from a held-out real window.
+"""The fidelity suite (docs/design.md §4): how far a workload is from a held-out real window.
 
 Every metric is an effect size over two canonical `requests` frames, never a p-value: with
 tens of thousands of requests every test rejects, while the question a user asks is "is this
@@ -29,10 +29,9 @@ import polars as pl
 from scipy import stats
 
 from burstlab.errors import SchemaError
-from burstlab.fitting.analytics import FIDELITY_SCALES, count_acf, dispersion_index
-from burstlab.fitting.lengths import busy_windows
+from burstlab.stats import FIDELITY_SCALES, busy_windows, count_acf, dispersion_index
 
-#: Count-bin widths (seconds) for the index of dispersion, as in DESIGN.md §4.
+#: Count-bin widths (seconds) for the index of dispersion, as in docs/design.md §4.
 DISPERSION_WINDOWS_S: tuple[float, ...] = FIDELITY_SCALES
 #: Lags (in 1-second bins) of the count autocorrelation.
 ACF_MAX_LAG = 60
@@ -142,7 +141,7 @@ def compare(
     candidate_span_s: float | None = None,
     resolution_s: float | None = None,
 ) -> Comparison:
-    """Every DESIGN.md §4 metric of `candidate` against `real` (both canonical requests frames).
+    """Every docs/design.md §4 metric of `candidate` against `real` (both canonical requests frames).
 
     `span_s` is the real frame's observation span in seconds (default: its last arrival);
     `candidate_span_s` defaults to `span_s`. `resolution_s` snaps both frames' arrivals to

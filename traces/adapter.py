@@ -4,7 +4,9 @@ Each source module (`azure_llm.py`, `burstgpt.py`, …) builds one `Adapter`: wh
 come from, their licence and citation, the raw columns it expects BY NAME, how to turn a raw
 row into a canonical row, and which rows to drop (each drop reason an expression). The shared
 engine in `ingest.py` does the reading, counting, and atomic writing, so adapters hold no
-loader code.
+loader code. What the source's documentation (or reading its files) says a user must know —
+the caveats a dataset card lists — lives here too: `Adapter.caveats` for the whole family
+table, `SourceFile.caveats` for one dataset; `registry.source_info` joins them.
 
 `map_rows(names, source_id, path)` gets the raw column names present in the file (after an
 optional `reshape`, e.g. wide per-minute tables → long) and the file's path (some sources
@@ -27,6 +29,8 @@ from typing import Literal
 
 import polars as pl
 
+from burstlab.errors import UsageError
+
 Format = Literal["csv", "jsonl", "parquet"]
 
 #: Name of the Int64 time column an adapter's `map_rows` produces (see module docstring).
@@ -47,6 +51,9 @@ class SourceFile:
     # fnmatch patterns of the file names that hold this dataset (one per day, say); default:
     # the official file name. Archive members are matched by these too.
     patterns: tuple[str, ...] = ()
+    # what this dataset's documentation (or reading its files) says a user must know, one
+    # sentence each; listed after the family's `Adapter.caveats` (see `registry.source_info`)
+    caveats: tuple[str, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Whether a file called `name` (compression suffix ignored) belongs to this dataset."""
@@ -82,13 +89,19 @@ class Adapter:
     # Tables that are not canonical (burstlab.schema) give their own schema here, e.g. the
     # Azure Functions 2019 duration percentiles; they get a catalog view all the same.
     schema: Mapping[str, pl.DataType] | None = None
+    # caveats that hold for every dataset of this adapter (see `SourceFile.caveats`)
+    caveats: tuple[str, ...] = ()
 
     def source(self, source_id: str) -> SourceFile:
-        """The SourceFile with this id (KeyError when the family has no such id)."""
+        """The SourceFile with this id (UsageError when the family has no such id)."""
         for src in self.sources:
             if src.id == source_id:
                 return src
-        raise KeyError(source_id)
+        raise UsageError(
+            f"{self.family} ({self.table}) has no dataset {source_id!r}; "
+            f"expected one of {[src.id for src in self.sources]}",
+            param="source_id",
+        )
 
 
 # ---- small expression helpers adapters share (parsing lives here, not in each adapter) ----

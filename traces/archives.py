@@ -48,12 +48,12 @@ def unpack(path: Path, dest: Path) -> list[Path]:
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     if not info.is_dir():
-                        _copy_member(zf.open(info), dest, info.filename)
+                        _copy_member(zf.open(info), dest, info.filename, path)
         else:
             with tarfile.open(path, "r|*") as tar:  # stream mode: one pass, bounded memory
                 for member in tar:
                     if member.isfile():
-                        _copy_member(tar.extractfile(member), dest, member.name)
+                        _copy_member(tar.extractfile(member), dest, member.name, path)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, OSError) as exc:
         raise InputError(
             path, f"cannot unpack archive ({exc}); is the download complete?"
@@ -61,10 +61,10 @@ def unpack(path: Path, dest: Path) -> list[Path]:
     return sorted(p for p in dest.rglob("*") if p.is_file())
 
 
-def _copy_member(stream, dest: Path, member: str) -> None:
+def _copy_member(stream, dest: Path, member: str, archive: Path) -> None:
     target = (dest / member).resolve()
     if not target.is_relative_to(dest.resolve()):
-        raise InputError(None, f"archive member escapes the folder: {member!r}")
+        raise InputError(archive, f"archive member escapes the folder: {member!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with stream as src, open(target, "wb") as out:
         shutil.copyfileobj(src, out, length=1 << 22)

@@ -38,6 +38,15 @@ CITE_2019 = (
 CITE_2021 = (
     "Zhang et al., Faster and Cheaper Serverless Computing on Harvested Resources, SOSP 2021"
 )
+#: Caveats of every 2019 table (invocations, durations, memory), for dataset cards.
+CAVEATS_2019 = (
+    "Only per-minute invocation counts per function: no per-request times.",
+    "Per-day files: a function may be missing from days it was not invoked.",
+)
+CAVEATS_2021 = (
+    "The trace gives each invocation's END time and duration; arrival = end − duration, "
+    "so arrival times inherit any error of the logged duration.",
+)
 TAR_2019 = SourceFile(
     "azure-functions-2019",
     "azurefunctions-dataset2019.tar.xz",
@@ -107,6 +116,7 @@ INVOCATIONS_2019 = Adapter(
     citation=CITE_2019,
     homepage=f"{REPO}/blob/master/AzureFunctionsDataset2019.md",
     absolute_time=False,
+    caveats=CAVEATS_2019,
 )
 
 # ---- 2019 duration and memory percentiles: auxiliary per-day tables ----
@@ -173,6 +183,7 @@ DURATIONS_2019 = Adapter(
     citation=CITE_2019,
     homepage=f"{REPO}/blob/master/AzureFunctionsDataset2019.md",
     absolute_time=False,
+    caveats=CAVEATS_2019,
 )
 
 _MEM_PCTS = (1, 5, 25, 50, 75, 95, 99, 100)
@@ -228,6 +239,7 @@ MEMORY_2019 = Adapter(
     citation=CITE_2019,
     homepage=f"{REPO}/blob/master/AzureFunctionsDataset2019.md",
     absolute_time=False,
+    caveats=CAVEATS_2019,
 )
 
 # ---- 2021: one row per invocation, END time logged ----
@@ -276,6 +288,7 @@ REQUESTS_2021 = Adapter(
     citation=CITE_2021,
     homepage=f"{REPO}/blob/master/AzureFunctionsInvocationTrace2021.md",
     absolute_time=False,
+    caveats=CAVEATS_2021,
 )
 
 ADAPTERS = (INVOCATIONS_2019, DURATIONS_2019, MEMORY_2019, REQUESTS_2021)

@@ -25,6 +25,22 @@ _FORMATS = {
     "2025": "%Y-%m-%dT%H:%M:%S%.f%#z",
 }
 
+#: Per-year caveats (from the dataset pages and from reading the files), for dataset cards.
+CAVEATS_2023 = (
+    "The dataset page says the trace was collected on November 11th 2023, but every "
+    "timestamp in the files is on 2023-11-16.",
+    "Timestamps carry no time zone; burstlab reads them as UTC. They have 7 fractional "
+    "digits (100 ns ticks), which are kept exactly.",
+    "Token counts are as logged by the service; the tokenizer is not stated, and there is "
+    "no failure flag (`failed` is always false).",
+)
+CAVEATS_2024 = (
+    "Timestamps mix formats within one file (with and without a fractional part, all "
+    "with a `+00:00` offset).",
+    "No failure flag (`failed` is always false).",
+)
+CAVEATS_2025 = ("Requests carry `num_images`; image tokens are not separated out.",)
+
 
 def _kind(source_id: str) -> str:
     return source_id.rsplit("-", 1)[-1]  # code / conv / multimodal
@@ -68,6 +84,7 @@ ADAPTER = Adapter(
             size=320_117,
             sample="azure/AzureLLMInferenceTrace_code.csv",
             note="1 h of code-completion requests, 2023-11-16 (complete copy shipped)",
+            caveats=CAVEATS_2023,
         ),
         SourceFile(
             "azure-llm-2023-conv",
@@ -77,24 +94,28 @@ ADAPTER = Adapter(
             size=719_188,
             sample="azure/AzureLLMInferenceTrace_conv.csv",
             note="1 h of conversation requests, 2023-11-16 (complete copy shipped)",
+            caveats=CAVEATS_2023,
         ),
         SourceFile(
             "azure-llm-2024-code",
             "AzureLLMInferenceTrace_code_1week.csv",
             url=f"{BLOB}/AzureLLMInferenceTrace_code_1week.csv",
             note="one week of code requests, May 2024 (~17 M rows)",
+            caveats=CAVEATS_2024,
         ),
         SourceFile(
             "azure-llm-2024-conv",
             "AzureLLMInferenceTrace_conv_1week.csv",
             url=f"{BLOB}/AzureLLMInferenceTrace_conv_1week.csv",
             note="one week of conversation requests, May 2024 (~27 M rows)",
+            caveats=CAVEATS_2024,
         ),
         SourceFile(
             "azure-llm-2025-multimodal",
             "AzureLMMInferenceTrace_multimodal.csv.gz",
             url=f"{REPO}/raw/master/data/AzureLMMInferenceTrace_multimodal.csv.gz",
             note="multimodal (image) requests, 2025, with NumImages",
+            caveats=CAVEATS_2025,
         ),
     ),
     licence="CC-BY-4.0 (data); MIT (code in the repository)",

@@ -3,7 +3,7 @@ and the ``BurstGPT_without_fails_{1,2,3}.csv`` variants.
 
 Columns are read BY NAME: the ``_3`` files insert ``Session ID`` and ``Elapsed time`` after
 ``Timestamp``. ``Timestamp`` is whole seconds since the trace start (so inter-arrival gaps of 0
-are common — see DESIGN.md §4). ``Response tokens`` = 0 marks a failed request: the row is
+are common — see docs/design.md §4). ``Response tokens`` = 0 marks a failed request: the row is
 kept with ``failed=true``. ``Elapsed time`` (seconds, the source's own latency) goes to
 ``source_latency_s``. ``Log Type`` ``Conversation log`` / ``API log`` becomes ``kind``
 ``conversation`` / ``api``.
@@ -102,4 +102,11 @@ ADAPTER = Adapter(
     ),
     homepage=REPO,
     absolute_time=False,
+    caveats=(
+        "`Timestamp` is in whole seconds since the trace start, so many inter-arrival gaps are "
+        "exactly 0; fit arrivals with a resolution-aware method, never by dropping zeros.",
+        "A response of 0 tokens marks a failed request: those rows are kept with `failed=true`.",
+        "`source_latency_s` (BurstGPT v3 `Elapsed time`) is the source's latency, not a "
+        "burstlab measurement.",
+    ),
 )

@@ -132,7 +132,6 @@ def parquet_path(source: str, data_dir: str | Path | None = None) -> Path:
     ingested = sorted(p.stem for kind in table_kinds() for p in _parquet_files(root, kind))
     raise InputError(
         root,
-        f"dataset {source!r} is not ingested here; run `burstlab ingest {source}` "
-        f"(or `burstlab ingest --sample` for the shipped samples)",
+        f"dataset {source!r} is not ingested in this data directory; ingest it first",
         expected=ingested or "an ingested dataset",
     )

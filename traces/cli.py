@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from burstlab.console import console as make_console
+from burstlab.errors import UsageError
 from burstlab.paths import data_dir as resolve_data_dir
 
 out = make_console()
@@ -167,7 +168,7 @@ def sql_cmd(
             help="SQL over the views requests, invocations, function_requests, cold_starts and the table sources."
         ),
     ],
-    limit: Annotated[int, typer.Option(help="Show at most this many rows.")] = 50,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Show at most this many rows.")] = 50,
     csv: Annotated[
         bool, typer.Option("--csv", help="Print CSV (all rows) instead of a table.")
     ] = False,
@@ -175,21 +176,20 @@ def sql_cmd(
     """Run a DuckDB query against the catalog, e.g. `burstlab sql "select source, count(*) from requests group by 1"`."""
     import duckdb
 
-    from burstlab.errors import BurstlabError
     from burstlab.traces.catalog import connect
 
     with connect(_root(ctx)) as con:
         try:
             frame = con.sql(query).pl()
         except duckdb.Error as exc:
-            raise BurstlabError(f"query failed: {exc}") from None
+            raise UsageError(str(exc).splitlines()[0], param="query") from None
     if csv:
         print(frame.write_csv(), end="")
         return
     table = Table(title=f"{frame.height:,} row(s)")
     for col in frame.columns:
         table.add_column(col)
-    for row in frame.head(limit).iter_rows():
+    for row in frame.head(max_rows).iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
 
@@ -219,9 +219,9 @@ def fetch_cmd(
     source: Annotated[
         str, typer.Argument(help="Dataset id, e.g. burstgpt-1; see `burstlab sources`.")
     ],
-    url: Annotated[
+    mirror: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Download from this mirror instead of the official URL."),
+        typer.Option("--mirror", help="Download from this URL instead of the official one."),
     ] = None,
     sha256: Annotated[
         Optional[str],  # noqa: UP045
@@ -238,7 +238,7 @@ def fetch_cmd(
     """
     from burstlab.traces.fetch import fetch
 
-    done = fetch(source, _root(ctx), url=url, sha256=sha256)
+    done = fetch(source, _root(ctx), mirror=mirror, sha256=sha256)
     state = "verified" if done.verified else "no published sha256 to check"
     if done.bytes_downloaded == 0 and not done.resumed_from:
         out.print(f"{done.path} already complete ({state})")

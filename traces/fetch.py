@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from burstlab.errors import InputError
+from burstlab.errors import InputError, UsageError
 from burstlab.paths import downloads_dir
 from burstlab.progress import progress
 from burstlab.traces import registry
@@ -41,27 +41,28 @@ def fetch(
     source: str,
     data_dir: str | Path | None = None,
     *,
-    url: str | None = None,
+    mirror: str | None = None,
     sha256: str | None = None,
     quiet: bool = False,
     timeout_s: float = 60.0,
 ) -> FetchResult:
     """Download dataset `source` (a dataset id) into the downloads folder.
 
-    `url` overrides the official URL (a mirror); `sha256` overrides the known hash.
+    `mirror` replaces the official URL; `sha256` overrides the known hash.
     """
     found = registry.lookup(source)
     if len(found) != 1:
-        raise InputError(
-            None, f"{source!r} is a family; fetch one dataset", expected=[s.id for _, s in found]
+        raise UsageError(
+            f"{source!r} is a family; fetch one of its datasets {[s.id for _, s in found]}",
+            param="source",
         )
     adapter, src = found[0]
-    url = url or src.url
+    url = mirror or src.url
     if not url:
-        raise InputError(
-            None,
-            f"{src.id} has no direct download link; get it from {adapter.homepage} "
-            f"and run `burstlab ingest {src.id} FILE`",
+        raise UsageError(
+            f"{src.id} has no direct download link; download it from {adapter.homepage} and "
+            "ingest the file, or give a mirror",
+            param="source",
         )
     want = (sha256 or src.sha256 or "").lower() or None
     dest = downloads_dir(data_dir) / src.filename

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from burstlab.errors import InputError
+from burstlab.errors import InputError, UsageError
 from burstlab.parquet import read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import parquet_dir
@@ -39,7 +39,9 @@ def parse_mapping(text: str | Sequence[str]) -> dict[str, str]:
         if not item:
             continue
         if "=" not in item:
-            raise InputError(None, f"bad --map item {item!r}", expected="canonical=source_column")
+            raise UsageError(
+                f"bad mapping item {item!r}; expected canonical=source_column", param="mapping"
+            )
         key, value = (s.strip() for s in item.split("=", 1))
         out[key] = value
     return out
@@ -68,23 +70,32 @@ def adapter(
 ) -> Adapter:
     """An Adapter for one user-described file layout (see the module docstring)."""
     if table not in SCHEMAS:
-        raise InputError(None, f"unknown table {table!r}", expected=sorted(SCHEMAS))
+        raise UsageError(
+            f"unknown table {table!r}; expected one of {sorted(SCHEMAS)}", param="table"
+        )
     target = SCHEMAS[table]
     unknown = sorted(set(mapping) - set(target))
     if unknown:
-        raise InputError(
-            None, f"--map names unknown {table} column(s) {unknown}", expected=list(target)
+        raise UsageError(
+            f"names unknown {table} column(s) {unknown}; expected some of {list(target)}",
+            param="mapping",
         )
     time_col = _TIME_COLUMN.get(table)
     needed = [c for c in REQUIRED[table] if c not in {"source", "failed"}]
     missing = [c for c in needed if c not in mapping]
     if missing:
-        raise InputError(None, f"--map must give {missing} for a {table} table", expected=needed)
+        raise UsageError(
+            f"must give {missing} for a {table} table; expected all of {needed}", param="mapping"
+        )
     if time_unit not in TIME_UNITS:
-        raise InputError(None, f"unknown --time-unit {time_unit!r}", expected=list(TIME_UNITS))
+        raise UsageError(
+            f"unknown time unit {time_unit!r}; expected one of {list(TIME_UNITS)}",
+            param="time_unit",
+        )
     if time_unit == "datetime" and not time_format:
-        raise InputError(
-            None, "--time-unit datetime needs --time-format", expected="e.g. %Y-%m-%d %H:%M:%S%.f"
+        raise UsageError(
+            "a datetime time unit needs a timestamp format, e.g. %Y-%m-%d %H:%M:%S%.f",
+            param="time_format",
         )
 
     columns: dict[str, pl.DataType] = {}
@@ -163,7 +174,7 @@ def ingest_generic(
     from burstlab.traces.ingest import convert
 
     if not files:
-        raise InputError(None, "generic ingest needs at least one file")
+        raise UsageError("generic ingest needs at least one file", param="files")
     paths = [Path(f) for f in files]
     mapping = dict(mapping) if isinstance(mapping, Mapping) else parse_mapping(mapping)
     sid = source_id or f"generic-{paths[0].name.split('.')[0]}"

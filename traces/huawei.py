@@ -38,6 +38,11 @@ CITE_2023 = (
     "Joosen et al., How Does It Function? Characterizing Long-term Trends in Production "
     "Serverless Workloads, ACM SoCC 2023 (arXiv 2312.10127)"
 )
+#: Caveats of every Huawei table, for dataset cards.
+CAVEATS = (
+    "The pod id encodes the pod's CPU (millicores) and memory (MB); those columns are "
+    "decoded from it.",
+)
 _POOL = r"^(pool\d+)-(\d+)-(\d+)"
 
 
@@ -111,6 +116,7 @@ COLD_STARTS = Adapter(
     citation=CITE_2025,
     homepage=f"{REPO}/blob/main/README_data_release_2025.md",
     absolute_time=False,
+    caveats=CAVEATS,
 )
 
 
@@ -153,6 +159,7 @@ REQUESTS = Adapter(
     citation=CITE_2025,
     homepage=f"{REPO}/blob/main/README_data_release_2025.md",
     absolute_time=False,
+    caveats=CAVEATS,
 )
 
 
@@ -212,6 +219,7 @@ INVOCATIONS = Adapter(
     citation=f"{CITE_2025}; {CITE_2023}",
     homepage=f"{REPO}/blob/main/README.md",
     absolute_time=False,
+    caveats=CAVEATS,
 )
 
 ADAPTERS = (COLD_STARTS, REQUESTS, INVOCATIONS)

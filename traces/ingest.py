@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from burstlab import __version__
-from burstlab.errors import InputError
+from burstlab.errors import InputError, UsageError
 from burstlab.parquet import METADATA_KEY, finalize_atomic, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
@@ -426,10 +426,10 @@ def resolve(
     candidates = registry.lookup(source)
     if not files:
         if len(candidates) != 1:
-            raise InputError(
-                None,
-                f"{source!r} is a family: name a dataset id or give files",
-                expected=[src.id for _, src in candidates],
+            raise UsageError(
+                f"{source!r} is a family: name a dataset id or give files; dataset ids: "
+                f"{[src.id for _, src in candidates]}",
+                param="source",
             )
         src = candidates[0][1]
         path = downloads_dir(root) / src.filename
@@ -488,10 +488,10 @@ def ingest(
         source, files, sample=sample, data_dir=data_dir, strict=strict, show_progress=show_progress
     )
     if len(results) != 1:
-        raise InputError(
-            None,
-            f"{source!r} with these files is {len(results)} datasets; use ingest_many()",
-            found=[r.source for r in results],
+        raise UsageError(
+            f"{source!r} with these files is {len(results)} datasets "
+            f"({[r.source for r in results]}); use ingest_many()",
+            param="files",
         )
     return results[0]
 
@@ -511,19 +511,22 @@ def ingest_many(
     with tempfile.TemporaryDirectory(prefix=".unpack-", dir=downloads_dir(root)) as work:
         if sample:
             if files:
-                raise InputError(None, "--sample takes no files")
+                raise UsageError("the shipped samples take no files", param="files")
             names = [source] if source else sorted(registry.samples())
             plan = []
             for name in names:
                 found = registry.samples().get(name)
                 if found is None:
-                    raise InputError(
-                        None, f"no shipped sample for {name!r}", expected=sorted(registry.samples())
+                    raise UsageError(
+                        f"no shipped sample for {name!r}; samples: {sorted(registry.samples())}",
+                        param="source",
                     )
                 plan.append((found[0], name, [registry.sample_path(name)]))
         elif source is None:
-            raise InputError(
-                None, "name a source (or use --sample)", expected=sorted(registry.families())
+            raise UsageError(
+                f"name a source family {sorted(registry.families())} or a dataset id, or ingest "
+                "the shipped samples",
+                param="source",
             )
         else:
             plan = resolve(source, files, root, Path(work))

@@ -2,7 +2,7 @@
 ``input_length``, ``output_length`` and ``hash_ids`` (one id per 512-token prefix block).
 
 Quirk: the conversation trace's timestamps sit in ~3 s buckets, so many requests share one
-time; nothing here spreads them (fitting must know, see DESIGN.md §4). Times are relative, so
+time; nothing here spreads them (fitting must know, see docs/design.md §4). Times are relative, so
 there is no t0_utc.
 """
 
@@ -82,4 +82,10 @@ ADAPTER = Adapter(
     ),
     homepage=REPO,
     absolute_time=False,
+    caveats=(
+        "Timestamps are integer milliseconds but quantized to ~3 s buckets: many requests "
+        "share one timestamp. Inter-arrival models below 3 s are not identifiable.",
+        "`hash_ids` are 512-token prefix blocks; equal leading ids mean a shareable KV-cache "
+        "prefix.",
+    ),
 )

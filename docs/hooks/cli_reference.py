@@ -1,7 +1,7 @@
 """mkdocs hook: render the CLI reference from the live `burstlab` command tree.
 
-`docs/cli.md` holds the marker below; at build time it is replaced by one section per command
-(usage, help text, options), read from the same typer app users run. A command added, renamed
+`docs/cli.md` holds the markers below; at build time one is replaced by the option vocabulary
+(burstlab/options.py) and the other by one section per command (usage, help text, options), read from the same typer app users run. A command added, renamed
 or re-documented in code therefore shows up in the site without anyone editing Markdown, and
 the reference can never go stale. A page without the marker is an error, not a silent skip.
 """
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 MARKER = "<!-- burstlab:cli-reference -->"
+VOCABULARY_MARKER = "<!-- burstlab:cli-vocabulary -->"
 #: Shell-completion options typer adds to the root; they are not part of burstlab's interface.
 _SKIP_OPTIONS = {"--install-completion", "--show-completion"}
 
@@ -107,6 +108,10 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """mkdocs event: fill the marker on the CLI page."""
     if page.file.src_uri != "cli.md":
         return markdown
-    if MARKER not in markdown:
-        raise ValueError(f"docs/cli.md lost its marker {MARKER!r}; the CLI reference needs it")
+    for marker in (MARKER, VOCABULARY_MARKER):
+        if marker not in markdown:
+            raise ValueError(f"docs/cli.md lost its marker {marker!r}; the CLI reference needs it")
+    from burstlab.options import vocabulary_markdown
+
+    markdown = markdown.replace(VOCABULARY_MARKER, vocabulary_markdown())
     return markdown.replace(MARKER, render_reference())

@@ -30,7 +30,7 @@ def run_dir(tmp_path_factory):
     try:
         config = ReplayConfig(
             client=ClientOptions(url=server.base_url),
-            schedule=ScheduleOptions(window=(0.0, 60.0), time_scale=0.05, limit=120),
+            schedule=ScheduleOptions(window=(0.0, 60.0), speedup=20, limit=120),
             slo=parse_slo("ttft=0.5,e2e=2"),
             source="azure-llm-2023-conv",
             progress=False,
@@ -63,7 +63,7 @@ def test_run_card_names_engine_load_slos_and_results(run_dir, tmp_path):
     assert int((~records["ok"]).sum()) == counts["failed"]
 
     assert "| model sent | `burstlab-instant` |" in text
-    assert "| window (trace s) | [0.0, 60.0] |" in text and "| time scale | 0.05 |" in text
+    assert "| window (trace s) | [0.0, 60.0] |" in text and "| speedup | 20 |" in text
     assert "ttft ≤ 500 ms, e2e ≤ 2000 ms (service-anchored)" in text
     good = summary["goodput"]
     assert f"| attainment (good / issued) | {round(good['attainment'], 4):.3g} |" in text

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from burstlab import cards
 from burstlab.cards import card_kind
-from burstlab.cards.hf import check_card, hf_license, prepare_out_dir, size_category
+from burstlab.cards.hf import check_card, hf_license, publish, size_category
 from burstlab.cards.stats import fmt
-from burstlab.errors import BurstlabError, InputError
+from burstlab.errors import BurstlabError, InputError, MissingExtraError, UsageError
 from burstlab.parquet import read_metadata
 from burstlab.traces import ingest
 
@@ -103,7 +103,7 @@ def test_conv_card_numbers_match_the_data(conv_card):
         f"**output_tokens** (19,366 values, mean 211.1, 7–1,000): best family **{out_best}**"
         in body
     )
-    # busy minutes have shorter outputs (DESIGN.md §4: corr ≈ −0.8 at 60 s)
+    # busy minutes have shorter outputs (docs/design.md §4: corr ≈ −0.8 at 60 s)
     load60 = fit.lengths.load.filter(pl.col("window_s") == 60.0).row(0, named=True)
     assert load60["corr"] < -0.7
     assert f"| 60 | 59 | {load60['corr']:.3g} |" in body
@@ -191,17 +191,23 @@ def test_cli_card_refuses_to_overwrite_without_flag(data_dir, tmp_path):
     assert first.exit_code == 0, first.output
     assert "source card written" in first.output
     assert pl.read_parquet(out / "data" / "azure-llm-2023-code.parquet").height == 8_819
+    readme = (out / "README.md").read_bytes()
     again = runner.invoke(app, args)
-    assert isinstance(again.exception, BurstlabError)
-    assert "not empty" in str(again.exception)
+    assert again.exit_code == 2  # a UsageError: the out parameter, shown as the --out flag
+    assert f"--out: {out} already exists" in " ".join(again.output.split())
+    assert (out / "README.md").read_bytes() == readme  # refused before any work
+    (out / "stale.txt").write_text("left from an older card")
     forced = runner.invoke(app, [*args, "--overwrite"])
     assert forced.exit_code == 0, forced.output
     assert check_card(out) == []
+    assert not (out / "stale.txt").exists()  # the folder is replaced whole
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "charts", "data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code-card"]  # no staging left
 
 
 def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
     assert card_kind("azure-llm-2023-conv") == ("source", None)
-    with pytest.raises(InputError, match="not ingested here"):
+    with pytest.raises(InputError, match="not ingested in this data directory"):
         cards.card("azure-llm-2023-conv", tmp_path / "x", data_dir=data_dir)
     bad = tmp_path / "notes.json"
     bad.write_text('{"hello": 1}')
@@ -212,16 +218,114 @@ def test_card_targets_are_classified_with_clear_errors(data_dir, tmp_path):
     with pytest.raises(InputError, match="no such file"):
         card_kind(tmp_path / "missing.parquet")
     (tmp_path / "taken").write_text("x")
-    with pytest.raises(BurstlabError, match="is a file"):
-        prepare_out_dir(tmp_path / "taken", overwrite=True)
+    with pytest.raises(UsageError, match="is a file; a card is written to a folder") as err:
+        publish(tmp_path / "taken", lambda out: pytest.fail("built into a file"), overwrite=True)
+    assert err.value.param == "out" and "--" not in err.value.message
+    assert (tmp_path / "taken").read_text() == "x"
 
 
-def test_missing_huggingface_hub_names_the_extra(conv_card, monkeypatch):
+def test_a_non_empty_out_folder_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "card"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="already exists") as err:
+        publish(out, lambda folder: pytest.fail("built although refused"))
+    assert err.value.param == "out" and "--" not in err.value.message
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card"]
+
+
+def test_missing_huggingface_hub_names_the_extra(conv_card, data_dir, tmp_path, monkeypatch):
     import sys
 
+    from burstlab.cli import app
+
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import now raises ImportError
-    with pytest.raises(BurstlabError, match=r"pip install 'burstlab\[card\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'burstlab\[card\]'") as err:
         check_card(conv_card.out_dir)
+    assert str(err.value) == (
+        "validating a dataset card needs the optional package 'huggingface_hub': "
+        "pip install 'burstlab[card]'"
+    )
+    assert (err.value.extra, err.value.module) == ("card", "huggingface_hub")
+    # a card fails before any work, and leaves nothing behind
+    ingest("azure-llm-2023-code", sample=True, data_dir=data_dir)
+    with pytest.raises(MissingExtraError):
+        cards.card("azure-llm-2023-code", tmp_path / "card", data_dir=data_dir)
+    assert not (tmp_path / "card").exists()
+    # the CLI prints the install hint whole: `[card]` is not swallowed as rich markup
+    result = CliRunner().invoke(
+        app, ["--data-dir", str(data_dir), "card", "azure-llm-2023-code", "-o", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 2
+    assert "pip install 'burstlab[card]'" in result.output
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_card_that_fails_midway_leaves_nothing_behind(data_dir, tmp_path, monkeypatch, overwrite):
+    """The token chart fails after the data copy and the rate chart are written: the card's
+    folder must not appear (or, with overwrite, the old card must stay as it was), and a
+    re-run must succeed."""
+    from burstlab.cards import source
+
+    ingest("azure-llm-2023-code", sample=True, data_dir=data_dir)
+    out = tmp_path / "card"
+    old = None
+    if overwrite:
+        old = cards.card("azure-llm-2023-code", out, data_dir=data_dir).readme.read_bytes()
+    written = []
+    real_save = source.save_card_chart
+
+    def save_then_fail(chart, folder, stem):
+        written.append((folder, stem))
+        if stem == "tokens":
+            assert (folder / "data" / "azure-llm-2023-code.parquet").is_file()
+            assert (folder / "charts" / "rate.png").is_file()  # half a card exists, staged
+            raise RuntimeError("chart writer broke")
+        return real_save(chart, folder, stem)
+
+    monkeypatch.setattr(source, "save_card_chart", save_then_fail)
+    with pytest.raises(RuntimeError, match="chart writer broke"):
+        cards.card("azure-llm-2023-code", out, data_dir=data_dir, overwrite=overwrite)
+    assert [stem for _, stem in written] == ["rate", "tokens"]
+    staged = written[0][0]
+    assert staged != out and staged.parent == out.parent and staged.name.startswith(".card.")
+    assert not staged.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["card"] if overwrite else [])
+    if overwrite:
+        assert (out / "README.md").read_bytes() == old
+        assert check_card(out) == []
+
+    monkeypatch.setattr(source, "save_card_chart", real_save)
+    again = cards.card("azure-llm-2023-code", out, data_dir=data_dir, overwrite=overwrite)
+    assert again.out_dir == out and again.readme == out / "README.md" and again.problems == []
+    assert pl.read_parquet(out / "data" / "azure-llm-2023-code.parquet").height == 8_819
+    assert sorted(again.charts) == [
+        f"charts/{stem}.{ext}"
+        for stem in ("dispersion", "rate", "tokens")
+        for ext in ("png", "svg")
+    ]
+    assert all((out / rel).is_file() for rel in [*again.charts, *again.data_files])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card"]
+
+
+def test_an_invalid_card_is_never_put_in_place(data_dir, tmp_path, monkeypatch):
+    """A card that fails offline validation raises, names the problem at its final path, and
+    leaves no folder."""
+    from burstlab.cards import source
+
+    ingest("azure-llm-2023-code", sample=True, data_dir=data_dir)
+    real = source.front_matter
+    monkeypatch.setattr(
+        source, "front_matter", lambda **kw: {**real(**kw), "size_categories": ["huge"]}
+    )
+    out = tmp_path / "card"
+    with pytest.raises(BurstlabError, match="dataset card failed validation") as err:
+        cards.card("azure-llm-2023-code", out, data_dir=data_dir)
+    assert f"{out / 'README.md'}: size_categories ['huge']" in str(err.value)
+    assert ".tmp" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cards_for_other_sources_state_their_measured_caveats(data_dir, tmp_path, samples):

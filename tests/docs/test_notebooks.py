@@ -14,6 +14,8 @@ NOTEBOOKS = sorted((REPO / "docs" / "notebooks").glob("*.ipynb"))
 #: Notebooks the docs promise; each must exist (a missing one fails here, not silently).
 EXPECTED = {"explore_trace", "fit_and_synthesize", "analyze_replay"}
 
+pytestmark = pytest.mark.docs
+
 
 def outputs(nb: dict) -> list[dict]:
     return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]

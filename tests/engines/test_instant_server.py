@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -372,10 +377,60 @@ def test_every_fault_has_a_test():
     assert set(FAULTS) == tested
 
 
-def test_cli_fault_mix_parsing():
-    from burstlab.engines.cli import parse_faults
+def test_cli_fault_mix_is_one_line_error():
+    from typer.testing import CliRunner
 
-    assert parse_faults("cut=0.1, http500=0.05") == {"cut": 0.1, "http500": 0.05}
-    assert parse_faults("") == {}
-    with pytest.raises(UsageError, match="MODE=PROBABILITY, found 'cut'"):
-        parse_faults("cut")
+    from burstlab.cli import app
+
+    bad = CliRunner().invoke(app, ["engine", "--instant", "--port", "0", "--faults", "cut"])
+    assert bad.exit_code == 2
+    assert "error: --faults: expected MODE=PROBABILITY, found 'cut'" in bad.output
+    unknown = CliRunner().invoke(app, ["engine", "--instant", "--port", "0", "--faults", "boom=1"])
+    assert unknown.exit_code == 2 and "--faults: unknown fault mode(s) ['boom']" in unknown.output
+
+
+def test_child_process_starts_without_warnings(capfd):
+    """The child runs as `python -m burstlab.engines.instant` (the package's `__main__`): no
+    runpy "found in sys.modules" RuntimeWarning, nothing at all on its stderr."""
+    capfd.readouterr()
+    with instant_server(workers=2) as srv:
+        raw, _ = completions(srv.port, 2)
+        assert raw.endswith(TERMINATOR)
+    err = capfd.readouterr().err
+    assert "RuntimeWarning" not in err and "found in sys.modules" not in err
+    assert err == ""
+
+
+def test_burstlab_engine_instant_stops_on_ctrl_c():
+    """`burstlab engine --instant --port 0` prints its URL, serves, and a terminal Ctrl-C (SIGINT
+    to the whole process group, the child server included) stops both quietly."""
+    argv = [sys.executable, "-c", "from burstlab.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*argv, "engine", "--instant", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"COLUMNS": "300"},
+        start_new_session=True,
+    )
+    try:
+        url = None
+        for line in proc.stdout:
+            found = re.search(r"at (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no URL printed"
+        with urllib.request.urlopen(url + "/health", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"status": "ok"}
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0
+        assert "Traceback" not in err and "Warning" not in err
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from burstlab import distributions as dist
 from burstlab.fitting import families as fam
-from burstlab.fitting.arrivals import detect_resolution, fam_sample, fit_arrivals
+from burstlab.fitting.arrivals import detect_resolution, fit_arrivals
 from burstlab.traces import sample_frame
 
 TRUE = {
@@ -20,7 +21,7 @@ TRUE = {
 def _draw(family: str, n: int, seed: int) -> np.ndarray:
     _, shape, scale = TRUE[family]
     rng = np.random.default_rng(seed)
-    return fam_sample(family, shape, scale, n, rng)
+    return dist.sample(family, dist.named_params(family, shape, scale), rng, n)
 
 
 def _within(fit, family: str, z: float = 3.5) -> None:

@@ -9,13 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from burstlab.fitting.analytics import (
-    burstiness,
-    dispersion_curve,
-    hurst_aggvar,
-    window_counts,
-    window_fits,
-)
+from burstlab.fitting.analytics import burstiness, hurst_aggvar, window_fits
+from burstlab.stats import dispersion_curve, window_counts
 from burstlab.traces import sample_frame
 
 

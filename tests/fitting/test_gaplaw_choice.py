@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from burstlab import fitting
+from burstlab.distributions import sorted_draws
 from burstlab.errors import SpecError
-from burstlab.fitting.gaplaw import cross_ks, gap_law, law_cdf, law_ppf, sorted_draws
+from burstlab.fitting.gaplaw import cross_ks, gap_law
 from burstlab.spec import WorkloadSpec
 
 
@@ -23,15 +24,19 @@ def test_gap_law_reconciles_mass_and_follows_the_data():
     assert sum(law.probs) + sum(m.prob for m in law.point_masses) == pytest.approx(1.0)
     assert law.point_masses[0].value == 0.0 and law.point_masses[0].prob == pytest.approx(0.2)
     # the cadence at 0.1 s: the law's mass in ±15 % equals the sample's, to a bin's width
-    band = law_cdf(law, np.array([0.115]))[0] - law_cdf(law, np.array([0.085]))[0]
+    band = law.cdf(np.array([0.115]))[0] - law.cdf(np.array([0.085]))[0]
     assert band == pytest.approx(((gaps > 0.085) & (gaps < 0.115)).mean(), abs=0.01)
     draws = law.ppf(rng.random(50_000))
     assert (draws == 0).mean() == pytest.approx(0.2, abs=0.01)
     assert np.mean(draws) == pytest.approx(gaps.mean(), rel=0.05)
     assert gap_law(gaps[:100]) is None  # too few to be a law
-    # the fast inverse CDF is the spec's own, and sorted draws need no sort
+    # the inverse CDF: exactly 0.0 below the tie mass, the CDF's inverse above it; sorted
+    # draws need no sort
     u = rng.random(10_000)
-    assert law_ppf(law, u) == pytest.approx(law.ppf(u), rel=1e-12)
+    zero = law.point_masses[0].prob
+    x = law.ppf(u)
+    assert np.all(x[u < zero] == 0.0) and np.all(x[u >= zero] > 0)
+    np.testing.assert_allclose(law.cdf(x[u > zero]), u[u > zero], rtol=0, atol=1e-12)
     ordered = sorted_draws(law, 20_000, rng)
     assert np.all(np.diff(ordered) >= 0)
     assert (ordered == 0).mean() == pytest.approx(0.2, abs=0.01)

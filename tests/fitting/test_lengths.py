@@ -67,7 +67,7 @@ def test_azure_conversation_busy_minutes_have_shorter_outputs():
     fit = fit_lengths(sample_frame("azure-llm-2023-conv"))
     row = fit.load.filter(pl.col("window_s") == 60.0).row(0, named=True)
     assert row["n_windows"] == 59
-    assert row["corr"] < -0.7  # DESIGN.md §4: corr ≈ −0.8 at 60 s
+    assert row["corr"] < -0.7  # docs/design.md §4: corr ≈ −0.8 at 60 s
     spec = fit.to_spec()
     assert spec.dependence.load_coupling.corr == pytest.approx(row["corr"])
     assert spec.dependence.load_coupling.elasticity < 0

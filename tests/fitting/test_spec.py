@@ -1,13 +1,16 @@
-"""The workload spec: JSON round trip, validation messages, and the sampling helpers synth uses."""
+"""The workload spec: JSON round trip (one non-finite number policy, save refuses what load
+refuses), validation messages, and the distribution helpers synth uses."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import scipy.stats as st
 
+from burstlab import fitting, traces
 from burstlab.errors import SpecError
 from burstlab.spec import (
     ArrivalSpec,
@@ -118,6 +121,30 @@ def test_groups_nest_specs(tmp_path):
         (lambda d: d["source"].update(colour="red"), "unknown field(s) ['colour']"),
         (lambda d: d["source"].pop("rows"), "missing field(s) ['rows']"),
         (lambda d: d["source"].update(rows="many"), "spec.source.rows: expected an integer"),
+        (
+            lambda d: d["lengths"]["input"]["empirical"]["edges"].__setitem__(1, 0.5),
+            "spec.lengths.input.empirical.edges: edges must be strictly increasing",
+        ),
+        (
+            lambda d: d["lengths"]["input"]["empirical"]["point_masses"][0].update(value=-1.0),
+            "spec.lengths.input.empirical.point_masses[0].value: must be finite and ≥ 0",
+        ),
+        (
+            lambda d: d["arrivals"].update(
+                renewal={"family": "pareto", "params": {"b": 0.9, "scale": 1.0}, "method": "given"}
+            ),
+            "spec.arrivals.renewal.params: pareto {'b': 0.9, 'scale': 1.0} has no finite mean",
+        ),
+        (
+            lambda d: d["arrivals"]["burst_regime"].update(
+                within={
+                    "family": "lognormal-mixture",
+                    "params": {"w_1": 1.0, "s_1": 1.0},
+                    "method": "given",
+                }
+            ),
+            "spec.arrivals.burst_regime.within.params: lognormal-mixture with 1 components takes",
+        ),
     ],
 )
 def test_bad_specs_are_named(mutate, needle):
@@ -187,3 +214,68 @@ def test_rescaled_mixture_has_unit_mean():
     unit = mix.rescaled(1 / mix.mean())
     assert unit.mean() == pytest.approx(1.0)
     assert unit.params["s_1"] == 3.0 and unit.params["w_2"] == 0.4
+
+
+def _files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_save_refuses_a_non_finite_required_number_and_writes_nothing(tmp_path):
+    """The reported bug: a NaN statistic used to save as null, then fail to load. Now save
+    refuses it, names the field, and leaves no file (nor a temp file) behind."""
+    spec = _spec()
+    spec.lengths.dependence.load_coupling.corr = math.nan
+    with pytest.raises(SpecError, match=r"spec\.lengths\.dependence\.load_coupling\.corr: nan "):
+        spec.save(tmp_path / "spec.json")
+    spec = _spec()
+    spec.arrivals.burst_regime.stationary = [0.75, math.inf]  # an optional list of numbers
+    with pytest.raises(SpecError, match=r"spec\.arrivals\.burst_regime\.stationary\[1\]: inf "):
+        spec.save(tmp_path / "spec.json")
+    assert _files(tmp_path) == []
+
+
+def test_non_finite_optional_diagnostic_is_null(tmp_path):
+    spec = _spec()
+    spec.arrivals.renewal.diagnostics.ks = math.nan
+    spec.lengths.input.chosen.diagnostics.loglik = -math.inf
+    path = spec.save(tmp_path / "spec.json")
+    doc = json.loads(path.read_text())
+    assert doc["arrivals"]["renewal"]["diagnostics"]["ks"] is None
+    back = WorkloadSpec.load(path)
+    assert back.arrivals.renewal.diagnostics.ks is None
+    assert back.lengths.input.chosen.diagnostics.loglik is None
+    assert back.arrivals.renewal.diagnostics.ad == 0.3
+    assert _files(tmp_path) == ["spec.json"]
+
+
+def test_save_checks_the_round_trip(tmp_path, monkeypatch):
+    """A spec whose JSON would read back as a different spec is refused before writing."""
+    spec = _spec()
+    other = _spec()
+    other.notes = ["changed on the way back"]
+    monkeypatch.setattr(
+        WorkloadSpec, "from_json", classmethod(lambda cls, text, where="spec": other)
+    )
+    with pytest.raises(SpecError, match="does not read back to the same JSON"):
+        spec.save(tmp_path / "spec.json")
+    assert _files(tmp_path) == []
+
+
+def test_save_overwrites_atomically(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text("old")
+    _spec().save(path)
+    assert WorkloadSpec.load(path) == _spec()
+    assert _files(tmp_path) == ["spec.json"]
+
+
+@pytest.mark.parametrize(
+    "sample", ["azure-llm-2023-conv", "azure-llm-2023-code", "mooncake-conversation"]
+)
+def test_shipped_samples_specs_round_trip_exactly(sample, tmp_path):
+    spec = fitting.fit(traces.sample_frame(sample)).spec
+    path = spec.save(tmp_path / "spec.json")
+    back = WorkloadSpec.load(path)
+    assert back.to_json() == spec.to_json()
+    assert back.sha256() == spec.sha256()
+    assert path.read_text() == back.to_json() + "\n"

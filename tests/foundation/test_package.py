@@ -80,6 +80,7 @@ def test_finalize_atomic_streams_and_stamps(tmp_path):
     assert pl.read_parquet(dest).height == 1000
 
 
+@pytest.mark.slow
 def test_wheel_installs_and_imports_every_stage(tmp_path):
     """Build a real wheel and import every stage from it (not from the source tree)."""
     # Build from a copy of what the wheel is made of: setuptools' in-tree build/ folder could

@@ -49,7 +49,7 @@ def test_multi_token_chunks_spread_itl_and_keep_both_counts(instant_server, tmp_
     assert rec["output_tokens_server"].to_list() == [16] * 3
     assert rec["output_tokens_client"].to_list() == [4] * 3  # chunks seen
     assert rec["chunk_tokens"].to_list() == [[4, 4, 4, 4]] * 3
-    s = result.summary
+    s = result.metrics
     assert s["tokens"]["output_mismatch_rate"] == 1.0
     assert s["full"]["itl_s"]["count"] == 3 * 15  # 16 tokens → 15 gaps per request
     assert s["full"]["icl_s"]["count"] == 3 * 3
@@ -75,7 +75,7 @@ def test_max_concurrency_queueing_shows_in_schedule_anchored_metrics(instant_ser
     )  # six at once, two slots, 0.1 s each → three waves
     pr = per_request(result.records).sort("sent_s")
     assert pr["ok"].all()
-    assert result.summary["peak_in_flight"] == 2
+    assert result.metrics["peak_in_flight"] == 2
     waves = pr["queue_s"].to_list()
     assert waves[:2] == pytest.approx([0, 0], abs=0.01)
     assert waves[2:4] == pytest.approx([0.1, 0.1], abs=0.04)
@@ -83,7 +83,7 @@ def test_max_concurrency_queueing_shows_in_schedule_anchored_metrics(instant_ser
     # the service-anchored TTFT ignores the queue; the schedule-anchored one includes it
     assert (pr["ttft_s"] < 0.2).all()
     assert pr["ttft_sched_s"].max() > 0.28
-    assert result.summary["full"]["ttft_sched_s"]["max"] > result.summary["full"]["ttft_s"]["max"]
+    assert result.metrics["full"]["ttft_sched_s"]["max"] > result.metrics["full"]["ttft_s"]["max"]
 
 
 def plan_for(url, n, spacing_s):
@@ -141,7 +141,7 @@ def test_session_turns_wait_for_the_previous_response(instant_server, tmp_path):
     )
     # think time = (1.0 - 0.0 - 0.5) × 0.2 = 0.1 s; the next turn = previous end + 0.1 s
     result = replay(
-        trace, cfg(server.base_url, schedule=ScheduleOptions(time_scale=0.2)), tmp_path / "r"
+        trace, cfg(server.base_url, schedule=ScheduleOptions(speedup=5)), tmp_path / "r"
     )
     rec = result.records.sort("req_id")
     assert rec["ok"].all()
@@ -172,5 +172,5 @@ def test_keep_alive_connections_are_reused(instant_server, tmp_path):
     its chunked terminator so the connection goes back to the pool."""
     server = instant_server()
     result = replay(frame([i * 0.02 for i in range(50)]), cfg(server.base_url), tmp_path / "r")
-    assert result.summary["counts"]["completed"] == 50
-    assert 1 <= result.summary["client"]["connections_opened"] <= 3
+    assert result.metrics["counts"]["completed"] == 50
+    assert 1 <= result.metrics["client"]["connections_opened"] <= 3

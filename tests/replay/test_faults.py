@@ -66,7 +66,7 @@ def test_each_fault_is_a_per_request_error(instant_server, tmp_path, fault, kind
     assert rec["error_kind"].to_list() == [kind] * 6
     assert rec["status"].to_list() == [status] * 6
     assert rec["ok"].sum() == 0
-    c = result.summary["counts"]
+    c = result.metrics["counts"]
     assert (c["completed"], c["failed"], c["errors_by_kind"]) == (0, 6, {kind: 6})
     assert rec["error"].null_count() == 0
     # a connection that dies before any response byte is re-sent once, then recorded
@@ -84,7 +84,7 @@ def test_benign_stream_quirks_still_succeed(instant_server, tmp_path, fault):
     assert server_counts == ([None] * 5 if fault == "no-usage" else [8] * 5)
     if fault == "keepalive-comments":
         assert (rec["sse_comments"] >= 8).all()
-    assert result.summary["tokens"]["server_usage_missing"] == (5 if fault == "no-usage" else 0)
+    assert result.metrics["tokens"]["server_usage_missing"] == (5 if fault == "no-usage" else 0)
 
 
 def test_mixed_faults_reconcile_with_server_counters(instant_server, tmp_path):
@@ -94,7 +94,7 @@ def test_mixed_faults_reconcile_with_server_counters(instant_server, tmp_path):
     cfg.probe_tokenize = False  # no probe request: the server sees exactly the 300
     result = replay(requests_frame(300, rate=500), cfg, tmp_path / "run")
     rec = result.records
-    c = result.summary["counts"]
+    c = result.metrics["counts"]
     assert rec.height == 300 == c["scheduled"] == c["issued"]
     assert c["completed"] + c["failed"] == 300
     assert sum(c["errors_by_kind"].values()) == c["failed"]
@@ -110,14 +110,14 @@ def test_mixed_faults_reconcile_with_server_counters(instant_server, tmp_path):
     assert ok["output_tokens_client"].eq(8).all()
     assert ok["output_tokens_server"].eq(8).all()
     # tokens the server generated for requests that completed = what we recorded
-    assert result.summary["total_output_tokens"] == 8 * c["completed"]
+    assert result.metrics["total_output_tokens"] == 8 * c["completed"]
 
 
 def test_connection_refused_is_recorded_and_the_run_finishes(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = replay(requests_frame(4), config(url), tmp_path / "run")
     assert result.records["error_kind"].to_list() == ["refused"] * 4
-    assert result.summary["counts"]["failed"] == 4
+    assert result.metrics["counts"]["failed"] == 4
 
 
 def test_a_reset_before_any_response_is_resent_once(instant_server, tmp_path):
@@ -130,5 +130,5 @@ def test_a_reset_before_any_response_is_resent_once(instant_server, tmp_path):
     # every refusal cost one attempt: first attempts that failed were re-sent, second ones not
     assert int(rec["attempts"].sum()) == 200 + int((rec["attempts"] == 2).sum())
     assert int((rec["attempts"] == 2).sum()) + int((rec["error_kind"] == "reset").sum()) == refused
-    assert result.summary["counts"]["resent"] == int((rec["attempts"] == 2).sum()) > 50
+    assert result.metrics["counts"]["resent"] == int((rec["attempts"] == 2).sum()) > 50
     assert rec.filter(pl.col("attempts") == 1)["ok"].all()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def start_replay(source: Path, url: str, out: Path) -> subprocess.Popen:
     argv = [
         sys.executable, "-c", "from burstlab.cli import main; main()",
-        "replay", str(source), "--url", url, "--out", str(out), "--no-report",
+        "replay", str(source), "--url", url, "--out", str(out),
         "--no-probe-tokenize",
     ]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

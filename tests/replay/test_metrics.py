@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import pytest
 
-from burstlab.errors import ReplayError
+from burstlab.errors import UsageError
 from burstlab.replay.goodput import SLO, goodput, parse_slo
 from burstlab.replay.metrics import per_request, summarize, token_gaps, vllm_keys
 from burstlab.replay.records import chunk_tokens, records_frame
+from burstlab.replay.summary import RunSummary
 
 
 def row(req_id, intended, sent, first, end, times, tokens, *, ok=True, kind=None, status=200,
@@ -67,7 +71,7 @@ def test_itl_spreads_chunk_gaps_over_their_tokens_icl_keeps_them_raw(records):
 
 def test_summary_counts_rates_and_distributions(records):
     s = summarize(records, scheduled=5)
-    assert s["counts"] == {
+    assert asdict(s.counts) == {
         "scheduled": 5, "recorded": 4, "not_sent": 1, "issued": 3, "completed": 2, "failed": 1,
         "dropped": 1, "late": 0, "resent": 0, "errors_by_kind": {"http": 1},
     }  # fmt: skip
@@ -93,11 +97,14 @@ def test_summary_counts_rates_and_distributions(records):
     # request 1 ended at 1.5 s, inside 0.3 … 2.7: 1 completion and 2 tokens over 2.4 s
     assert s["steady"]["request_throughput_rps"] == pytest.approx(1 / 2.4)
     assert s["steady"]["output_throughput_tps"] == pytest.approx(2 / 2.4)
+    # the typed summary is exactly what summary.json holds, and reads back unchanged
+    assert RunSummary.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert s.full["ttft_s"].p50 == pytest.approx(0.3) and s.counts.completed == 2
 
 
 def test_vllm_key_names_and_units(records):
     s = summarize(records)
-    v = vllm_keys(s, None)
+    v = vllm_keys(s)
     assert v["completed"] == 2 and v["failed"] == 2
     assert v["mean_ttft_ms"] == pytest.approx(300.0)
     assert v["median_e2el_ms"] == pytest.approx(335.0)
@@ -126,10 +133,17 @@ def test_parse_slo():
     slo = parse_slo("ttft=0.5, tpot=50ms,e2e=10s", "schedule")
     assert (slo.ttft, slo.tpot, slo.e2e, slo.anchor) == (0.5, 0.05, 10.0, "schedule")
     assert parse_slo(None) is None
-    for bad in ("ttft", "itl=1", "ttft=abc", "e2e=-1"):
-        with pytest.raises(ReplayError, match="--slo"):
+    for bad, why in (
+        ("ttft", "expected KEY=SECONDS, found 'ttft'"),
+        ("itl=1", "unknown key 'itl'"),
+        ("ttft=abc", "cannot read the value of 'ttft=abc'"),
+        ("e2e=-1", "must be > 0 seconds"),
+        ("ttft=1,ttft=2", "'ttft' is given twice"),
+    ):
+        with pytest.raises(UsageError, match=f"^slo: .*{why}") as caught:
             parse_slo(bad)
-    with pytest.raises(ReplayError, match="anchor"):
+        assert caught.value.param == "slo"
+    with pytest.raises(UsageError, match="slo_anchor: expected service or schedule"):
         parse_slo("ttft=1", "wall")
 
 

@@ -19,6 +19,6 @@ def test_replay_runs_inside_a_running_event_loop(instant_server, tmp_path):
         )
 
     result = asyncio.run(notebook_cell())
-    counts = result.summary["counts"]
+    counts = result.metrics["counts"]
     assert counts["completed"] == 20 and counts["failed"] == 0
-    assert result.summary["total_output_tokens"] == 100
+    assert result.metrics["total_output_tokens"] == 100

@@ -26,7 +26,7 @@ def config(engine, endpoint="completions", limit=N, **extra) -> ReplayConfig:
     return ReplayConfig(
         client=ClientOptions(url=engine.base_url, endpoint=endpoint),
         schedule=ScheduleOptions(
-            window=(600.0, 1200.0), time_scale=0.2, limit=limit,
+            window=(600.0, 1200.0), speedup=5, limit=limit,
             max_input_tokens=MAX_IN, max_output_tokens=MAX_OUT, min_output_tokens=2,
         ),
         model=engine.model,
@@ -43,7 +43,7 @@ def test_azure_window_against_llama_cpp(engine, tmp_path):
     result = replay(trace, config(engine, slo=slo, vllm_keys=True), tmp_path / "run")
     after = prometheus_counters(engine.base_url)
     rec = result.records
-    s = result.summary
+    s = result.metrics
 
     # every scheduled request was sent once and succeeded
     assert rec.height == N == s["counts"]["scheduled"] == s["counts"]["completed"], (
@@ -122,7 +122,7 @@ def test_cli_replay_with_its_own_local_engine(tmp_path):
     result = CliRunner().invoke(
         app,
         ["--data-dir", str(tmp_path / "data"), "replay", "azure-llm-2023-conv", "--engine", "tiny",
-         "--window", "600:1200", "--time-scale", "0.2", "--limit", "10",
+         "--window", "600:1200", "--speedup", "5", "--limit", "10",
          "--max-input-tokens", "300", "--max-output-tokens", "16", "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -144,7 +144,7 @@ def test_mooncake_block_sharing_reaches_the_engines_prefix_cache(engine, tmp_pat
     ):
         cfg = ReplayConfig(
             client=ClientOptions(url=engine.base_url),
-            schedule=ScheduleOptions(limit=16, time_scale=0.1, max_input_tokens=1024,
+            schedule=ScheduleOptions(limit=16, speedup=10, max_input_tokens=1024,
                                      max_output_tokens=4, sessions=False),
             model=engine.model, progress=False, report=False,
         )  # fmt: skip

@@ -7,7 +7,7 @@ import asyncio
 import polars as pl
 import pytest
 
-from burstlab.errors import ReplayError
+from burstlab.errors import UsageError
 from burstlab.replay.schedule import ScheduleOptions, build_schedule, now, wait_until
 
 
@@ -27,7 +27,7 @@ def frame(arrivals, **cols):
 def test_window_shift_scale_and_limit():
     s = build_schedule(
         frame([0.0, 5.0, 10.0, 12.0, 20.0, 30.0]),
-        ScheduleOptions(window=(5.0, 25.0), time_scale=0.5, rate_scale=2.0, limit=3),
+        ScheduleOptions(window=(5.0, 25.0), speedup=4.0, limit=3),
     )
     # kept 5, 10, 12 (limit 3 of the 4 in the window); shifted to 0; × 0.5 / 2 = × 0.25
     assert s.table["intended_s"].to_list() == [0.0, 1.25, 1.75]
@@ -39,9 +39,7 @@ def test_window_shift_scale_and_limit():
 
 
 def test_max_gap_caps_idle_gaps_after_scaling():
-    s = build_schedule(
-        frame([0.0, 100.0, 101.0, 300.0]), ScheduleOptions(time_scale=0.1, max_gap=5.0)
-    )
+    s = build_schedule(frame([0.0, 100.0, 101.0, 300.0]), ScheduleOptions(speedup=10, max_gap=5.0))
     # scaled gaps 10, 0.1, 19.9 → capped at 5
     assert s.table["intended_s"].to_list() == pytest.approx([0.0, 5.0, 5.1, 10.1])
     assert s.span_s == pytest.approx(10.1)
@@ -63,7 +61,7 @@ def test_sessions_follow_previous_turn_with_think_time():
     s = build_schedule(
         frame([0.0, 1.0, 10.0, 12.0], session_id=["a", "b", "a", "a"],
               source_latency_s=[3.0, None, 1.5, None]),
-        ScheduleOptions(time_scale=0.5),
+        ScheduleOptions(speedup=2),
     )  # fmt: skip
     t = s.table
     assert t["turn"].to_list() == [0, 0, 1, 2]
@@ -76,9 +74,9 @@ def test_sessions_follow_previous_turn_with_think_time():
 
 
 def test_bad_options_raise_clear_errors():
-    with pytest.raises(ReplayError, match="must be > 0"):
-        build_schedule(frame([0.0]), ScheduleOptions(time_scale=0))
-    with pytest.raises(ReplayError, match="window end"):
+    with pytest.raises(UsageError, match="speedup: must be > 0"):
+        build_schedule(frame([0.0]), ScheduleOptions(speedup=0))
+    with pytest.raises(UsageError, match="window: end must be after start"):
         build_schedule(frame([0.0]), ScheduleOptions(window=(5, 1)))
 
 

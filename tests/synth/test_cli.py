@@ -62,8 +62,10 @@ def test_fidelity_command_with_envelope_and_report(tmp_path, data_dir):
             str(tmp_path / "cand.parquet"),
             "--train",
             str(tmp_path / "train.parquet"),
-            "--window-s",
+            "--duration",
             "900",
+            "--out",
+            str(tmp_path / "verdicts.json"),
             "--report",
             str(report),
         ],
@@ -74,12 +76,15 @@ def test_fidelity_command_with_envelope_and_report(tmp_path, data_dir):
         assert word in done.output
     text = report.read_text()
     assert "Index of dispersion" in text and "<table>" in text
+    rows = json.loads((tmp_path / "verdicts.json").read_text())["rows"]
+    synthetic = {r["metric"]: r for r in rows if r["generator"] == "synthetic"}
+    assert synthetic["dispersion_60s"]["within"] is True  # a training window is inside
 
 
 @pytest.mark.slow
 def test_synth_validate_refits_and_reports(tmp_path, data_dir):
-    """--validate: the spec's source is re-read from the catalog, refitted without its last
-    1,200 s, and the synthetic load is judged against those real rows."""
+    """`burstlab validate`: the spec's source is re-read from the catalog, refitted without its
+    last 1,200 s, and the synthetic load is judged against those real rows."""
     from burstlab import fitting
     from burstlab.traces import ingest
 
@@ -92,9 +97,8 @@ def test_synth_validate_refits_and_reports(tmp_path, data_dir):
         [
             "--data-dir",
             str(data_dir),
-            "synth",
+            "validate",
             str(spec_path),
-            "--validate",
             "--report",
             str(report),
         ],
@@ -117,26 +121,37 @@ def test_synth_command_group_mix(tmp_path, data_dir):
     assert done.exit_code == 0, done.output
     by = dict(pl.read_parquet(dest).group_by("model").len().iter_rows())
     assert by["ChatGPT"] / 500 == pytest.approx(10.0, rel=0.1)  # 20 req/s split 50/50
-    bad = runner.invoke(app, [*args, "--mix", "GPT-4"])
-    assert bad.exit_code != 0
+    bad = runner.invoke(app, [*args[:-1], str(tmp_path / "bad.parquet"), "--mix", "GPT-4"])
+    assert bad.exit_code == 2 and "--mix: expected NAME=WEIGHT, found 'GPT-4'" in bad.output
 
 
 def test_synth_model_override(tmp_path, data_dir):
-    """--model renewal generates from the spec's renewal fit; the rows say it is another spec."""
+    """--arrival-model renewal generates from the spec's renewal fit; the rows say it is another
+    spec."""
     from burstlab.synth.generate import with_arrival_model
 
     spec = make_spec()  # a modulated spec with a burst regime
     assert spec.arrivals.model == "modulated"
     spec_path = spec.save(tmp_path / "spec.json")
     out = tmp_path / "renewal.parquet"
-    args = ["synth", str(spec_path), "--duration", "60", "--seed", "2", "--model", "renewal"]
+    args = [
+        "synth",
+        str(spec_path),
+        "--duration",
+        "60",
+        "--seed",
+        "2",
+        "--arrival-model",
+        "renewal",
+    ]
     done = runner.invoke(app, [*args, "--out", str(out)])
     assert done.exit_code == 0, done.output
     renewal = with_arrival_model(spec, "renewal")
     assert renewal.arrivals.model == "renewal" and spec.arrivals.model == "modulated"
     assert pl.read_parquet(out).equals(generate(renewal, duration_s=60, seed=2).frame)
     assert renewal.sha256() != spec.sha256()
-    bad = runner.invoke(app, [*args[:-1], "bursty", "--out", str(out)])
-    assert bad.exit_code != 0 and "unknown arrival model 'bursty'" in str(bad.exception)
-    no_windows = runner.invoke(app, [*args[:-1], "windowed", "--out", str(out)])
-    assert no_windows.exit_code != 0 and "needs windows" in str(no_windows.exception)
+    bad = runner.invoke(app, [*args[:-1], "bursty", "--out", str(tmp_path / "bad.parquet")])
+    assert bad.exit_code == 2 and "--arrival-model:" in bad.output
+    assert "unknown arrival model 'bursty'" in bad.output
+    no_windows = runner.invoke(app, [*args[:-1], "windowed", "--out", str(tmp_path / "w.parquet")])
+    assert no_windows.exit_code == 1 and "needs windows" in no_windows.output

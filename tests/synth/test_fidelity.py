@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from burstlab.fitting.analytics import dispersion_index, window_counts
+from burstlab.stats import dispersion_index, window_counts
 from burstlab.synth import suite as F
 from burstlab.synth.table import requests_table
 

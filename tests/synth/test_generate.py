@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 from synth_specs import gamma_unit, grouped_spec, make_spec
 
-from burstlab.errors import SpecError
-from burstlab.fitting.analytics import dispersion_index, window_counts
+from burstlab.errors import UsageError
+from burstlab.stats import dispersion_index, window_counts
 from burstlab.synth.generate import generate
 
 
@@ -86,9 +86,9 @@ def test_rate_scale_keeps_the_dispersion_curve_shape():
     assert d2 / d2[0] == pytest.approx(d1 / d1[0], rel=0.2)
 
 
-def test_time_scale_compresses_time():
+def test_speedup_compresses_time():
     spec = make_spec(rates=[5.0])
-    w = generate(spec, duration_s=5_000, seed=4, time_scale=2.0)
+    w = generate(spec, duration_s=5_000, seed=4, speedup=2.0)
     t = w.frame["arrival_s"].to_numpy()
     assert t.max() < 5_000
     assert t.size / 5_000 == pytest.approx(10.0, rel=0.08)  # twice the rate
@@ -140,8 +140,9 @@ def test_groups_mix_and_label():
     assert by["ChatGPT"] / 2000 == pytest.approx(10.0, rel=0.06)
     assert by["GPT-4"] / 2000 == pytest.approx(10.0, rel=0.06)
     assert m.frame["arrival_s"].is_sorted()
-    with pytest.raises(SpecError, match="not in the spec"):
+    with pytest.raises(UsageError, match="not in the spec") as info:
         generate(spec, duration_s=10, group_mix={"Claude": 1})
+    assert info.value.param == "group_mix"
 
 
 def test_windowed_model_is_a_point_process_per_window():
@@ -159,16 +160,19 @@ def test_windowed_model_is_a_point_process_per_window():
 
 
 def test_bad_knobs_raise():
-    with pytest.raises(SpecError, match="duration"):
+    with pytest.raises(UsageError, match="duration") as info:
         generate(make_spec(), duration_s=0)
-    with pytest.raises(SpecError, match="rate scale"):
+    assert info.value.param == "duration_s"
+    with pytest.raises(UsageError, match="rate scale") as info:
         generate(make_spec(), duration_s=10, rate_scale=-1)
+    assert info.value.param == "rate_scale"
 
 
-def test_fast_ppf_equals_the_spec_ppf():
-    """The grid-lookup inverse CDF gives exactly `Marginal.ppf`'s tokens, atoms included."""
+def test_fast_ppf_is_the_exact_inverse_cdf():
+    """The grid-lookup inverse CDF synth draws lengths with gives exactly the tokens of the
+    true inverse of the marginal's CDF, inf{x: F(x) > u} (found here by bisection), atoms
+    included."""
     from burstlab.spec import EmpiricalDist, Marginal, PointMass
-    from burstlab.synth.lengths import marginal_ppf
 
     dist = EmpiricalDist(
         [5.0, 50.0, 500.0, 1000.0],
@@ -176,10 +180,17 @@ def test_fast_ppf_equals_the_spec_ppf():
         [PointMass(1000.0, 0.1), PointMass(100.0, 0.05), PointMass(1.0, 0.05)],
     )
     m = Marginal(dist, 1, 1000, 200)
-    u = np.random.default_rng(1).random(200_000)
-    assert np.array_equal(marginal_ppf(m, u), m.ppf(u))
-    edges = np.array([0.0, 0.05, 0.35, 0.65, 0.999999])  # knots and cell edges
-    assert np.array_equal(marginal_ppf(m, edges), m.ppf(edges))
+    u = np.concatenate(
+        [np.random.default_rng(1).random(20_000), [0.0, 0.05, 0.35, 0.65, 0.999999]]
+    )  # random, then knots and cell edges
+    lo, hi = np.full(u.size, 0.5), np.full(u.size, 2000.0)
+    for _ in range(80):  # the smallest x with cdf(x) > u, to ~1e-15 relative
+        mid = np.sqrt(lo * hi)
+        below = dist.cdf(mid) <= u
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    assert np.array_equal(m.ppf(u), np.clip(np.rint(hi), 1, 1000))
+    assert np.all(dist.ppf(u[u < 0.05]) == 1.0)  # an atom's own value, exactly
+    assert np.all(dist.ppf(u[u >= 0.9]) == 1000.0)
 
 
 def test_regime_path_matches_chain_autocovariance():
@@ -220,7 +231,7 @@ def test_real_time_gap_shape_keeps_cadence_and_regime():
     (the time-warped operational shape smears it) and the 10-s dispersion stays the regime's."""
     from scipy import stats
 
-    from burstlab.fitting.gaplaw import gap_law, law_cdf
+    from burstlab.fitting.gaplaw import gap_law
 
     law = gap_law(_cadence_gaps(np.random.default_rng(0), 50_000))
     spec = make_spec(rates=[5.0])
@@ -229,7 +240,7 @@ def test_real_time_gap_shape_keeps_cadence_and_regime():
     t_op = generate(spec, duration_s=4_000, seed=1).frame["arrival_s"].to_numpy()
     gaps, gaps_op = np.diff(t), np.diff(t_op)
     assert t.size / 4_000 == pytest.approx(5.0, rel=0.1)
-    assert stats.kstest(gaps, lambda x: law_cdf(law, x)).statistic < 0.03
+    assert stats.kstest(gaps, law.cdf).statistic < 0.03
     band = ((gaps > 0.07) & (gaps < 0.13)).mean()
     assert band == pytest.approx(0.5, abs=0.03)
     assert ((gaps_op > 0.07) & (gaps_op < 0.13)).mean() < 0.25

@@ -1,4 +1,4 @@
-"""The headline experiment (DESIGN.md §4) on the real Azure 2023 samples: fit on the first
+"""The headline experiment (docs/design.md §4) on the real Azure 2023 samples: fit on the first
 part, generate, judge against the held-out later part beside the peers' baselines — on two
 splits, five seeds each. The assertions are what genuinely holds (docs/synth.md has the
 numbers: the code trace needs the real-time gap shape to pass inter-arrival KS)."""

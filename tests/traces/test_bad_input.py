@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from burstlab.errors import InputError
-from burstlab.traces import ingest
+from burstlab.errors import InputError, UsageError
+from burstlab.traces import ingest, sample_frame
 
 
 def _written(data_dir) -> list[str]:
@@ -105,9 +105,65 @@ def test_rar_without_an_extractor_names_what_to_install(tmp_path, monkeypatch, d
 
 
 def test_unknown_source_lists_known_ones():
-    with pytest.raises(InputError, match="unknown source 'nope'") as err:
+    with pytest.raises(UsageError, match="unknown source 'nope'") as err:
         ingest("nope", ["x.csv"])
+    assert err.value.param == "source"
     assert "burstgpt" in str(err.value) and "azure-llm-2023-conv" in str(err.value)
+
+
+def test_unknown_sample_and_dataset_ids_are_usage_errors():
+    with pytest.raises(UsageError, match="no shipped sample named 'burstgpt-1'") as err:
+        sample_frame("burstgpt-1")
+    assert err.value.param == "source" and "azure-llm-2023-conv" in err.value.message
+    from burstlab.traces import burstgpt
+
+    assert burstgpt.ADAPTER.source("burstgpt-3").filename == "BurstGPT_3.csv"
+    with pytest.raises(
+        UsageError, match="burstgpt \\(requests\\) has no dataset 'burstgpt-9'"
+    ) as err:
+        burstgpt.ADAPTER.source("burstgpt-9")
+    assert err.value.param == "source_id" and "'burstgpt-without-fails-3'" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "message"),
+    [
+        ({"mapping": "arrival_s"}, "mapping", "bad mapping item 'arrival_s'"),
+        ({"mapping": "arrival_s=t,prompt_len=p"}, "mapping", "unknown requests column(s)"),
+        ({"mapping": "arrival_s=t,input_tokens=p"}, "mapping", "must give ['output_tokens']"),
+        ({"table": "tweets"}, "table", "unknown table 'tweets'"),
+        ({"time_unit": "hours"}, "time_unit", "unknown time unit 'hours'"),
+        ({"time_unit": "datetime"}, "time_format", "needs a timestamp format"),
+        ({"files": []}, "files", "needs at least one file"),
+    ],
+)
+def test_bad_generic_parameters_name_the_parameter_never_a_flag(tmp_path, kwargs, param, message):
+    from burstlab.traces.generic import ingest_generic
+
+    path = tmp_path / "my.csv"
+    path.write_text("t,p,c\n1,2,3\n")
+    args = {"files": [path], "mapping": "arrival_s=t,input_tokens=p,output_tokens=c", **kwargs}
+    with pytest.raises(UsageError) as err:
+        ingest_generic(args.pop("files"), args.pop("mapping"), **args)
+    assert err.value.param == param
+    assert message in err.value.message
+    assert "--" not in err.value.message
+    assert str(err.value) == f"{param}: {err.value.message}"
+    assert not (tmp_path / "parquet").exists()
+
+
+def test_cli_shows_a_generic_parameter_as_its_flag(tmp_path, data_dir):
+    from typer.testing import CliRunner
+
+    from burstlab.cli import app
+
+    path = tmp_path / "my.csv"
+    path.write_text("t,p,c\n1,2,3\n")
+    args = ["ingest", "generic", str(path), "--map", "arrival_s=t,input_tokens=p,output_tokens=c"]
+    result = CliRunner().invoke(app, [*args, "--time-unit", "hours"])
+    assert result.exit_code == 2
+    assert "--time-unit: unknown time unit 'hours'" in " ".join(result.output.split())
+    assert _written(data_dir) == []
 
 
 def test_byte_order_mark_and_spaces_in_header_are_tolerated(tmp_path):

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from burstlab.errors import InputError
+from burstlab.errors import InputError, UsageError
 from burstlab.traces import ingest
 from burstlab.traces.fetch import fetch
 
@@ -56,11 +56,11 @@ def server(samples):
 
 def test_fetch_checks_the_published_sha256_then_ingests(server, data_dir):
     url, handler = server
-    done = fetch("azure-llm-2023-code", url=url, quiet=True)
+    done = fetch("azure-llm-2023-code", mirror=url, quiet=True)
     assert done.verified and done.bytes_total == 320_117 == done.bytes_downloaded
     assert done.path == data_dir / "downloads" / "AzureLLMInferenceTrace_code.csv"
     assert ingest("azure-llm-2023-code").rows_kept == 8_819  # reads the download
-    again = fetch("azure-llm-2023-code", url=url, quiet=True)
+    again = fetch("azure-llm-2023-code", mirror=url, quiet=True)
     assert again.bytes_downloaded == 0 and len(handler.ranges) == 1
 
 
@@ -69,7 +69,7 @@ def test_fetch_resumes_a_partial_download(server, data_dir):
     part = data_dir / "downloads" / "AzureLLMInferenceTrace_code.csv.part"
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(handler.body[:100_000])
-    done = fetch("azure-llm-2023-code", url=url, quiet=True)
+    done = fetch("azure-llm-2023-code", mirror=url, quiet=True)
     assert handler.ranges == ["bytes=100000-"]
     assert (done.resumed_from, done.bytes_downloaded) == (100_000, 220_117)
     assert done.verified and not part.exists()
@@ -79,15 +79,15 @@ def test_fetch_resumes_a_partial_download(server, data_dir):
 def test_fetch_checksum_mismatch_leaves_nothing(server, data_dir):
     url, _ = server
     with pytest.raises(InputError, match="sha256 mismatch") as err:
-        fetch("azure-llm-2023-code", url=url, sha256="0" * 64, quiet=True)
+        fetch("azure-llm-2023-code", mirror=url, sha256="0" * 64, quiet=True)
     assert "expected " + "0" * 64 in str(err.value)
     assert list((data_dir / "downloads").iterdir()) == []
 
 
 def test_fetch_http_error_and_family(server, data_dir):
     url, _ = server
-    with pytest.raises(InputError, match="is a family"):
+    with pytest.raises(UsageError, match="is a family"):
         fetch("burstgpt", quiet=True)
     with pytest.raises(InputError, match="HTTP 404"):
-        fetch("azure-llm-2023-code", url=url.removesuffix(".csv"), quiet=True)
+        fetch("azure-llm-2023-code", mirror=url.removesuffix(".csv"), quiet=True)
     assert list((data_dir / "downloads").glob("*.csv")) == []

@@ -29,6 +29,6 @@ def test_parquet_path(tmp_path):
         scan(tmp_path / "missing.parquet")
 
 
-def test_unknown_name_says_how_to_ingest():
-    with pytest.raises(InputError, match="burstlab ingest nope"):
+def test_unknown_name_says_it_is_not_ingested():
+    with pytest.raises(InputError, match="'nope' is not ingested in this data directory"):
         scan("nope")

@@ -11,7 +11,7 @@ import pytest
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
-from burstlab.traces import ingest, ingest_many, open
+from burstlab.traces import SourceInfo, ingest, ingest_many, open, source_info
 from burstlab.traces.generic import ingest_generic
 
 
@@ -247,3 +247,43 @@ def test_generic_mapping_and_time_unit(fixture_copy):
     )
     assert not again.skipped
     assert open("my-trace").collect()["input_tokens"].to_list() == [5, 6, 0, 8]
+
+
+def test_source_info_carries_licence_citation_and_documented_caveats():
+    """Per-source knowledge lives on the adapters; the traces face hands it to later stages."""
+    from burstlab.traces import registry
+
+    conv = source_info("azure-llm-2023-conv")
+    assert isinstance(conv, SourceInfo)
+    assert (conv.id, conv.family, conv.table) == ("azure-llm-2023-conv", "azure-llm", "requests")
+    assert conv.licence.startswith("CC-BY-4.0") and "Splitwise" in conv.citation
+    assert conv.homepage == "https://github.com/Azure/AzurePublicDataset"
+    assert conv.url.endswith("/AzureLLMInferenceTrace_conv.csv")
+    assert len(conv.caveats) == 3
+    assert "November 11th 2023" in conv.caveats[0] and "2023-11-16" in conv.caveats[0]
+    # one dataset's caveats (per year) vs a family's (every BurstGPT file)
+    assert source_info("azure-llm-2024-code").caveats[1] == (
+        "No failure flag (`failed` is always false)."
+    )
+    assert source_info("azure-llm-2023-code").caveats == conv.caveats
+    burst = [source_info(f"burstgpt-{p}").caveats for p in ("1", "2", "without-fails-3")]
+    assert burst[0] == burst[1] == burst[2] and len(burst[0]) == 3
+    assert burst[0][0].startswith("`Timestamp` is in whole seconds since the trace start")
+    assert (
+        source_info("mooncake-conversation")
+        .caveats[0]
+        .startswith("Timestamps are integer milliseconds but quantized to ~3 s buckets")
+    )
+    assert (
+        source_info("azure-functions-2019-memory").caveats
+        == source_info("azure-functions-2019").caveats
+    )
+    assert "arrival = end − duration" in source_info("azure-functions-2021").caveats[0]
+    # the family's caveats come first, then the dataset's own
+    adapter, src = registry.source_ids()["huawei-2025-cold-starts"]
+    assert source_info(src.id).caveats == (*adapter.caveats, *src.caveats)
+    assert "pod id encodes" in source_info(src.id).caveats[0]
+    # every named dataset documents something; ids no adapter declares have no info
+    assert all(source_info(sid).caveats for sid in registry.source_ids())
+    assert len(registry.source_ids()) == 23
+    assert source_info("my-trace") is None and source_info("synth:abc") is None

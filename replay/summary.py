@@ -1,0 +1,285 @@
+"""The typed run summary: what `summary.json` holds, as dataclasses (docs/design.md §3).
+
+`metrics.summarize` builds a `RunSummary` from the records; ``to_dict()`` is exactly the JSON
+written to ``summary.json`` and `RunSummary.from_dict` reads one back (a run on disk, a card).
+Times are seconds, rates per second, token counts tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from burstlab.errors import InputError
+from burstlab.replay.goodput import Goodput
+from burstlab.results import Result, Summary
+
+#: Statistics of a distribution, in the order they are shown.
+STATS = ("count", "mean", "std", "min", "p50", "p90", "p95", "p99", "p99_9", "max")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """count, mean, std, min, percentiles and max of one metric (seconds); None when empty."""
+
+    count: int
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None
+
+    def __getitem__(self, key: str) -> Any:  # summary["full"]["e2e_s"]["p99"] keeps working
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Distribution:
+        return cls(**{k: data.get(k) for k in STATS})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many requests the schedule held and what became of each."""
+
+    scheduled: int
+    recorded: int
+    not_sent: int
+    issued: int
+    completed: int
+    failed: int
+    dropped: int
+    late: int
+    resent: int
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class TokenAgreement:
+    """Client vs server token counts: how often they disagree (prompt and output)."""
+
+    prompt_mismatch_rate: float | None
+    prompt_compared: int
+    output_mismatch_rate: float | None
+    output_compared: int
+    output_target_miss_rate: float | None
+    server_usage_missing: int
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class LagOverTime:
+    """Schedule lag p50 / p99 / max per bin of intended time (`bin_s` seconds wide)."""
+
+    bin_s: float
+    t: list[float]
+    p50: list[float | None]
+    p99: list[float | None]
+    max: list[float | None]
+    n: list[int]
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Steady:
+    """The steady state: requests intended inside the schedule span less its first
+    `warmup_fraction` and last `drain_fraction`, with their latency distributions."""
+
+    window_s: list[float]
+    warmup_fraction: float
+    drain_fraction: float
+    completed: int
+    request_throughput_rps: float | None
+    output_throughput_tps: float | None
+    schedule_lag_s: Distribution
+    latency: dict[str, Distribution]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.latency[key] if key in self.latency else getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        head = {k: v for k, v in asdict(self).items() if k != "latency"}
+        return {**head, **{k: d.to_dict() for k, d in self.latency.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Steady:
+        fixed = {"window_s", "warmup_fraction", "drain_fraction", "completed",
+                 "request_throughput_rps", "output_throughput_tps", "schedule_lag_s"}  # fmt: skip
+        return cls(
+            window_s=list(data["window_s"]),
+            warmup_fraction=data["warmup_fraction"],
+            drain_fraction=data["drain_fraction"],
+            completed=data["completed"],
+            request_throughput_rps=data["request_throughput_rps"],
+            output_throughput_tps=data["output_throughput_tps"],
+            schedule_lag_s=Distribution.from_dict(data["schedule_lag_s"]),
+            latency={k: Distribution.from_dict(v) for k, v in data.items() if k not in fixed},
+        )
+
+
+#: Latency metrics shown in a summary table, with their labels.
+SHOWN = (
+    ("ttft_s", "TTFT"),
+    ("ttft_sched_s", "TTFT sched"),
+    ("tpot_s", "TPOT"),
+    ("itl_s", "ITL"),
+    ("e2e_s", "E2E"),
+    ("e2e_sched_s", "E2E sched"),
+)
+
+
+@dataclass
+class RunSummary(Result):
+    """Everything `summary.json` says about one run (see the module docstring)."""
+
+    counts: Counts
+    duration_s: float
+    offered_rate_rps: float | None
+    send_rate_rps: float | None
+    request_throughput_rps: float | None
+    output_throughput_tps: float | None
+    input_throughput_tps: float | None
+    total_input_tokens: int
+    total_output_tokens: int
+    peak_in_flight: int
+    schedule_lag_s: Distribution
+    schedule_lag_over_time: LagOverTime
+    queue_s: Distribution
+    tokens: TokenAgreement
+    full: dict[str, Distribution]
+    steady: Steady
+    interrupted: bool = False
+    client: dict[str, int] | None = None
+    goodput: Goodput | None = None
+    vllm_bench_serve: dict[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "counts": asdict(self.counts),
+            "duration_s": self.duration_s,
+            "offered_rate_rps": self.offered_rate_rps,
+            "send_rate_rps": self.send_rate_rps,
+            "request_throughput_rps": self.request_throughput_rps,
+            "output_throughput_tps": self.output_throughput_tps,
+            "input_throughput_tps": self.input_throughput_tps,
+            "total_input_tokens": self.total_input_tokens,
+            "total_output_tokens": self.total_output_tokens,
+            "peak_in_flight": self.peak_in_flight,
+            "schedule_lag_s": self.schedule_lag_s.to_dict(),
+            "schedule_lag_over_time": asdict(self.schedule_lag_over_time),
+            "queue_s": self.queue_s.to_dict(),
+            "tokens": asdict(self.tokens),
+            "full": {k: d.to_dict() for k, d in self.full.items()},
+            "steady": self.steady.to_dict(),
+            "interrupted": self.interrupted,
+        }
+        if self.client is not None:
+            out["client"] = dict(self.client)
+        if self.goodput is not None:
+            out["goodput"] = self.goodput.to_dict()
+        if self.vllm_bench_serve is not None:
+            out["vllm_bench_serve"] = dict(self.vllm_bench_serve)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        """Read a `summary.json` document back."""
+        return cls(
+            counts=Counts(**data["counts"]),
+            duration_s=data["duration_s"],
+            offered_rate_rps=data.get("offered_rate_rps"),
+            send_rate_rps=data.get("send_rate_rps"),
+            request_throughput_rps=data.get("request_throughput_rps"),
+            output_throughput_tps=data.get("output_throughput_tps"),
+            input_throughput_tps=data.get("input_throughput_tps"),
+            total_input_tokens=data["total_input_tokens"],
+            total_output_tokens=data["total_output_tokens"],
+            peak_in_flight=data["peak_in_flight"],
+            schedule_lag_s=Distribution.from_dict(data["schedule_lag_s"]),
+            schedule_lag_over_time=LagOverTime(**data["schedule_lag_over_time"]),
+            queue_s=Distribution.from_dict(data["queue_s"]),
+            tokens=TokenAgreement(**data["tokens"]),
+            full={k: Distribution.from_dict(v) for k, v in data["full"].items()},
+            steady=Steady.from_dict(data["steady"]),
+            interrupted=bool(data.get("interrupted", False)),
+            client=data.get("client"),
+            goodput=Goodput.from_dict(data["goodput"]) if data.get("goodput") else None,
+            vllm_bench_serve=data.get("vllm_bench_serve"),
+        )
+
+    def latency_table(self, steady: bool = False) -> pl.DataFrame:
+        """One row per latency metric (and schedule lag), statistics in seconds."""
+        block = self.steady.latency if steady else self.full
+        rows = [{"metric": key, **block[key].to_dict()} for key, _ in SHOWN if key in block]
+        rows.append({"metric": "schedule_lag_s", **self.schedule_lag_s.to_dict()})
+        schema = {"metric": pl.String, "count": pl.Int64, **dict.fromkeys(STATS[1:], pl.Float64)}
+        return pl.DataFrame(rows, schema=schema)
+
+    def table(self) -> pl.DataFrame:
+        return self.latency_table()
+
+    def summary(self) -> Summary:
+        c = self.counts
+        shown = ("mean", "p50", "p90", "p99", "max")
+        latency = self.latency_table().select(
+            "metric", *[(pl.col(k) * 1000).alias(f"{k} ms") for k in shown]
+        )
+        counts = pl.DataFrame([{k: v for k, v in asdict(c).items() if k != "errors_by_kind"}])
+        rates = pl.DataFrame(
+            [
+                {
+                    "offered req/s": self.offered_rate_rps,
+                    "completed req/s": self.request_throughput_rps,
+                    "output tok/s": self.output_throughput_tps,
+                    "duration s": self.duration_s,
+                    "peak in flight": self.peak_in_flight,
+                }
+            ]
+        )
+        s = Summary(f"replay: {c.completed:,} of {c.scheduled:,} requests completed")
+        s.add("latency", latency).add("requests", counts).add("throughput", rates)
+        if self.goodput is not None:
+            s.add(f"goodput ({self.goodput.slo.anchor}-anchored)", self.goodput.table())
+        if c.errors_by_kind:
+            s.notes.append(f"errors by kind: {c.errors_by_kind}")
+        if self.interrupted:
+            s.notes.append("interrupted: the records of every finished request were kept")
+        return s
+
+
+def read_summary(run_dir: str | Path) -> RunSummary:
+    """The `RunSummary` of a run folder (its ``summary.json``); InputError when it has none."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(path, f"cannot read a run summary ({exc.strerror})") from None
+    except ValueError as exc:
+        raise InputError(path, f"not a JSON document ({exc})") from None
+    try:
+        return RunSummary.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise InputError(path, "not a burstlab run summary", expected=f"the key {exc}") from None
