@@ -43,7 +43,11 @@ class Summary:
         """The summary as a rich renderable (what the CLI prints)."""
         parts: list[RenderableType] = [Text(self.title, style="bold underline")]
         for caption, frame in self.sections:
-            parts += [Text(caption, style="bold"), frame_table(frame)]
+            parts += (
+                [Text(caption, style="bold"), frame_table(frame)]
+                if caption
+                else [frame_table(frame)]
+            )
         parts += [Text.from_markup(f"[dim]• {escape(n)}[/]") for n in self.notes]
         return Group(*parts)
 
@@ -64,7 +68,8 @@ class Summary:
 
         parts = [f"<h3>{html.escape(self.title)}</h3>"]
         for caption, frame in self.sections:
-            parts += [f"<h4>{html.escape(caption)}</h4>", html_table(frame)]
+            parts += [f"<h4>{html.escape(caption)}</h4>"] if caption else []
+            parts.append(html_table(frame))
         parts += [f"<p><small>{html.escape(n)}</small></p>" for n in self.notes]
         return "".join(parts)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from burstlab.cards.target import card
 from burstlab.console import console as make_console
@@ -53,10 +52,7 @@ def card_cmd(
         duration_s=duration,
         spec=spec,
     )
-    console.print(f"[bold]{result.kind} card[/] written to {escape(str(result.out_dir))}")
-    for rel in [*result.data_files, *result.charts]:
-        console.print(f"  {escape(str(rel))}")
-    console.print(f"  README.md (front matter validated offline: {len(result.problems)} problems)")
+    console.print(result.summary().renderable())
 
 
 def register(app: typer.Typer) -> None:

@@ -17,14 +17,16 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from burstlab.atomic import staged_dir
 from burstlab.errors import BurstlabError, MissingExtraError, UsageError
+from burstlab.results import Result, Summary
 
 #: Licence ids the Hub accepts in card metadata (https://huggingface.co/docs/hub/repositories-licenses).
 HF_LICENSES = frozenset(
@@ -277,7 +279,7 @@ def _patterns(files: Any) -> list[str]:
 
 
 @dataclass
-class CardResult:
+class CardResult(Result):
     """A card directory as written: what kind of card, its files, and validation problems."""
 
     kind: str  # "source" | "synth" | "spec" | "run"
@@ -290,6 +292,22 @@ class CardResult:
     @property
     def valid(self) -> bool:
         return not self.problems
+
+    def table(self) -> pl.DataFrame:
+        """One row per file of the card (README, data, charts), paths relative to `out_dir`."""
+        files = [("README.md", "card"), *((f, "data") for f in self.data_files)]
+        files += [(f, "chart") for f in self.charts]
+        return pl.DataFrame(files, schema=["path", "role"], orient="row")
+
+    def summary(self) -> Summary:
+        state = "valid" if self.valid else f"{len(self.problems)} problem(s)"
+        s = Summary(f"{self.kind} card written to {self.out_dir} ({state})")
+        s.add("files", self.table())
+        s.notes.extend(self.problems)
+        return s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out_dir": str(self.out_dir), "readme": str(self.readme)}
 
 
 def finish_card(

@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from burstlab.fitting.arrivals import arrival_times, detect_resolution, fit_arrivals
+from burstlab.results import Result, Summary
 from burstlab.spec import WindowFit
 from burstlab.stats import (
     FIDELITY_SCALES,
@@ -255,14 +257,43 @@ def analyse(
 
 
 @dataclass
-class BurstinessReport:
-    """Analytics per group; ``table()`` is the one-row-per-group summary."""
+class BurstinessReport(Result):
+    """Analytics per group; ``table()`` is the one-row-per-group summary, ``summary()`` the
+    same turned to one column per group (Poisson: iat_cv = idc = 1, hurst = 0.5) with the
+    dispersion curve, ``to_dict()`` both as plain data."""
 
     by: str | None
     groups: list[Burstiness]
 
     def table(self) -> pl.DataFrame:
         return pl.DataFrame([g.row() for g in self.groups])
+
+    def statistics(self) -> pl.DataFrame:
+        """One row per statistic, one column per group (statistics no group has are left out)."""
+        table = self.table()
+        names = [str(g) for g in table["group"]]
+        stats = [c for c in table.columns if c != "group" and table[c].null_count() < table.height]
+        return pl.DataFrame(
+            {"statistic": stats, **{g: [table[c][i] for c in stats] for i, g in enumerate(names)}},
+            strict=False,
+        )
+
+    def summary(self) -> Summary:
+        first = self.groups[0]
+        title = f"burstiness of {first.n:,} arrivals over {first.duration_s:,.0f} s" + (
+            f", by {self.by}" if self.by else ""
+        )
+        s = Summary(title).add(
+            "statistics (Poisson: iat_cv = idc = 1, hurst = 0.5)", self.statistics()
+        )
+        return s.add("index of dispersion by window", self.dispersion())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "groups": self.table().to_dicts(),
+            "dispersion": self.dispersion().to_dicts(),
+        }
 
     def dispersion(self) -> pl.DataFrame:
         """All dispersion curves, long format with a ``group`` column."""

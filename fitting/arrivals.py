@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,7 @@ from burstlab.errors import FitError, SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import (
     Selection,
+    audit,
     bootstrap_pvalue,
     diagnose,
     diagnose_grid,
@@ -36,6 +38,7 @@ from burstlab.fitting.select import (
     ks_ad_cdf,
     stderr,
 )
+from burstlab.results import Result, Summary
 from burstlab.spec import ArrivalSpec, FamilyFit, FitDiagnostics
 from burstlab.stats import sorted_times
 
@@ -95,7 +98,7 @@ def detect_resolution(arrival_s: np.ndarray | Sequence[float]) -> Resolution:
 
 
 @dataclass
-class ArrivalFit:
+class ArrivalFit(Result):
     """Renewal fits of one trace's inter-arrival times, with everything needed to audit them."""
 
     selection: Selection
@@ -117,6 +120,26 @@ class ArrivalFit:
     def table(self) -> pl.DataFrame:
         """Candidates with loglik, AIC, BIC, KS, AD, n — sorted by ΔBIC."""
         return self.selection.table()
+
+    def summary(self) -> Summary:
+        grid = self.resolution.resolution_s
+        s = Summary(
+            f"inter-arrival fits: {self.n_gaps:,} gaps, mean {self.mean_gap_s:.4g} s, "
+            f"CV {self.cv:.3g}, " + (f"grid {grid:g} s" if grid else "continuous timestamps")
+        )
+        s.add("candidates", audit(self.table()))
+        s.notes.extend(self.notes)
+        return s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_gaps": self.n_gaps,
+            "mean_gap_s": self.mean_gap_s,
+            "cv": self.cv,
+            "resolution_s": self.resolution.resolution_s,
+            "candidates": self.table().to_dicts(),
+            "notes": list(self.notes),
+        }
 
     def to_spec(self) -> ArrivalSpec:
         """The renewal part of an `ArrivalSpec` (the non-stationary parts come from

@@ -35,7 +35,7 @@ from burstlab.spec import EmpiricalDist
 class ArrivalChoice:
     """The audit of the arrival-model choice: one row per candidate, and the winner."""
 
-    table: pl.DataFrame  # model, gap_shape, gap_ks, idc_rms_log_error, score, chosen
+    candidates: pl.DataFrame  # model, gap_shape, gap_ks, idc_rms_log_error, score, chosen
     model: str
     gap_shape: str
     gap_law: EmpiricalDist | None
@@ -43,7 +43,7 @@ class ArrivalChoice:
     def note(self) -> str:
         """One line for the spec's notes: every candidate's score, the chosen one first."""
         parts = []
-        for r in self.table.sort("score", nulls_last=True).iter_rows(named=True):
+        for r in self.candidates.sort("score", nulls_last=True).iter_rows(named=True):
             ks = "-" if r["gap_ks"] is None else f"{r['gap_ks']:.3f}"
             idc = "n/a" if r["idc_rms_log_error"] is None else f"{r['idc_rms_log_error']:.3f}"
             parts.append(f"{r['model']}/{r['gap_shape']} gap KS {ks} + IDC error {idc}")

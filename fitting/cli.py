@@ -7,14 +7,12 @@ from typing import Annotated, Optional
 
 import polars as pl
 import typer
-from rich.markup import escape
 
 from burstlab import traces
 from burstlab.atomic import check_out
 from burstlab.console import console, print_frame
 from burstlab.errors import InputError
 from burstlab.fitting.analytics import burstiness, windows_frame
-from burstlab.fitting.report import write_report
 from burstlab.fitting.servegen import import_servegen
 from burstlab.fitting.serverless import (
     execution_times,
@@ -40,16 +38,9 @@ WhereOpt = Annotated[Optional[str], opt("where")]  # noqa: UP045 - typer reads i
 ByOpt = Annotated[Optional[str], opt("by")]  # noqa: UP045
 WindowOpt = Annotated[Optional[str], opt("window")]  # noqa: UP045
 
-AUDIT_COLUMNS = ("family", "method", "n", "bic", "delta_bic", "ks", "ad", "mean_ratio", "chosen")
-
 
 def _data_dir(ctx: typer.Context) -> Path | None:
     return (ctx.obj or {}).get("data_dir")
-
-
-def audit(table: pl.DataFrame) -> pl.DataFrame:
-    """The columns of a candidate table that fit a terminal."""
-    return table.select([c for c in AUDIT_COLUMNS if c in table.columns])
 
 
 def fit_cmd(
@@ -88,29 +79,14 @@ def fit_cmd(
             lf, source=source, where=where, by=by, window=parse_window(window), gof=gof, seed=seed
         )
         bar.update(task, completed=1, total=1)
-    print_frame(out, audit(result.arrivals.table()), f"{source}: inter-arrival candidates")
-    if result.modulation is not None:
-        print_frame(
-            out,
-            result.modulation.table().select("regime", "bic", "idc_rms_log_error", "chosen"),
-            "burst regime candidates",
-        )
-    if result.choice is not None:
-        print_frame(
-            out, result.choice.table, "arrival model candidates (gap KS + dispersion error)"
-        )
-    if result.lengths is not None:
-        for part in (result.lengths.input, result.lengths.output):
-            print_frame(out, audit(part.table()), f"{part.column} candidates")
-    for note in result.spec.notes:
-        out.print(f"[dim]• {escape(note)}[/]", highlight=False)
+    out.print(result.summary().renderable())
     if out_path is not None:
         result.spec.save(out_path)
         out.print(f"spec → {out_path}  (arrival model: {result.spec.arrivals.model})")
     else:
         out.print(f"arrival model: {result.spec.arrivals.model}; give --out to save the spec")
     if report is not None:
-        write_report(result, report)
+        result.report(report)
         out.print(f"report → {report}")
 
 
@@ -138,14 +114,9 @@ def burstiness_cmd(
         traces.scan(source, _data_dir(ctx)), where=where, window=parse_window(window)
     )
     report = burstiness(lf, by=by, fit_windows=per_window)
-    table = report.table()
-    groups = [str(g) for g in table["group"]]
-    stats = [c for c in table.columns if c != "group" and table[c].null_count() < table.height]
-    wide = pl.DataFrame(
-        {"statistic": stats, **{g: [table[c][i] for c in stats] for i, g in enumerate(groups)}},
-        strict=False,
+    print_frame(
+        out, report.statistics(), f"{source}: burstiness (Poisson: iat_cv = idc = 1, hurst = 0.5)"
     )
-    print_frame(out, wide, f"{source}: burstiness (Poisson: iat_cv = idc = 1, hurst = 0.5)")
     if curve:
         print_frame(out, report.dispersion(), "index of dispersion by window")
     if per_window:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -29,7 +30,8 @@ import scipy.stats as st
 from burstlab import distributions as dist
 from burstlab.errors import SchemaError
 from burstlab.fitting import families as fam
-from burstlab.fitting.select import Selection, information, ks_ad_from_cdf
+from burstlab.fitting.select import Selection, audit, information, ks_ad_from_cdf
+from burstlab.results import Result, Summary
 from burstlab.spec import (
     Copula,
     Dependence,
@@ -310,7 +312,7 @@ def load_significant(row: dict, z: float = 2.576) -> bool:
 
 
 @dataclass
-class LengthsFit:
+class LengthsFit(Result):
     """Input and output fits plus their dependence and length-vs-load coupling."""
 
     input: LengthFit
@@ -320,6 +322,36 @@ class LengthsFit:
     load: pl.DataFrame  # output length vs load, by window
     failure_rate: float
     context_limit: int | None = None
+
+    def table(self) -> pl.DataFrame:
+        """Every candidate of both columns (a ``column`` column says which)."""
+        parts = [
+            part.table().with_columns(pl.lit(part.column).alias("column"))
+            for part in (self.input, self.output)
+            if part.selection.candidates
+        ]
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+    def summary(self) -> Summary:
+        s = Summary(
+            f"token lengths: Spearman(input, output) {self.spearman:.3f}, copula ρ "
+            f"{self.copula_rho:.3f}, failure rate {self.failure_rate:.3%}"
+        )
+        for part in (self.input, self.output):
+            s.add(f"{part.column} candidates", audit(part.table()))
+        s.add("output length vs load, by window", self.load)
+        s.notes.extend([*self.input.notes, *self.output.notes])
+        return s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spearman": self.spearman,
+            "copula_rho": self.copula_rho,
+            "failure_rate": self.failure_rate,
+            "context_limit": self.context_limit,
+            "candidates": self.table().to_dicts(),
+            "load": self.load.to_dicts(),
+        }
 
     def to_spec(self) -> LengthSpec:
         coupling = None

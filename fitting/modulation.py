@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -27,6 +28,7 @@ from scipy import stats
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.dispersion import LogARFit, chain_autocov, fit_log_ar, implied_idc
 from burstlab.fitting.hmm import HMMFit, fit_poisson_hmm
+from burstlab.results import Result, Summary
 from burstlab.spec import (
     ArrivalSpec,
     BurstRegime,
@@ -63,7 +65,7 @@ class RegimeCandidate:
 
 
 @dataclass
-class ModulationFit:
+class ModulationFit(Result):
     """Rate curve + burst regime + within-regime gap family, with the audit of the choice.
 
     The Poisson HMMs are fitted by maximum likelihood (the number of states by BIC); the
@@ -103,6 +105,24 @@ class ModulationFit:
                 }
             )
         return pl.DataFrame(rows)
+
+    def summary(self) -> Summary:
+        s = Summary(
+            f"burst regime: {self.chosen.label} over {self.window_s:g}-s windows, rate curve of "
+            f"{len(self.rate_curve.rates_per_s)} × {self.rate_curve.window_s:g} s"
+        )
+        return s.add("regime candidates (the dispersion match decides)", self.table())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_s": self.window_s,
+            "chosen": self.chosen.label,
+            "candidates": self.table().to_dicts(),
+            "rate_curve": {
+                "window_s": self.rate_curve.window_s,
+                "rates_per_s": list(self.rate_curve.rates_per_s),
+            },
+        }
 
     def regime(self) -> BurstRegime:
         """The chosen regime as the spec's `BurstRegime` (levels with stationary mean 1)."""

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
 import polars as pl
 
 from burstlab.charts import write_html_report
-from burstlab.fitting.workload import WorkloadFit
 from burstlab.spec import FamilyFit
+
+if TYPE_CHECKING:
+    from burstlab.fitting.workload import WorkloadFit
 
 QQ_POINTS = 200
 WIDTH = 520
@@ -225,7 +228,7 @@ def write_report(fit: WorkloadFit, path: str | Path) -> Path:
             (
                 "Arrival model candidates (chosen: lowest gap KS + dispersion RMS log error, "
                 "on the fitted rows; the empirical gap law scored out of sample)",
-                fit.choice.table,
+                fit.choice.candidates,
             )
         )
     if fit.lengths is not None:

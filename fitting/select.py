@@ -150,6 +150,15 @@ def bootstrap_pvalue(
     return (1 + hits) / (n_boot + 1)
 
 
+#: Candidate-table columns that fit a terminal (the full table has parameters and stderrs).
+AUDIT_COLUMNS = ("family", "method", "n", "bic", "delta_bic", "ks", "ad", "mean_ratio", "chosen")
+
+
+def audit(table: pl.DataFrame) -> pl.DataFrame:
+    """The columns of a candidate table that fit a terminal (`Selection.table` has them all)."""
+    return table.select([c for c in AUDIT_COLUMNS if c in table.columns])
+
+
 @dataclass
 class Selection:
     """Candidates for one variable and the rule that picks among them.

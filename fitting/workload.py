@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -23,7 +25,9 @@ from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
 from burstlab.fitting.lengths import LengthsFit, fit_lengths
 from burstlab.fitting.modulation import ModulationFit, fit_modulation
 from burstlab.fitting.prefix import fit_prefix
+from burstlab.fitting.select import audit
 from burstlab.fitting.sessions import SessionFit, fit_sessions
+from burstlab.results import Result, Summary
 from burstlab.spec import GroupSpec, SourceFingerprint, WorkloadSpec
 
 #: A group (``by``) needs this many requests to get its own spec.
@@ -33,8 +37,13 @@ MIN_BURST_WINDOWS = 20
 
 
 @dataclass
-class WorkloadFit:
-    """Everything fitted on one table; ``spec`` is what synth consumes."""
+class WorkloadFit(Result):
+    """Everything fitted on one table; ``spec`` is what synth consumes.
+
+    ``summary()`` shows every candidate table with its diagnostics (the arrival families, the
+    burst regimes, the arrival-model choice, the length families) and the spec's notes;
+    ``table()`` is the inter-arrival candidates; ``to_dict()`` the spec document;
+    ``report(path)`` writes the HTML report with charts."""
 
     spec: WorkloadSpec
     arrivals: ArrivalFit
@@ -46,6 +55,38 @@ class WorkloadFit:
     arrival_s: np.ndarray | None = None  # sorted arrival times, for the report
     choice: ArrivalChoice | None = None  # the audit of the arrival-model choice
     rows: pl.DataFrame | None = None  # the fitted rows (after `where`), for the report
+
+    def table(self) -> pl.DataFrame:
+        return self.arrivals.table()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.spec.to_dict()
+
+    def summary(self) -> Summary:
+        src = self.spec.source
+        s = Summary(
+            f"fit of {src.source}: {src.rows:,} requests over {src.duration_s:,.0f} s, "
+            f"arrival model {self.spec.arrivals.model}"
+        )
+        s.add("inter-arrival candidates", audit(self.arrivals.table()))
+        if self.modulation is not None:
+            s.add(
+                "burst regime candidates",
+                self.modulation.table().select("regime", "bic", "idc_rms_log_error", "chosen"),
+            )
+        if self.choice is not None:
+            s.add("arrival model candidates (gap KS + dispersion error)", self.choice.candidates)
+        if self.lengths is not None:
+            for part in (self.lengths.input, self.lengths.output):
+                s.add(f"{part.column} candidates", audit(part.table()))
+        s.notes.extend(self.spec.notes)
+        return s
+
+    def report(self, path: str | Path) -> Path:
+        """Write the HTML report (candidates, Q-Q, dispersion, rate and length charts)."""
+        from burstlab.fitting.report import write_report  # altair: only when a report is asked
+
+        return write_report(self, path)
 
 
 def fingerprint(df: pl.DataFrame) -> str:

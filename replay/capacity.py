@@ -20,12 +20,13 @@ import polars as pl
 from burstlab.atomic import write_json
 from burstlab.errors import UsageError
 from burstlab.replay.run import ReplayConfig, replay
+from burstlab.results import Result, Summary
 
 Probe = Callable[[float, Path], dict]
 
 
 @dataclass
-class CapacityResult:
+class CapacityResult(Result):
     """Probes in the order run, and the best passing speedup (None when even the lowest failed)."""
 
     probes: pl.DataFrame
@@ -33,6 +34,20 @@ class CapacityResult:
     best_offered_rps: float | None
     target: float
     out: Path
+
+    def table(self) -> pl.DataFrame:
+        return self.probes
+
+    def summary(self) -> Summary:
+        best = (
+            f"speedup ×{self.best_speedup:.4g} ({self.best_offered_rps or 0:.3g} req/s)"
+            if self.best_speedup is not None
+            else "none of the probes passed"
+        )
+        title = f"capacity at SLO attainment ≥ {self.target:g}: {best}"
+        shown = [c for c in ("probe", "speedup", "offered_rps", "attainment", "goodput_rps",
+                             "e2e_p99_s", "ttft_p99_s", "passed") if c in self.probes.columns]  # fmt: skip
+        return Summary(title).add("probes, in the order run", self.probes.select(shown))
 
     def to_dict(self) -> dict:
         return {

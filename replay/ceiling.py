@@ -21,19 +21,34 @@ from burstlab.engines import instant_server
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.run import ReplayConfig, replay
 from burstlab.replay.schedule import ScheduleOptions
+from burstlab.results import Result, Summary
 
 DEFAULT_RATES: tuple[float, ...] = (250, 500, 1000, 1500, 2000, 3000, 4000)
 
 
 @dataclass
-class Calibration:
-    """Per-rate measurements and the ceiling they imply (None when no rate passed)."""
+class Calibration(Result):
+    """Per-rate measurements (`rates`: offered and delivered requests/s, schedule lag in ms,
+    errors) and the ceiling they imply (None when no rate passed)."""
 
-    table: pl.DataFrame
+    rates: pl.DataFrame
     ceiling_rps: float | None
     lag_bound_s: float
     min_delivered: float
     server: dict
+
+    def table(self) -> pl.DataFrame:
+        return self.rates
+
+    def summary(self) -> Summary:
+        ceiling = f"{self.ceiling_rps:g} req/s" if self.ceiling_rps else "below the lowest rate"
+        title = (
+            f"client ceiling: {ceiling} (p99 lag ≤ {self.lag_bound_s * 1000:g} ms and "
+            f"delivered/offered ≥ {self.min_delivered:g})"
+        )
+        shown = ["offered_rps", "delivered_rps", "delivered_ratio", "lag_p50_ms", "lag_p99_ms",
+                 "lag_max_ms", "errors"]  # fmt: skip
+        return Summary(title).add("per offered rate", self.rates.select(shown))
 
     def to_dict(self) -> dict:
         return {
@@ -41,7 +56,7 @@ class Calibration:
             "lag_bound_s": self.lag_bound_s,
             "min_delivered": self.min_delivered,
             "server": self.server,
-            "rates": self.table.to_dicts(),
+            "rates": self.rates.to_dicts(),
         }
 
 
@@ -149,7 +164,7 @@ def calibrate(
         info = {"base_url": server.base_url, "kind": "burstlab instant server", "workers": 1}
     table = pl.DataFrame(rows)
     result = Calibration(
-        table=table,
+        rates=table,
         ceiling_rps=ceiling(table, lag_bound_s, min_delivered),
         lag_bound_s=lag_bound_s,
         min_delivered=min_delivered,

@@ -16,12 +16,10 @@ from typing import Annotated, Any, Optional
 
 import polars as pl
 import typer
-from rich.markup import escape
 
 from burstlab import engines, traces
 from burstlab.atomic import check_out
 from burstlab.console import console as make_console
-from burstlab.console import print_frame
 from burstlab.errors import UsageError
 from burstlab.options import opt
 from burstlab.params import parse_window
@@ -33,6 +31,7 @@ from burstlab.replay.downstream import compare_loads
 from burstlab.replay.goodput import parse_slo
 from burstlab.replay.run import ReplayConfig, replay, target_engine
 from burstlab.replay.schedule import ScheduleOptions
+from burstlab.replay.summary import RunSummary
 
 console = make_console()
 
@@ -97,40 +96,9 @@ def _ms(v: Any) -> str:
     return "–" if v is None else f"{v * 1000:.1f}"
 
 
-def print_summary(summary: dict, run_dir: Path) -> None:
-    """A compact table of the run's headline numbers (ms for latencies)."""
-    c = summary["counts"]
-    rows = [
-        ("TTFT (ms)", summary["full"]["ttft_s"]),
-        ("TTFT sched (ms)", summary["full"]["ttft_sched_s"]),
-        ("TPOT (ms)", summary["full"]["tpot_s"]),
-        ("ITL (ms)", summary["full"]["itl_s"]),
-        ("E2E (ms)", summary["full"]["e2e_s"]),
-        ("E2E sched (ms)", summary["full"]["e2e_sched_s"]),
-        ("schedule lag (ms)", summary["schedule_lag_s"]),
-    ]
-    table = pl.DataFrame(
-        [
-            {"metric": label, **{k: _ms(d[k]) for k in ("mean", "p50", "p90", "p99", "max")}}
-            for label, d in rows
-        ]
-    )
-    print_frame(console, table, f"replay {run_dir}")
-    rate = summary["request_throughput_rps"] or 0.0
-    tps = summary["output_throughput_tps"] or 0.0
-    errors = f" {c['errors_by_kind']}" if c["failed"] else ""
-    console.print(
-        f"requests: {c['scheduled']} scheduled, {c['issued']} issued, {c['completed']} ok, "
-        f"{c['failed']} failed{escape(errors)}, {c['dropped']} dropped, {c['late']} late; "
-        f"{rate:.2f} req/s, {tps:.1f} output tok/s over {summary['duration_s']:.2f} s"
-    )
-    gp = summary.get("goodput")
-    if gp:
-        console.print(
-            f"goodput ({gp['slo']['anchor']}-anchored): attainment {gp['attainment']:.3f}, "
-            f"{gp['goodput_rps']:.2f} good req/s, {gp['goodput_output_tps']:.1f} good tok/s, "
-            f"pass rates {escape(str(gp['pass_rate']))}"
-        )
+def print_summary(summary: RunSummary, run_dir: Path) -> None:
+    """The run's summary (what `RunResult.summary()` shows) and where its files are."""
+    console.print(summary.summary().renderable())
     console.print(f"records: {run_dir / 'records'}  summary: {run_dir / 'summary.json'}")
     if (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}")
@@ -358,11 +326,8 @@ def capacity_cmd(
                 f"{'pass' if r['passed'] else 'FAIL'}"
             ),
         )  # fmt: skip
-    console.print(
-        f"capacity: speedup ×{result.best_speedup} "
-        f"({result.best_offered_rps or 0:.2f} req/s) at attainment ≥ {target}; "
-        f"{folder / 'capacity.json'}, {folder / 'report.html'}"
-    )
+    console.print(result.summary().renderable())
+    console.print(f"saved {folder / 'capacity.json'}, {folder / 'report.html'}")
 
 
 def compare_load_cmd(
@@ -407,9 +372,7 @@ def compare_load_cmd(
     frames = [_requests(ctx, real), _requests(ctx, synthetic)]
     with _local_engine(engine, parallel, config, ctx) as (config, info):
         result = compare_loads(*frames, config, folder, engine_info=info, overwrite=overwrite)
-    print_frame(console, result.table, "the same server under the real and the synthetic load")
-    ratios = ", ".join(f"{k} {v:.3g}" for k, v in result.ratios.items() if v is not None)
-    console.print(f"synthetic ÷ real: {ratios}")
+    console.print(result.summary().renderable())
     console.print(f"runs: {result.runs['real']}, {result.runs['synthetic']}")
 
 
@@ -453,15 +416,7 @@ def calibrate_cmd(
             f"lag p99 {r['lag_p99_ms']:.2f} ms"
         ),
     )  # fmt: skip
-    columns = ["offered_rps", "delivered_rps", "delivered_ratio", "lag_p50_ms", "lag_p99_ms",
-               "lag_max_ms", "errors"]  # fmt: skip
-    print_frame(
-        console, result.table.select(columns), "client calibration against the instant server"
-    )
-    console.print(
-        f"client ceiling: {result.ceiling_rps or 'below the lowest rate tried'} req/s "
-        f"(p99 lag ≤ {lag_bound * 1000:g} ms and delivered/offered ≥ {result.min_delivered})"
-    )
+    console.print(result.summary().renderable())
     console.print(f"saved {folder / 'calibration.json'}")
 
 

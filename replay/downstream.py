@@ -17,6 +17,7 @@ import polars as pl
 
 from burstlab.atomic import write_json
 from burstlab.replay.run import ReplayConfig, replay
+from burstlab.results import Result, Summary
 
 #: (column, where in summary.json): the numbers compared between loads.
 COMPARED: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -39,16 +40,27 @@ def _get(summary: Mapping, path: tuple[str, ...]) -> float | None:
 
 
 @dataclass
-class LoadComparison:
-    """One row per load (`table`), each load's run directory, and synthetic ÷ real ratios."""
+class LoadComparison(Result):
+    """One row per load (`loads`), each load's run directory, and synthetic ÷ real ratios."""
 
-    table: pl.DataFrame
+    loads: pl.DataFrame
     runs: dict[str, Path]
     ratios: dict[str, float | None]
 
+    def table(self) -> pl.DataFrame:
+        return self.loads
+
+    def summary(self) -> Summary:
+        ratios = pl.DataFrame([{k: v for k, v in self.ratios.items()}])
+        return (
+            Summary("the same server under the real and the synthetic load")
+            .add("per load", self.loads)
+            .add("synthetic ÷ real", ratios)
+        )
+
     def to_dict(self) -> dict:
         return {
-            "loads": self.table.to_dicts(),
+            "loads": self.loads.to_dicts(),
             "ratios": self.ratios,
             "runs": {k: str(v) for k, v in self.runs.items()},
         }
@@ -95,6 +107,6 @@ def compare_loads(
         )
         for col, _ in COMPARED
     }
-    result = LoadComparison(table=table, runs=runs, ratios=ratios)
+    result = LoadComparison(loads=table, runs=runs, ratios=ratios)
     write_json(out / "comparison.json", result.to_dict())
     return result

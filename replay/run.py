@@ -45,6 +45,9 @@ from burstlab.replay.summary import RunSummary
 from burstlab.replay.target import first_model, measure_overhead, server_info
 from burstlab.results import Result, Summary
 
+#: `ReplayConfig.source` when the caller did not name the load.
+DEFAULT_SOURCE = "<frame>"
+
 
 @dataclass
 class ReplayConfig:
@@ -72,7 +75,7 @@ class ReplayConfig:
     vllm_keys: bool = False
     report: bool = True
     progress: bool = True
-    source: str = "<frame>"
+    source: str = DEFAULT_SOURCE
     flush_every: int = 2000
     flush_s: float = 2.0
 
@@ -214,6 +217,11 @@ def replay(
         for name in ("run.json", "summary.json", "report.html"):
             (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.source == DEFAULT_SOURCE and "source" in requests.lazy().collect_schema().names():
+        # a frame from Python: name it after its own `source` column (dataset ids) when it has one
+        names = requests.lazy().select(pl.col("source").unique().sort()).collect().to_series()
+        if 0 < names.len() <= 3 and names.null_count() == 0:
+            config = dataclasses.replace(config, source=",".join(names.to_list()))
     if config.seed is None:
         config = dataclasses.replace(config, seed=secrets.randbits(31))
     schedule = build_schedule(requests, config.schedule)

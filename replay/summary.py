@@ -244,8 +244,10 @@ class RunSummary(Result):
     def summary(self) -> Summary:
         c = self.counts
         shown = ("mean", "p50", "p90", "p99", "max")
+        labels = {**dict(SHOWN), "schedule_lag_s": "schedule lag"}
         latency = self.latency_table().select(
-            "metric", *[(pl.col(k) * 1000).alias(f"{k} ms") for k in shown]
+            pl.col("metric").replace_strict(labels),
+            *[(pl.col(k) * 1000).alias(f"{k} ms") for k in shown],
         )
         counts = pl.DataFrame([{k: v for k, v in asdict(c).items() if k != "errors_by_kind"}])
         rates = pl.DataFrame(

@@ -114,7 +114,7 @@ def fidelity_cmd(
     if out_path is not None:
         write_json(
             out_path,
-            {"window_s": span, "resolution_s": resolution, "rows": result.table.to_dicts()},
+            {"window_s": span, "resolution_s": resolution, "rows": result.verdicts.to_dicts()},
         )
         out.print(f"verdicts: {out_path}")
     if report is not None:
@@ -220,18 +220,9 @@ def validate_cmd(
     h = validate(frame, refit, train_s=train_s, heldout_s=holdout)
     title = f"fit on {train_s:.0f} s, held out {holdout:.0f} s (seed {h.seeds[0]})"
     out.print(_verdict_table(h.runs[0], title))
-    shares = h.verdicts()
-    inside = sum(v >= 0.5 for v in shares.values())
-    out.print(
-        f"burstlab inside the real envelope on {inside}/{len(shares)} metrics "
-        f"(in at least half of {len(h.seeds)} seeds)"
-    )
+    out.print(h.summary().title)
     if out_path is not None:
-        write_json(
-            out_path,
-            {"train_s": train_s, "heldout_s": holdout, "seeds": list(h.seeds),
-             "summary": h.summary.to_dicts()},
-        )  # fmt: skip
+        write_json(out_path, h.to_dict())
         out.print(f"verdicts: {out_path}")
     if report is not None:
         seeds = [

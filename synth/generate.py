@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.errors import SpecError, UsageError
+from burstlab.results import Result, Summary
 from burstlab.spec import ArrivalModel, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, mean_rate
 from burstlab.synth.lengths import sample_lengths
@@ -30,7 +31,7 @@ from burstlab.synth.table import requests_table
 
 
 @dataclass(frozen=True)
-class Workload:
+class Workload(Result):
     """A generated workload and how it was made.
 
     `frame` is the canonical requests table (`source = "synth:<spec sha256[:12]>"`).
@@ -51,6 +52,34 @@ class Workload:
     def source(self) -> str:
         """The `source` value of every row."""
         return synth_source(self.spec_sha256)
+
+    def table(self) -> pl.DataFrame:
+        """The generated requests (canonical ``requests`` table)."""
+        return self.frame
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.metadata()
+
+    def summary(self) -> Summary:
+        f = self.frame
+        expected = self.diagnostics.get("expected_requests")
+        s = Summary(
+            f"{f.height:,} synthetic requests over {self.duration_s:,.0f} s "
+            f"({f.height / self.duration_s:,.3g} req/s; seed {self.seed}, rate scale "
+            f"{self.rate_scale:g}, speedup {self.speedup:g})"
+        )
+        lengths = f.select(
+            pl.col("input_tokens").mean().alias("input mean"),
+            pl.col("input_tokens").median().alias("input median"),
+            pl.col("output_tokens").mean().alias("output mean"),
+            pl.col("output_tokens").median().alias("output median"),
+            pl.col("failed").sum().alias("failed"),
+        )
+        s.add("token lengths", lengths)
+        if expected is not None:
+            s.notes.append(f"expected from the spec's mean rate: {expected:,.0f} requests")
+        s.notes.append(f"source {self.source} (spec sha256 {self.spec_sha256[:12]}…)")
+        return s
 
     def metadata(self) -> dict[str, Any]:
         """Provenance for exported files (Parquet key-value metadata)."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
+from burstlab.results import Result, Summary
 from burstlab.spec import WorkloadSpec
 from burstlab.synth import suite as F
 from burstlab.synth.baselines import BASELINES
@@ -25,11 +27,11 @@ REAL = F.REAL
 
 
 @dataclass(frozen=True)
-class Holdout:
+class Holdout(Result):
     """Results of one hold-out experiment.
 
     `runs`: one FidelityResult per seed (each with burstlab and every baseline);
-    `summary`: per generator and metric — median value over seeds, median closeness, share
+    `summary_table`: per generator and metric — median value over seeds, median closeness, share
     of seeds within the slackened envelope, and the envelope bounds.
     """
 
@@ -38,26 +40,50 @@ class Holdout:
     seeds: tuple[int, ...]
     spec: WorkloadSpec
     runs: list[F.FidelityResult]
-    summary: pl.DataFrame
+    summary_table: pl.DataFrame
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # seed-0 frames, for charts
 
     def verdicts(self, generator: str = SYNTH) -> dict[str, float]:
         """Metric → share of seeds where `generator` is inside the envelope."""
-        rows = self.summary.filter(pl.col("generator") == generator)
+        rows = self.summary_table.filter(pl.col("generator") == generator)
         return dict(zip(rows["metric"], rows["within_share"], strict=True))
 
     def beats(self, generator: str = SYNTH, other: str = "poisson") -> dict[str, bool]:
         """Metric → is `generator`'s median closeness strictly better than `other`'s?"""
-        piv = self.summary.pivot(on="generator", index="metric", values="closeness_median")
+        piv = self.summary_table.pivot(on="generator", index="metric", values="closeness_median")
         return {
             m: bool(a < b)
             for m, a, b in zip(piv["metric"], piv[generator], piv[other], strict=True)
         }
 
+    def table(self) -> pl.DataFrame:
+        """Per generator and metric: median value, closeness and share of seeds inside."""
+        return self.summary_table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_s": self.train_s,
+            "heldout_s": self.heldout_s,
+            "seeds": list(self.seeds),
+            "summary": self.summary_table.to_dicts(),
+        }
+
+    def summary(self) -> Summary:
+        shares = self.verdicts()
+        inside = sum(v >= 0.5 for v in shares.values())
+        s = Summary(
+            f"hold-out: fit on {self.train_s:,.0f} s, judged on the next {self.heldout_s:,.0f} s "
+            f"over seeds {list(self.seeds)} — burstlab inside the real envelope on "
+            f"{inside}/{len(shares)} metrics (in at least half of the seeds)"
+        )
+        s.add("median over seeds (the real envelope beside it)", self.wide("value_median"))
+        s.add("share of seeds inside the envelope", self.wide("within_share"))
+        return s
+
     def wide(self, column: str = "value_median") -> pl.DataFrame:
         """One row per metric, one column per generator, plus the envelope."""
-        piv = self.summary.pivot(on="generator", index="metric", values=column)
-        env = self.summary.select("metric", "env_low", "env_high").unique("metric")
+        piv = self.summary_table.pivot(on="generator", index="metric", values=column)
+        env = self.summary_table.select("metric", "env_low", "env_high").unique("metric")
         order = pl.DataFrame({"metric": list(F.METRICS), "_o": range(len(F.METRICS))})
         return piv.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
 
@@ -102,7 +128,7 @@ def validate(
                 resolution_s=resolution_s,
             )
         )
-    table = pl.concat([r.table.with_columns(pl.lit(i).alias("run")) for i, r in enumerate(runs)])
+    table = pl.concat([r.verdicts.with_columns(pl.lit(i).alias("run")) for i, r in enumerate(runs)])
     summary = table.group_by("generator", "metric", maintain_order=True).agg(
         pl.col("value").median().alias("value_median"),
         pl.col("value").min().alias("value_min"),

@@ -59,7 +59,7 @@ def _cdf_rows(frames: Mapping[str, pl.DataFrame], points: int = 200) -> pl.DataF
 
 def score_table(result: FidelityResult) -> pl.DataFrame:
     """Each value ÷ its accepted limit on the closeness scale (≤ 1 = inside the envelope)."""
-    t = result.table.filter(pl.col("accept_high").is_not_null())
+    t = result.verdicts.filter(pl.col("accept_high").is_not_null())
     scores = []
     for row in t.iter_rows(named=True):
         v, hi = row["value"], row["accept_high"]

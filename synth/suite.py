@@ -23,12 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
 from burstlab.errors import SchemaError
+from burstlab.results import Result, Summary
 from burstlab.stats import FIDELITY_SCALES, busy_windows, count_acf, dispersion_index
 
 #: Count-bin widths (seconds) for the index of dispersion, as in docs/design.md §4.
@@ -269,15 +271,17 @@ def envelope(
 
 
 @dataclass(frozen=True)
-class FidelityResult:
+class FidelityResult(Result):
     """Verdicts of one or more generators against a held-out real window.
 
-    `table` (polars, long form): generator, metric, kind, value, closeness (0 = perfect),
-    env_low, env_high, accept_low, accept_high, within (value inside the slackened envelope).
-    `comparisons` keeps each generator's curves for charts; `envelope` the real-vs-real range.
+    `verdicts` (polars, long form; also ``table()``): generator, metric, kind, value,
+    closeness (0 = perfect), env_low, env_high, accept_low, accept_high, within (value inside
+    the slackened envelope). `comparisons` keeps each generator's curves for charts;
+    `envelope` the real-vs-real range. ``summary()`` is one row per metric, one column per
+    generator, the envelope beside them.
     """
 
-    table: pl.DataFrame
+    verdicts: pl.DataFrame
     envelope: Envelope | None
     comparisons: dict[str, Comparison]
     slack: float = SLACK
@@ -286,15 +290,42 @@ class FidelityResult:
 
     def wide(self, column: str = "value") -> pl.DataFrame:
         """One row per metric, one column per generator (plus the envelope bounds)."""
-        pivot = self.table.pivot(on="generator", index="metric", values=column)
-        env = self.table.select("metric", "env_low", "env_high").unique("metric")
+        pivot = self.verdicts.pivot(on="generator", index="metric", values=column)
+        env = self.verdicts.select("metric", "env_low", "env_high").unique("metric")
         order = pl.DataFrame({"metric": list(METRICS), "_o": range(len(METRICS))})
         return pivot.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
 
     def within_all(self, generator: str) -> bool:
         """True when `generator` is inside the envelope on every metric."""
-        rows = self.table.filter(pl.col("generator") == generator)
+        rows = self.verdicts.filter(pl.col("generator") == generator)
         return bool(rows["within"].all())
+
+    def table(self) -> pl.DataFrame:
+        return self.verdicts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slack": self.slack,
+            "heldout_rows": self.heldout_rows,
+            "verdicts": self.verdicts.to_dicts(),
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> Summary:
+        title = f"fidelity against {self.heldout_rows:,} held-out requests"
+        if self.envelope is not None:
+            inside = {
+                g: bool(rows["within"].all())
+                for (g,), rows in self.verdicts.group_by("generator", maintain_order=True)
+            }
+            title += " — inside the real envelope on every metric: " + ", ".join(
+                f"{g} {'yes' if ok else 'no'}" for g, ok in inside.items()
+            )
+        s = Summary(title).add("value per metric (the real envelope beside it)", self.wide())
+        if self.envelope is not None:
+            s.add("inside the envelope (widened by the slack)", self.wide("within"))
+        s.notes.extend(self.notes)
+        return s
 
     def wins(self, generator: str, other: str) -> dict[str, bool]:
         """Per metric: is `generator` strictly closer to the held-out window than `other`?"""

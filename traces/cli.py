@@ -117,7 +117,7 @@ def ingest_cmd(
     for r in results:
         table.add_row(
             r.source,
-            r.table,
+            r.table_kind,
             f"{r.rows_read:,}",
             f"{r.rows_kept:,}",
             f"{r.rows_dropped:,}",

@@ -40,6 +40,7 @@ from burstlab.parquet import METADATA_KEY, finalize_atomic, read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
+from burstlab.results import Result, Summary
 from burstlab.schema import SCHEMAS, conform
 from burstlab.traces import catalog, registry
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
@@ -53,11 +54,11 @@ _T0_PROBE_ROWS = 1 << 16
 
 
 @dataclass
-class IngestResult:
+class IngestResult(Result):
     """What one ingest did. `rows_read == rows_kept + sum(dropped.values())` always."""
 
     source: str  # dataset id, also the Parquet file stem
-    table: str  # canonical table kind
+    table_kind: str  # canonical table kind (requests, invocations, …)
     path: Path  # the Parquet file
     sha256: str  # of the input bytes (one file: its sha256; several: sha256 of their hashes)
     rows_read: int
@@ -72,8 +73,33 @@ class IngestResult:
     def rows_dropped(self) -> int:
         return sum(self.dropped.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "path": str(self.path)}
+
+    def table(self) -> pl.DataFrame:
+        """One row: the dataset, its table, rows read / kept / dropped, span, what happened."""
+        return pl.DataFrame(
+            [
+                {
+                    "source": self.source,
+                    "table": self.table_kind,
+                    "rows_read": self.rows_read,
+                    "rows_kept": self.rows_kept,
+                    "rows_dropped": self.rows_dropped,
+                    "span_s": self.span_s,
+                    "status": "unchanged (skipped)" if self.skipped else "written",
+                    "seconds": self.seconds,
+                }
+            ],
+            schema_overrides={"span_s": pl.Float64},
+        )
+
+    def summary(self) -> Summary:
+        s = Summary(f"ingest of {self.source} → {self.path}").add("rows", self.table())
+        if self.dropped:
+            reasons = [{"reason": r, "rows": n} for r, n in sorted(self.dropped.items())]
+            s.add("rows dropped, by reason", pl.DataFrame(reasons))
+        return s
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -371,7 +397,7 @@ def _result_from_metadata(
 ) -> IngestResult:
     return IngestResult(
         source=meta["source"],
-        table=meta["table"],
+        table_kind=meta["table"],
         path=dest,
         sha256=meta["input_sha256"],
         rows_read=meta["rows_read"],

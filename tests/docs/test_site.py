@@ -72,6 +72,14 @@ def test_build_fetches_nothing(site):
         assert not re.search(r"<script[^>]+src=\"https?://", html), page
 
 
+def test_cli_page_has_the_vocabulary_table(site):
+    out, _ = site
+    page = unescape((out / "cli" / "index.html").read_text(encoding="utf-8"))
+    assert "burstlab:cli-vocabulary" not in page
+    assert "Play time this many times faster (10 = ten times faster" in page
+    assert "Where this command writes its result" in page
+
+
 def test_reference_renders_usage_and_options_for_card(load_hook):
     hook = load_hook("cli_reference")
     [card] = [d for d in hook.walk_commands() if d.name == "burstlab card"]
@@ -80,8 +88,8 @@ def test_reference_renders_usage_and_options_for_card(load_hook):
     assert "Usage: burstlab card [OPTIONS] {target}" in md
     assert "| `target <str>` | A dataset id" in md
     assert (
-        "| `-o, --out <path>` | Card directory to write (README.md, data/, charts/). [required] |"
-        in md
+        "| `-o, --out PATH` | Where this command writes its result — the card folder (README.md, "
+        "data/, charts/) [required] |" in md
     )
-    assert "| `--overwrite` | Replace README.md" in md
+    assert "| `--overwrite` | Replace what is already at --out (refused otherwise). |" in md
     assert "--install-completion" not in md

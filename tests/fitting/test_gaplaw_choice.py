@@ -68,7 +68,7 @@ def _on_off_cadence(rng: np.random.Generator, span_s: float) -> np.ndarray:
 def test_choice_picks_real_time_gaps_for_a_cadence_client():
     t = _on_off_cadence(np.random.default_rng(2), 3_000.0)
     fit = fitting.fit(pl.DataFrame({"arrival_s": t}), source="fixture")
-    table = fit.choice.table
+    table = fit.choice.candidates
     chosen = table.filter(pl.col("chosen"))
     assert chosen["model"].item() == "modulated" and chosen["gap_shape"].item() == "real-time"
     ks = dict(zip(table["gap_shape"], table["gap_ks"], strict=True))

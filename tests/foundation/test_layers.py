@@ -41,12 +41,20 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.Module):
+    """Every node except the bodies of ``if TYPE_CHECKING:`` blocks (annotations only)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []  # before the walk below descends into it
+    yield from ast.walk(tree)
+
+
 def imports(path: Path, name: str, known: set[str]) -> set[str]:
-    """Dotted burstlab modules `path` imports (a `from pkg import name` of a submodule counts as
-    that submodule)."""
+    """Dotted burstlab modules `path` imports at run time (a `from pkg import name` of a
+    submodule counts as that submodule; imports only for type checkers do not count)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("burstlab")}
         elif isinstance(node, ast.ImportFrom):

@@ -96,7 +96,7 @@ def test_cli_replay_writes_the_run_directory(instant_server, trace, tmp_path):
     assert isinstance(run["seed"], int)  # drawn fresh for the run, recorded to reproduce it
     assert run["t0_utc"] >= run["started_utc"]  # run clock 0 on the wall clock
     assert (out / "report.html").exists()
-    assert "20 ok" in result.output
+    assert "replay: 20 of 20 requests completed" in result.output
     again = ["replay", str(trace), "--url", server.base_url, "--out", str(out), "--limit", "5"]
     refused = CliRunner().invoke(app, again)
     assert refused.exit_code == 2 and "--out:" in refused.output

@@ -39,13 +39,13 @@ def test_a_burstier_load_shows_up_downstream(engine, tmp_path):
     # 40 requests spread over 4 s, then the same 40 all at once: 4 slots must queue the burst
     result = compare_loads(load(40, rate=10.0), load(40, rate=2000.0), config, tmp_path)
 
-    assert result.table["load"].to_list() == ["real", "synthetic"]
-    assert result.table["completed"].to_list() == [40, 40]
-    for name, row in zip(("real", "synthetic"), result.table.iter_rows(named=True), strict=True):
+    assert result.loads["load"].to_list() == ["real", "synthetic"]
+    assert result.loads["completed"].to_list() == [40, 40]
+    for name, row in zip(("real", "synthetic"), result.loads.iter_rows(named=True), strict=True):
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert row["p99_e2e_s"] == pytest.approx(summary["full"]["e2e_s"]["p99"])
         assert row["attainment"] == pytest.approx(summary["goodput"]["attainment"])
-    real, synth = result.table.iter_rows(named=True)
+    real, synth = result.loads.iter_rows(named=True)
     assert result.ratios["p99_e2e_s"] == pytest.approx(synth["p99_e2e_s"] / real["p99_e2e_s"])
     assert result.ratios["p99_e2e_s"] > 2.0  # queueing behind 4 slots, invisible to a rate metric
     assert result.ratios["attainment"] == pytest.approx(1.0)  # both well inside a 10 s E2E SLO

@@ -116,7 +116,7 @@ def test_envelope_windows_bounds_and_verdicts():
     assert not res.within_all("doubled")
     wins = res.wins("real", "doubled")
     assert wins["dispersion_1s"] and wins["iat_ks"]
-    assert res.table.height == 2 * len(F.METRICS)
+    assert res.verdicts.height == 2 * len(F.METRICS)
     assert F.summary_lines(res)[0].startswith("metric")
 
 

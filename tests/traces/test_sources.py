@@ -145,7 +145,7 @@ def test_azure_functions_2019_tar_wide_to_long_and_aux_tables(tmp_path):
         "azure-functions-2019-memory",
     ]
     inv = results["azure-functions-2019"]
-    assert inv.table == "invocations"
+    assert inv.table_kind == "invocations"
     assert (inv.rows_read, inv.rows_kept) == (2 * 2 * 1440, 4)
     assert inv.dropped == {"zero invocations (absent row = 0)": 5756}
     assert inv.span_s == 1441 * 60.0  # minutes 0..1440 hold invocations
@@ -200,7 +200,7 @@ def test_huawei_files_told_apart_by_columns(fixture_copy):
 def test_huawei_per_request_table(fixture_copy):
     path = fixture_copy("huawei_per_request.FIXTURE.csv", "R1_per_request_00000.csv")
     result = ingest("huawei", [path])
-    assert (result.source, result.table, result.rows_kept) == (
+    assert (result.source, result.table_kind, result.rows_kept) == (
         "huawei-2025-requests",
         "function_requests",
         4,
