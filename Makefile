@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= .burstlab-data
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck format bench docs clean
+.PHONY: demo test test-fast fuzz lint typecheck format bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,12 @@ demo: $(STAMP)
 	$(BL) ingest --sample
 	$(BL) ls
 	$(BL) burstiness azure-llm-2023-conv
-	$(BL) fit azure-llm-2023-conv --out $(OUT)/conv-spec.json --report $(OUT)/conv-fit.html
-	$(BL) synth $(OUT)/conv-spec.json --duration 3600 --seed 1 --rate-scale 2 --out $(OUT)/conv-synth-2x.parquet
+	$(BL) fit azure-llm-2023-conv --out $(OUT)/conv-spec.json --report $(OUT)/conv-fit.html --overwrite
+	$(BL) synth $(OUT)/conv-spec.json --duration 3600 --seed 1 --rate-scale 2 --out $(OUT)/conv-synth-2x.parquet --overwrite
 	$(BL) replay azure-llm-2023-conv --engine tiny --window 0:120 --speedup 2 \
 		--max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
 		--out $(OUT)/replay --overwrite
-	$(BL) synth $(OUT)/conv-spec.json --duration 60 --seed 1 --out $(OUT)/conv-synth-60s.parquet
+	$(BL) synth $(OUT)/conv-spec.json --duration 60 --seed 1 --out $(OUT)/conv-synth-60s.parquet --overwrite
 	$(BL) compare-load azure-llm-2023-conv $(OUT)/conv-synth-60s.parquet --engine tiny --window 0:60 \
 		--speedup 2 --max-input-tokens 512 --max-output-tokens 32 --slo ttft=0.5,tpot=0.05 \
 		--out $(OUT)/compare --overwrite
@@ -57,10 +57,14 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest
 
+# The generated bad-input suite at full size (make test runs it with a few dozen cases each).
+fuzz: $(STAMP)
+	BURSTLAB_FUZZ=fuzz $(BIN)/python -m pytest -q tests/fuzz
+
 # The inner loop: unit tests without the engine, the docs build or other slow tests.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not engine and not slow and not docs"
+	$(BIN)/python -m pytest -q -n auto -m "not engine and not slow and not docs"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -21,7 +21,7 @@ tree under `BurstlabError` (see `burstlab.errors`).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from burstlab.errors import (
     BurstlabError,
@@ -34,6 +34,14 @@ from burstlab.errors import (
     SpecError,
     UsageError,
 )
+
+if TYPE_CHECKING:  # the lazy names below, for static checkers; __getattr__ resolves them
+    from burstlab import cards, engines, fitting, replay, synth, traces
+    from burstlab.cards import card
+    from burstlab.fitting import burstiness, fit
+    from burstlab.spec import WorkloadSpec
+    from burstlab.synth import fidelity, generate, validate
+    from burstlab.traces import connect, ingest, open, sample_frame, scan
 
 __version__ = "0.1.0"
 
@@ -59,6 +67,7 @@ _LAZY = {
     "engines": "burstlab.engines",
 }
 
+#: Every public name, the lazy ones (_LAZY) spelled out so that static checkers see them.
 __all__ = [
     "BurstlabError",
     "EngineError",
@@ -69,8 +78,25 @@ __all__ = [
     "SchemaError",
     "SpecError",
     "UsageError",
+    "WorkloadSpec",
     "__version__",
-    *_LAZY,
+    "burstiness",
+    "card",
+    "cards",
+    "connect",
+    "engines",
+    "fidelity",
+    "fit",
+    "fitting",
+    "generate",
+    "ingest",
+    "open",
+    "replay",
+    "sample_frame",
+    "scan",
+    "synth",
+    "traces",
+    "validate",
 ]
 
 

@@ -11,15 +11,19 @@ import html
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import altair as alt
 import polars as pl
 
 from burstlab.atomic import write_text
 
+#: The file formats altair's `save` writes (PNG, SVG and PDF through vl-convert).
+ChartFormat = Literal["html", "png", "svg", "pdf", "json"]
+
 
 def save_chart(
-    chart: alt.TopLevelMixin, stem: str | Path, formats: Iterable[str] = ("html",)
+    chart: alt.TopLevelMixin, stem: str | Path, formats: Iterable[ChartFormat] = ("html",)
 ) -> list[Path]:
     """Write `chart` as `stem.<fmt>` for each format; returns the paths written."""
     stem = Path(stem)

@@ -43,7 +43,7 @@ def parse_pairs(
     an error (the user meant one of them)."""
     out: dict[str, V] = {}
     for item in _items(text):
-        key, sep, raw = item.rpartition("=")
+        key, sep, raw = item.partition("=")  # keys are names; a value may hold "="
         key = key.strip()
         if keys is not None:
             key = key.lower()

@@ -13,6 +13,7 @@ The CLI prints the same `Summary` a notebook shows, so the two never drift apart
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,8 +63,6 @@ class Summary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        import html
-
         from burstlab.charts import html_table  # altair is heavy; only notebooks get here
 
         parts = [f"<h3>{html.escape(self.title)}</h3>"]

@@ -15,6 +15,7 @@ import polars as pl
 
 from burstlab import traces
 from burstlab.fitting import detect_resolution
+from burstlab.scalars import integer
 
 
 def documented_caveats(source: str) -> list[str]:
@@ -78,7 +79,7 @@ def _time_caveats(arrivals: np.ndarray) -> list[str]:
 
 def _cap_caveat(values: pl.Series, column: str) -> list[str]:
     """A point mass at or just under the maximum suggests a cap (max_tokens, context limit)."""
-    top = int(values.max())
+    top = integer(values.max(), column)
     at_max = int((values == top).sum())
     near = int((values >= 0.99 * top).sum())
     share = near / values.len()

@@ -12,10 +12,11 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from burstlab.charts import save_chart
+from burstlab.charts import ChartFormat, save_chart
+from burstlab.scalars import number
 
 #: Card charts are published files: PNG for the Hub's renderer, SVG for print.
-FORMATS = ("png", "svg")
+FORMATS: tuple[ChartFormat, ...] = ("png", "svg")
 
 
 def rate_bin_s(span_s: float) -> float:
@@ -28,7 +29,7 @@ def rate_bin_s(span_s: float) -> float:
 
 def rate_chart(frame: pl.DataFrame, title: str) -> alt.Chart:
     """Requests per second in fixed bins over the trace (x: seconds since the first request)."""
-    span = float(frame["arrival_s"].max()) if frame.height else 0.0
+    span = number(frame["arrival_s"].max(), "arrival_s") if frame.height else 0.0
     width = rate_bin_s(span)
     counts = (
         frame.select(((pl.col("arrival_s") // width) * width).alias("t_s"))

@@ -263,9 +263,12 @@ def round_ic(value: float | None) -> float | None:
 
 def format_params(params: str | dict[str, float]) -> str:
     """`a=0.871, scale=0.2076` from a params dict or its JSON text (Selection.table)."""
+    values: dict[str, float]
     if isinstance(params, str):
         try:
-            params = json.loads(params)
+            values = json.loads(params)
         except ValueError:
             return params
-    return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+    else:
+        values = params
+    return ", ".join(f"{k}={v:.4g}" for k, v in values.items())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ def front_matter(
     pretty_name: str,
     license_text: str | None,
     rows: int,
-    data_files: Sequence[str] | dict[str, str],
+    data_files: Sequence[str] | Mapping[str, str | Sequence[str]],
     source_datasets: Sequence[str] = (),
     tags: Sequence[str] = (),
     task_categories: Sequence[str] = ("time-series-forecasting",),
@@ -166,7 +166,7 @@ def front_matter(
     a sequence gives one ``default`` config, a dict one config per name
     (``{"records": "records/*.parquet"}``).
     """
-    named = data_files if isinstance(data_files, dict) else {"default": data_files}
+    named = data_files if isinstance(data_files, Mapping) else {"default": data_files}
     configs = [
         {"config_name": name, "data_files": [{"split": "train", "path": p} for p in _paths(paths)]}
         for name, paths in named.items()

@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from burstlab.scalars import integer, number
+
 #: Percentiles a card reports for token counts.
 PERCENTILES = (0.5, 0.9, 0.99)
 
@@ -48,7 +50,10 @@ class RequestSummary:
 def summarize_requests(frame: pl.DataFrame) -> RequestSummary:
     """Rows, time span, mean rate, failures, token percentiles and group counts of `frame`."""
     rows = frame.height
-    span = float(frame["arrival_s"].max() - frame["arrival_s"].min()) if rows else 0.0
+    span = 0.0
+    if rows:
+        arrival = frame["arrival_s"]
+        span = number(arrival.max(), "arrival_s") - number(arrival.min(), "arrival_s")
     tokens = tuple(_token_stats(frame, c) for c in ("input_tokens", "output_tokens"))
     groups = {}
     for col in ("model", "kind"):
@@ -67,15 +72,15 @@ def summarize_requests(frame: pl.DataFrame) -> RequestSummary:
 
 def _token_stats(frame: pl.DataFrame, column: str) -> TokenStats:
     values = frame[column].drop_nulls()
-    q = [float(values.quantile(p, interpolation="linear")) for p in PERCENTILES]
+    q = [number(values.quantile(p, interpolation="linear"), column) for p in PERCENTILES]
     return TokenStats(
         column=column,
-        mean=float(values.mean()),
+        mean=number(values.mean(), column),
         p50=q[0],
         p90=q[1],
         p99=q[2],
-        min=int(values.min()),
-        max=int(values.max()),
+        min=integer(values.min(), column),
+        max=integer(values.max(), column),
     )
 
 

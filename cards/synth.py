@@ -29,6 +29,7 @@ from burstlab.cards.stats import (
 )
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
+from burstlab.scalars import number
 from burstlab.spec import WorkloadSpec
 
 #: Longest held-out window the fidelity section uses (seconds); docs/design.md §4's 20 minutes.
@@ -268,8 +269,8 @@ def fidelity_setup(spec: Any, data_dir: str | Path | None) -> FidelitySetup:
     """Held-out real rows for the spec's source: after the fitted window when the trace goes on
     (out of sample), else the last part of the fitted window (in sample, said so)."""
     real = _source_frame(spec.source.source, data_dir)
-    t0, t1 = spec.source.window or (0.0, float(real["arrival_s"].max()))
-    end = float(real["arrival_s"].max())
+    end = number(real["arrival_s"].max(), "arrival_s")
+    t0, t1 = spec.source.window or (0.0, end)
     span = t1 - t0
     held_s = min(HOLDOUT_MAX_S, span / 3)  # the envelope needs a longer training period
     if end - t1 >= held_s:

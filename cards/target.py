@@ -87,6 +87,7 @@ def card(
     if kind == "source":
         parquet = path if path is not None else traces.parquet_path(str(target), data_dir)
         return publish(out_dir, lambda out: source_card(parquet, out), overwrite=overwrite)
+    assert path is not None  # card_kind names a file or folder for every kind but "source"
     if kind == "run":
         return publish(out_dir, lambda out: run_card(path, out), overwrite=overwrite)
     if kind == "spec":

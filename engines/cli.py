@@ -10,6 +10,7 @@ import typer
 
 from burstlab.console import console as make_console
 from burstlab.engines.instant import instant_server
+from burstlab.engines.instant.config import DEFAULT_MODEL
 from burstlab.engines.llamacpp import local
 from burstlab.errors import EngineError
 from burstlab.options import opt
@@ -91,7 +92,7 @@ def engine(
             ),
             delay_s=delay,
             itl_s=itl,
-            **({"model": model} if model else {}),
+            model=model or DEFAULT_MODEL,
         )
         _serve_until_interrupted(handle, "instant server")
         return

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from burstlab.engines.process import ChildServer, spawn_module
+from burstlab.engines.tinymodel import cached_model
 from burstlab.errors import EngineError, InputError, UsageError
 from burstlab.paths import data_dir as resolve_data_dir
 
@@ -108,8 +109,6 @@ def local(
     not answer /health within `timeout_s` seconds. Use the handle as a context manager (or call
     `stop()`): ``with burstlab.engines.local() as engine: …``.
     """
-    from burstlab.engines.tinymodel import cached_model
-
     if parallel < 1 or ctx_per_slot < 16:
         raise UsageError(
             f"needs parallel ≥ 1 and ctx_per_slot ≥ 16, got {parallel}, {ctx_per_slot}",

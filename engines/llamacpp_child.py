@@ -18,9 +18,11 @@ def serve(
     model: str, alias: str, port: int, n_parallel: int, ctx_per_slot: int, threads: int
 ) -> None:
     """Child-process body: configure and run llama.cpp's server until SIGTERM or parent exit."""
-    import xllamacpp
+    import xllamacpp  # optional extra burstlab[engine]; the module must import without it
 
-    params = xllamacpp.CommonParams()
+    # CommonParams and Server come from xllamacpp's compiled module (`from .xllamacpp import *`),
+    # which ships no stubs: pyright cannot see them
+    params = xllamacpp.CommonParams()  # pyright: ignore[reportAttributeAccessIssue]
     params.model.path = model
     params.model_alias = {alias}
     params.port = port
@@ -33,7 +35,8 @@ def serve(
     params.cpuparams_batch.poll = 0
     params.endpoint_metrics = True
     params.endpoint_slots = True
-    server = xllamacpp.Server(params)  # serves on its own threads from here on
+    # serves on its own threads from here on
+    server = xllamacpp.Server(params)  # pyright: ignore[reportAttributeAccessIssue]
     print(f"burstlab engine: serving {model} as {alias!r} on http://{HOST}:{port}", flush=True)
     wait_for_exit_request()
     del server

@@ -16,7 +16,9 @@ import urllib.request
 from pathlib import Path
 
 
-def spawn_module(module: str, args: list[str], *, log_path: Path | None = None) -> subprocess.Popen:
+def spawn_module(
+    module: str, args: list[str], *, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start `python -m module args…` with stdin as the parent-liveness pipe.
 
     stdout is a pipe (the child announces readiness there) unless `log_path` is given, in which

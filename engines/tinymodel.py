@@ -209,7 +209,7 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     letter pairs and common words. Longer pieces score higher, so the tokenizer merges greedily
     towards words, as a real SPM vocabulary would.
     """
-    from gguf import TokenType
+    from gguf import TokenType  # optional extra burstlab[engine]: only building a model needs it
 
     pieces = ["<unk>", "<s>", "</s>"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
@@ -271,7 +271,7 @@ def build_tiny_model(path: str | Path, size: str = "tiny", *, seed: int = 0) -> 
     Deterministic for a given (size, seed, BUILDER_VERSION). The tiny preset is ~9 MB and takes
     about a second; `medium` is about 170 MB.
     """
-    import gguf
+    import gguf  # optional extra burstlab[engine]: only building a model needs it
 
     shape = size_preset(size)
     path = Path(path)

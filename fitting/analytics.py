@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from burstlab.errors import SchemaError
 from burstlab.fitting.arrivals import arrival_times, detect_resolution, fit_arrivals
 from burstlab.results import Result, Summary
 from burstlab.spec import WindowFit
@@ -73,7 +74,7 @@ class RateDecomposition:
 def decompose_rate(t: np.ndarray, window_s: float = 3600.0) -> RateDecomposition | None:
     """Trend + daily (+ weekly) seasonality of the rate, or None when the trace covers less
     than two days (a period must repeat at least twice to be told apart from trend)."""
-    from statsmodels.tsa.seasonal import MSTL, STL
+    from statsmodels.tsa.seasonal import MSTL, STL  # heavy (~0.4 s): not at import
 
     c = window_counts(t, window_s).astype(np.float64) / window_s
     day = round(86400 / window_s)
@@ -318,8 +319,6 @@ def burstiness(
     lf = frame.lazy()
     out = [analyse(arrival_times(lf, column), "all", window_s, fit_windows=fit_windows)]
     if by is not None:
-        from burstlab.errors import SchemaError
-
         names = lf.collect_schema().names()
         if by not in names:
             raise SchemaError(f"cannot group by {by!r}: the table has columns {names}")

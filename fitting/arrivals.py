@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+import scipy.optimize as opt
 
 from burstlab import distributions as dist
-from burstlab.errors import FitError, SchemaError
+from burstlab.errors import FitError, SchemaError, UsageError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import (
     Selection,
@@ -33,6 +34,7 @@ from burstlab.fitting.select import (
     bootstrap_pvalue,
     diagnose,
     diagnose_grid,
+    grid_ks_ad,
     information,
     ks_ad,
     ks_ad_cdf,
@@ -164,7 +166,7 @@ def arrival_times(frame: pl.DataFrame | pl.LazyFrame, column: str = "arrival_s")
 def fit_arrivals(
     frame: pl.DataFrame | pl.LazyFrame | np.ndarray,
     *,
-    resolution_s: float | str | None = "auto",
+    resolution_s: float | Literal["auto"] | None = "auto",
     families: Sequence[str] = ARRIVAL_FAMILIES,
     gof: bool = False,
     gof_n: int = 1000,
@@ -180,15 +182,20 @@ def fit_arrivals(
     subsample of ``gof_n`` gaps, ``gof_boot`` resamples — slow, so off by default).
     ``with_stderr=False`` skips the standard errors (numerical Hessians) for quick summaries.
     """
+    if isinstance(resolution_s, str) and resolution_s != "auto":
+        raise UsageError(
+            f"expected seconds, None or 'auto', found {resolution_s!r}", param="resolution_s"
+        )
     t = arrival_times(frame) if not isinstance(frame, np.ndarray) else sorted_times(frame)
     if t.size < 3:
         raise FitError(f"need at least 3 arrivals to fit inter-arrival times, found {t.size}")
-    res = detect_resolution(t) if resolution_s == "auto" else None
-    r = res.resolution_s if res is not None else resolution_s
-    gaps = np.diff(t)
-    if res is None:
-        res = detect_resolution(t)
+    res = detect_resolution(t)
+    if resolution_s == "auto":
+        r = res.resolution_s
+    else:  # a grid forced by the caller (or None: continuous timestamps)
+        r = resolution_s
         res = Resolution(r, res.zero_gap_share, res.on_grid_share, res.n_gaps)
+    gaps = np.diff(t)
     mean_gap = float(gaps.mean())
     cv = float(gaps.std() / mean_gap) if mean_gap > 0 else math.nan
     notes: list[str] = []
@@ -264,8 +271,6 @@ def _mixture_fixed_mean(params: dict[str, float], s: fam.Sample) -> dict[str, fl
     the second component's log-scale is solved from the constraint, the other four
     parameters (logit weight, log-scale 1, log σ₁, log σ₂) are optimised (Nelder–Mead, from
     the EM solution)."""
-    import scipy.optimize as opt
-
     m = s.mean
     xs, ws = s.coarse()
     logx = np.log(xs)
@@ -443,7 +448,7 @@ def _refit_ks(family: str, method: str, gaps: np.ndarray, r: float | None) -> fl
     kv, w = grid_counts(gaps, r)
     mean = float(np.dot(kv, w) * r / w.sum()) if method.endswith("mean-preserving") else None
     shape, scale = fam.grid_mle(family, kv, w, r, mean=mean)
-    return diagnose_grid(family, shape, scale, kv, w, r, 2).ks
+    return grid_ks_ad(family, shape, scale, kv, w, r)[0]
 
 
 def _add_gof(fit: ArrivalFit, gaps: np.ndarray, r, n_sub: int, n_boot: int, seed: int) -> None:
@@ -466,6 +471,7 @@ def _add_gof(fit: ArrivalFit, gaps: np.ndarray, r, n_sub: int, n_boot: int, seed
                 return _refit_ks(family, method, sim, r)
 
             seen[key] = bootstrap_pvalue(observed, one, n_boot, seed)
+        assert c.diagnostics is not None  # fit_positive and _fit_grid diagnose every candidate
         c.diagnostics.gof_pvalue = seen[key]
         c.diagnostics.gof_method = (
             f"parametric bootstrap of KS, {n_boot} resamples of n={sub.size} (refit each)"

@@ -28,7 +28,7 @@ import polars as pl
 from burstlab.fitting.arrivals import ArrivalFit
 from burstlab.fitting.gaplaw import cross_ks, gap_law
 from burstlab.fitting.modulation import ModulationFit, operational_gap_ks, renewal_idc_error
-from burstlab.spec import EmpiricalDist
+from burstlab.spec import ArrivalModel, EmpiricalDist, GapShape
 
 
 @dataclass
@@ -36,8 +36,8 @@ class ArrivalChoice:
     """The audit of the arrival-model choice: one row per candidate, and the winner."""
 
     candidates: pl.DataFrame  # model, gap_shape, gap_ks, idc_rms_log_error, score, chosen
-    model: str
-    gap_shape: str
+    model: ArrivalModel
+    gap_shape: GapShape
     gap_law: EmpiricalDist | None
 
     def note(self) -> str:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize as opt
 
 # ---------------------------------------------------------------------------------------------
 # Implied dispersion of a Markov-modulated process (the model check used for selection)
@@ -107,8 +108,6 @@ def fit_log_ar(
 ) -> LogARFit:
     """Fit σ₁, τ₁, σ₂, τ₂ of log λ = x₁ + x₂ (independent AR(1)s on the window grid) so the
     implied IDC matches the empirical one in log space (least squares), then discretise."""
-    import scipy.optimize as opt
-
     scales = np.asarray(idc_scales, dtype=np.float64)
     target = np.log(np.maximum(np.asarray(idc_values, dtype=np.float64), 1e-9))
     lags = round(max(scales.max(), span_s or 0.0) / window_s) + 1

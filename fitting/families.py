@@ -15,6 +15,7 @@ math: sufficient statistics, log-likelihoods, MLEs, the interval-censored grid l
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,7 +188,8 @@ def _weibull_shape(s: Sample) -> float:
         return 0.01
     if score(hi) >= 0:
         return 100.0
-    return math.exp(opt.brentq(score, lo, hi, xtol=1e-10))
+    # without full_output brentq returns the root alone; SciPy's inline types do not say so
+    return math.exp(opt.brentq(score, lo, hi, xtol=1e-10))  # pyright: ignore[reportArgumentType]
 
 
 def mle(family: str, s: Sample) -> tuple[float, float]:
@@ -266,9 +268,18 @@ def grid_pmf(family: str, shape: float, scale: float, k: np.ndarray, r: float) -
     return np.maximum(out, 1e-300)
 
 
-def grid_loglik(family: str, shape: float, scale: float, k: np.ndarray, w: np.ndarray, r: float):
+def grid_loglik(
+    family: str, shape: float, scale: float, k: np.ndarray, w: np.ndarray, r: float
+) -> float:
     """Σ wₖ log P(k) — the interval-censored log-likelihood of grid-recorded gaps."""
     return float(np.dot(w, np.log(grid_pmf(family, shape, scale, k, r))))
+
+
+def _bounded_argmin(f: Callable[[float], float], lo: float, hi: float) -> float:
+    """Where `f` is least on [lo, hi] (SciPy's bounded Brent search)."""
+    res = opt.minimize_scalar(f, bounds=(lo, hi), method="bounded")
+    # SciPy's inline types make this OptimizeResult a plain object, without its fields
+    return float(res.x)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def grid_mle(
@@ -287,8 +298,7 @@ def grid_mle(
         def nll1(log_scale: float) -> float:
             return -grid_loglik(family, 1.0, math.exp(log_scale), k, w, r)
 
-        res = opt.minimize_scalar(nll1, bounds=(math.log(m) - 5, math.log(m) + 5), method="bounded")
-        return 1.0, math.exp(res.x)
+        return 1.0, math.exp(_bounded_argmin(nll1, math.log(m) - 5, math.log(m) + 5))
     lo, hi = _shape_bounds(family)
     if mean is not None:
 
@@ -296,8 +306,7 @@ def grid_mle(
             shape = math.exp(log_shape)
             return -grid_loglik(family, shape, mean / scale_one_mean(family, shape), k, w, r)
 
-        res = opt.minimize_scalar(nll_shape, bounds=(lo, hi), method="bounded")
-        shape = math.exp(res.x)
+        shape = math.exp(_bounded_argmin(nll_shape, lo, hi))
         return shape, mean / scale_one_mean(family, shape)
 
     def nll(theta: np.ndarray) -> float:

@@ -62,7 +62,7 @@ def _discrete_cdf_parts(family: str, params: dict[str, float], kv: np.ndarray):
     return lo, hi, norm
 
 
-def discrete_loglik(family: str, params: dict[str, float], kv: np.ndarray, w: np.ndarray):
+def discrete_loglik(family: str, params: dict[str, float], kv: np.ndarray, w: np.ndarray) -> float:
     """Σ w log P(X = k), P(k) = [S(k − ½) − S(k + ½)] / S(½) for integers k ≥ 1."""
     if family in dist.SHAPE_NAME or family == "exponential":
         shape, scale = dist.shape_scale(family, params)
@@ -285,7 +285,8 @@ def load_coupling(
                 "window_s": float(w),
                 "n_windows": int(c.size),
                 "corr": float(np.corrcoef(c, m)[0, 1]),
-                "spearman": float(st.spearmanr(c, m).statistic),
+                # SciPy builds its result classes at run time: pyright sees no `statistic`
+                "spearman": float(st.spearmanr(c, m).statistic),  # pyright: ignore[reportAttributeAccessIssue]
                 "elasticity": slope,
             }
         )
@@ -412,7 +413,12 @@ def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
     inp = df["input_tokens"].to_numpy()
     out = df["output_tokens"].to_numpy()
     both = ok & (inp > 0) & (out > 0)
-    spearman = float(st.spearmanr(inp[both], out[both]).statistic) if both.sum() > 2 else 0.0
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
+    spearman = (
+        float(st.spearmanr(inp[both], out[both]).statistic)  # pyright: ignore[reportAttributeAccessIssue]
+        if both.sum() > 2
+        else 0.0
+    )
     rho = (
         float(np.corrcoef(normal_scores(inp[both]), normal_scores(out[both]))[0, 1])
         if both.sum() > 2

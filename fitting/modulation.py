@@ -271,7 +271,8 @@ def operational_gap_ks(fit: ModulationFit, t: np.ndarray, seed: int = 0) -> floa
     lam = fit.local_rate[np.clip(idx, 0, fit.local_rate.size - 1)]
     unit = fit.regime().within
     implied = unit.sample(np.random.default_rng(seed), gaps.size) / np.maximum(lam, 1e-12)
-    return float(stats.ks_2samp(gaps, implied).statistic)
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
+    return float(stats.ks_2samp(gaps, implied).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 #: The renewal model's dispersion is checked by simulation only up to this many arrivals.

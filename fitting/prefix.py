@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from burstlab.fitting.lengths import empirical_model
-from burstlab.spec import Marginal, PrefixSpec
+from burstlab.scalars import number
+from burstlab.spec import Marginal, PointMass, PrefixSpec
 
 
 def fit_prefix(frame: pl.DataFrame | pl.LazyFrame, block_tokens: int = 512) -> PrefixSpec | None:
@@ -44,7 +45,9 @@ def fit_prefix(frame: pl.DataFrame | pl.LazyFrame, block_tokens: int = 512) -> P
     blocks = blocks.join(first_seen, on="block").with_columns(
         (pl.col("pos") > pl.col("first")).alias("seen")
     )
-    hit_rate = float(blocks["seen"].mean())
+    if blocks.is_empty():  # every list of block ids is empty: nothing to measure, as without ids
+        return None
+    hit_rate = number(blocks["seen"].mean(), "hash_ids")
     # leading run of seen blocks per request
     lead = (
         blocks.sort("req", "i")
@@ -56,8 +59,6 @@ def fit_prefix(frame: pl.DataFrame | pl.LazyFrame, block_tokens: int = 512) -> P
     pos = kv > 0
     masses = []
     if (~pos).any():
-        from burstlab.spec import PointMass
-
         masses.append(PointMass(0.0, float(w[~pos].sum() / w.sum())))
     emp = empirical_model(kv[pos].astype(float), w[pos].astype(float), float(w.sum()), masses)
     shared = Marginal(

@@ -18,6 +18,7 @@ import polars as pl
 
 from burstlab.charts import write_html_report
 from burstlab.spec import FamilyFit
+from burstlab.stats import window_counts
 
 if TYPE_CHECKING:
     from burstlab.fitting.workload import WorkloadFit
@@ -143,8 +144,6 @@ def dispersion_chart(fit: WorkloadFit) -> alt.Chart:
 
 def rate_chart(t: np.ndarray, window_s: float = 60.0) -> alt.Chart:
     """Requests per second in consecutive windows."""
-    from burstlab.stats import window_counts
-
     c = window_counts(t, window_s)
     data = pl.DataFrame({"time_s": window_s * np.arange(c.size), "rate_per_s": c / window_s})
     return (
@@ -207,7 +206,7 @@ def write_report(fit: WorkloadFit, path: str | Path) -> Path:
         rate_chart(t),
     ]
     lengths_chart = length_cdf_chart(fit)
-    if lengths_chart is not None:
+    if lengths_chart is not None and fit.lengths is not None:  # the chart exists with lengths
         charts.append(lengths_chart)
         cands = list(fit.lengths.output.selection.candidates)
         if fit.rows is not None and cands:

@@ -92,14 +92,22 @@ def diagnose_grid(
     n = float(w.sum())
     ll = fam.grid_loglik(family, shape, scale, k_vals, w, r)
     aic, bic = information(ll, k, n)
+    ks, ad = grid_ks_ad(family, shape, scale, k_vals, w, r)
+    mean_ratio = scale * dist.scale_one_mean(family, shape) / (float(np.dot(w, k_vals)) * r / n)
+    return FitDiagnostics(int(n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
+
+
+def grid_ks_ad(
+    family: str, shape: float, scale: float, k_vals: np.ndarray, w: np.ndarray, r: float
+) -> tuple[float, float]:
+    """KS distance and A² of gaps on a grid of step `r` (`k_vals` steps, weights `w`) against
+    the fitted family's probabilities of each grid cell."""
     top = int(k_vals.max())
     grid = np.arange(top + 1, dtype=np.float64)
     counts = np.zeros(top + 1)
     counts[k_vals.astype(np.int64)] = w
     pmf = fam.grid_pmf(family, shape, scale, grid, r)
-    ks, ad = ks_ad_from_cdf(counts, np.cumsum(pmf), n)
-    mean_ratio = scale * dist.scale_one_mean(family, shape) / (float(np.dot(w, k_vals)) * r / n)
-    return FitDiagnostics(int(n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
+    return ks_ad_from_cdf(counts, np.cumsum(pmf), float(w.sum()))
 
 
 def stderr(nll: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray | None:

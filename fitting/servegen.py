@@ -26,8 +26,9 @@ import numpy as np
 import polars as pl
 
 from burstlab import distributions as dist
-from burstlab.errors import InputError
+from burstlab.errors import InputError, UsageError
 from burstlab.fitting.lengths import fit_counts
+from burstlab.scalars import number
 from burstlab.spec import (
     ArrivalSpec,
     Copula,
@@ -141,16 +142,16 @@ def _window_fits(trace: pl.DataFrame) -> list[WindowFit]:
 
 def _renewal(windows: list[WindowFit], mean_rate: float) -> FamilyFit:
     """The dominant family's rate-weighted median shape, scaled to the mean rate."""
-    active = [w for w in windows if w.fit is not None]
+    active = [(w, w.fit) for w in windows if w.fit is not None]
     if not active or mean_rate <= 0:
         return FamilyFit("exponential", {"scale": 1.0 / max(mean_rate, 1e-12)}, "given")
     weight: dict[str, float] = {}
-    for w in active:
-        weight[w.fit.family] = weight.get(w.fit.family, 0.0) + w.rate_per_s
-    family = max(weight, key=weight.get)
-    pick = [w for w in active if w.fit.family == family]
-    shapes = np.array([dist.shape_scale(family, w.fit.params)[0] for w in pick])
-    rates = np.array([w.rate_per_s for w in pick])
+    for w, fit in active:
+        weight[fit.family] = weight.get(fit.family, 0.0) + w.rate_per_s
+    family = max(weight, key=weight.__getitem__)
+    pick = [(w, fit) for w, fit in active if fit.family == family]
+    shapes = np.array([dist.shape_scale(family, fit.params)[0] for _, fit in pick])
+    rates = np.array([w.rate_per_s for w, _ in pick])
     order = np.argsort(shapes)
     cum = np.cumsum(rates[order]) / rates.sum()
     shape = float(shapes[order][np.searchsorted(cum, 0.5)])
@@ -178,12 +179,8 @@ def _length_counts(
         if name is None:
             continue
         found = True
-        reqs = float(
-            trace.filter((pl.col("window_start_s") >= lo) & (pl.col("window_start_s") < hi))[
-                "rate"
-            ].sum()
-            * TRACE_WINDOW_S
-        )
+        in_range = trace.filter((pl.col("window_start_s") >= lo) & (pl.col("window_start_s") < hi))
+        reqs = number(in_range["rate"].sum(), "rate") * TRACE_WINDOW_S
         for v, p in fields[name].items():
             values[v] = values.get(v, 0.0) + p * reqs
     if not found or not values:
@@ -201,7 +198,7 @@ def client_spec(
     trace = read_trace(trace_path)
     windows = _window_fits(trace)
     duration = len(windows) * TRACE_WINDOW_S
-    expected = float(trace["rate"].sum() * TRACE_WINDOW_S)
+    expected = number(trace["rate"].sum(), "rate") * TRACE_WINDOW_S
     mean_rate = expected / duration
     arrivals = ArrivalSpec(
         renewal=_renewal(windows, mean_rate),
@@ -257,7 +254,10 @@ def import_servegen(paths: Sequence[str | Path]) -> WorkloadSpec:
     for p in map(Path, paths):
         traces += sorted(p.rglob("chunk-*-trace.csv")) if p.is_dir() else [p]
     if not traces:
-        raise InputError(None, "no ServeGen trace files", expected="chunk-<i>-trace.csv")
+        raise UsageError(
+            f"no ServeGen trace files (chunk-<i>-trace.csv) in {[str(p) for p in paths]}",
+            param="paths",
+        )
     groups = []
     for tp in traces:
         ds = tp.with_name(tp.name.replace("-trace.csv", "-dataset.json"))

@@ -18,6 +18,7 @@ import polars as pl
 from burstlab.errors import FitError, SchemaError
 from burstlab.fitting.arrivals import MEAN_PRESERVING, fit_positive
 from burstlab.fitting.select import Selection
+from burstlab.scalars import integer, number
 from burstlab.spec import (
     ArrivalSpec,
     FamilyFit,
@@ -120,7 +121,7 @@ class DurationFit:
     reference: tuple[str, float, float] | None = None
 
     @property
-    def best(self):
+    def best(self) -> FamilyFit:
         return self.selection.best
 
     def comparison(self) -> pl.DataFrame:
@@ -142,7 +143,9 @@ class DurationFit:
         return pl.DataFrame(rows)
 
 
-def fit_duration(values: np.ndarray, name: str, reference=None) -> DurationFit:
+def fit_duration(
+    values: np.ndarray, name: str, reference: tuple[str, float, float] | None = None
+) -> DurationFit:
     """Renewal-family fits (by BIC among mean-preserving) of positive durations in seconds."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x) & (x > 0)]
@@ -206,7 +209,7 @@ def fit_cold_starts(cold_starts: pl.DataFrame | pl.LazyFrame) -> ColdStartFit:
     comps = [
         {
             "component": c,
-            "mean_s": float(df[c].mean()),
+            "mean_s": number(df[c].mean(), c),
             "share_of_total": float(df[c].sum()) / tot if tot > 0 else math.nan,
         }
         for c in COMPONENTS
@@ -248,7 +251,7 @@ def function_specs(
         sel = per
         for k in keys:
             sel = sel.filter(pl.col(k) == row[k]) if row[k] is not None else sel
-        first, last = int(sel["minute"].min()), int(sel["minute"].max())
+        first, last = integer(sel["minute"].min(), "minute"), integer(sel["minute"].max(), "minute")
         counts = np.zeros(last - first + 1)
         counts[sel["minute"].to_numpy() - first] = sel["count"].to_numpy()
         rate = float(counts.sum() / (counts.size * 60.0))
@@ -290,12 +293,17 @@ def functions_workload(
     specs = function_specs(invocations, top=top)
     if not specs:
         raise SchemaError("no function has enough invocations to fit")
-    start = min(s.arrivals.rate_curve.start_s for s in specs.values())
-    end = max(s.source.window[1] for s in specs.values())
-    rates = np.zeros(round((end - start) / 60.0))
+    curves: list[tuple[RateCurve, list[float]]] = []
     for s in specs.values():
-        r = np.asarray(s.arrivals.rate_curve.rates_per_s)
-        i = round((s.arrivals.rate_curve.start_s - start) / 60.0)
+        # function_specs gives every spec a per-minute rate curve and the window it covers
+        assert s.arrivals.rate_curve is not None and s.source.window is not None
+        curves.append((s.arrivals.rate_curve, s.source.window))
+    start = min(curve.start_s for curve, _ in curves)
+    end = max(window[1] for _, window in curves)
+    rates = np.zeros(round((end - start) / 60.0))
+    for curve, _ in curves:
+        r = np.asarray(curve.rates_per_s)
+        i = round((curve.start_s - start) / 60.0)
         rates[i : i + r.size] += r
     total = sum(s.source.rows for s in specs.values())
     mean_rate = total / (rates.size * 60.0)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from burstlab import traces
+from burstlab import __version__, traces
 from burstlab.errors import FitError, SchemaError
 from burstlab.fitting.analytics import Burstiness, analyse
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
@@ -162,8 +162,6 @@ def fit(
         by=by,
         window=[float(t[0]), float(t[-1])],
     )
-    from burstlab import __version__
-
     spec = WorkloadSpec(
         source=fp,
         arrivals=spec_arrivals,

@@ -19,6 +19,7 @@ import polars as pl
 
 from burstlab.atomic import write_json
 from burstlab.errors import UsageError
+from burstlab.replay.report import capacity_report
 from burstlab.replay.run import ReplayConfig, replay
 from burstlab.results import Result, Summary
 
@@ -58,7 +59,7 @@ class CapacityResult(Result):
         }
 
 
-def replay_probe(requests, config: ReplayConfig) -> Probe:
+def replay_probe(requests: pl.DataFrame | pl.LazyFrame, config: ReplayConfig) -> Probe:
     """A probe that replays `requests` with `config` at the probe's speedup (it replaces the
     config's own)."""
     if config.slo is None:
@@ -155,7 +156,5 @@ def search_capacity(
     )
     write_json(out / "capacity.json", result.to_dict())
     if "offered_rps" in probes.columns and probes["offered_rps"].is_not_null().all():
-        from burstlab.replay.report import capacity_report
-
         capacity_report(out, probes.sort("offered_rps"), target)
     return result

@@ -10,7 +10,7 @@ the highest rate with p99 lag ≤ `lag_bound_s` and delivered/offered ≥ `min_d
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +143,7 @@ def calibrate(
     lag_bound_s: float = 0.002,
     min_delivered: float = 0.99,
     endpoint: str = "completions",
-    on_step=None,
+    on_step: Callable[[dict], object] | None = None,
     out: str | Path | None = None,
 ) -> Calibration:
     """Start the instant server, measure every rate in `rates` (requests/s, ascending) for

@@ -369,9 +369,11 @@ def compare_load_cmd(
         api_key_env=api_key_env, source=real,
     )  # fmt: skip
     folder = _out(ctx, out, "compare-load", overwrite)
-    frames = [_requests(ctx, real), _requests(ctx, synthetic)]
+    real_frame, synthetic_frame = _requests(ctx, real), _requests(ctx, synthetic)
     with _local_engine(engine, parallel, config, ctx) as (config, info):
-        result = compare_loads(*frames, config, folder, engine_info=info, overwrite=overwrite)
+        result = compare_loads(
+            real_frame, synthetic_frame, config, folder, engine_info=info, overwrite=overwrite
+        )
     console.print(result.summary().renderable())
     console.print(f"runs: {result.runs['real']}, {result.runs['synthetic']}")
 

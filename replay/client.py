@@ -23,9 +23,9 @@ import gc
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 
@@ -35,6 +35,7 @@ from burstlab.replay.schedule import now, wait_until
 from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret, text_chars
 
 Policy = Literal["send-late", "drop"]
+T = TypeVar("T")
 GC_SAFETY_OBJECTS = 2_000_000
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
@@ -175,6 +176,10 @@ async def _drain(content: aiohttp.StreamReader, limit_s: float = 1.0) -> None:
         async with timeout(limit_s):
             while await content.readany():
                 pass
+
+
+#: Sends of one request when the connection fails before any response byte (stale keep-alive).
+MAX_ATTEMPTS = 3
 
 
 class _CountingConnector(aiohttp.TCPConnector):
@@ -345,15 +350,17 @@ class ReplayClient:
         if lag > stats.max_lag_s:
             stats.max_lag_s = lag
         try:
-            try:
-                await self._exchange(r, parser)
-            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-                if r.status is not None:
-                    raise
-                # Nothing came back: most likely a keep-alive connection the server had just
-                # closed. Once, on another connection; `attempts` records it.
-                r.attempts += 1
-                await self._exchange(r, parser)
+            while True:
+                try:
+                    await self._exchange(r, parser)
+                    break
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                    if r.status is not None or r.attempts >= MAX_ATTEMPTS:
+                        raise
+                    # Nothing came back: a keep-alive connection the server had just closed
+                    # (the failed one leaves the pool, and several idle ones can be stale at
+                    # once). Again, on another connection; `attempts` records it.
+                    r.attempts += 1
         except MalformedEvent as exc:
             r.fail("malformed", str(exc))
         except (TimeoutError, asyncio.TimeoutError) as exc:
@@ -472,7 +479,7 @@ class ReplayClient:
 
 
 @contextlib.contextmanager
-def quiet_runtime(switch_interval_s: float = 0.0005):
+def quiet_runtime(switch_interval_s: float = 0.0005) -> Iterator[None]:
     """Keep the interpreter from stalling the pacer during a run.
 
     The cyclic garbage collector can pause for tens of ms once many records are alive, so it is
@@ -497,7 +504,7 @@ def quiet_runtime(switch_interval_s: float = 0.0005):
         gc.collect()
 
 
-def _run_on_new_loop(coro):
+def _run_on_new_loop(coro: Coroutine[Any, Any, T]) -> T:
     with quiet_runtime():
         try:
             import uvloop
@@ -506,7 +513,7 @@ def _run_on_new_loop(coro):
         return uvloop.run(coro)
 
 
-def run_async(coro):
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on uvloop when it is installed (faster I/O), else asyncio's loop,
     inside quiet_runtime().
 

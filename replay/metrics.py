@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from burstlab.replay.summary import RunSummary
+from burstlab.scalars import integer, number
 
 PERCENTILES: tuple[float, ...] = (50, 90, 95, 99, 99.9)
 LATENCY_COLUMNS = ("ttft_s", "ttft_sched_s", "e2e_s", "e2e_sched_s", "tpot_s")
@@ -105,8 +106,8 @@ def steady_mask(records: pl.DataFrame, warmup: float, drain: float) -> tuple[pl.
     its first `warmup` and last `drain` fractions (warm-up and drain excluded)."""
     if records.height == 0:
         return pl.lit(False), [0.0, 0.0]
-    lo_t = float(records["intended_s"].min())
-    hi_t = float(records["intended_s"].max())
+    lo_t = number(records["intended_s"].min(), "intended_s")
+    hi_t = number(records["intended_s"].max(), "intended_s")
     span = hi_t - lo_t
     lo, hi = lo_t + warmup * span, hi_t - drain * span
     return pl.col("intended_s").is_between(lo, hi), [lo, hi]
@@ -135,9 +136,9 @@ def summarize(
         .sort("error_kind")
         .rows()
     )
-    duration = float(pr["end_s"].max()) if n else 0.0
-    span = float(pr["intended_s"].max() - pr["intended_s"].min()) if n > 1 else 0.0
-    send_span = float(sent["sent_s"].max() - sent["sent_s"].min()) if sent.height > 1 else 0.0
+    duration = number(pr["end_s"].max(), "end_s") if n else 0.0
+    span = time_span(pr["intended_s"]) if n > 1 else 0.0
+    send_span = time_span(sent["sent_s"]) if sent.height > 1 else 0.0
     out_tokens = int(ok["output_tokens"].fill_null(0).sum())
     in_tokens = (
         int(ok["prompt_tokens_server"].fill_null(ok["input_tokens"]).sum()) if ok.height else 0
@@ -208,7 +209,12 @@ def peak_in_flight(pr: pl.DataFrame) -> int:
             sent.select(t=pl.col("end_s"), d=pl.lit(-1)),
         ]
     ).sort(["t", "d"])
-    return int(events["d"].cum_sum().max())
+    return integer(events["d"].cum_sum().max(), "in-flight count")
+
+
+def time_span(times: pl.Series) -> float:
+    """Latest minus earliest time of a non-empty column of run-clock seconds."""
+    return number(times.max(), times.name) - number(times.min(), times.name)
 
 
 def token_agreement(ok: pl.DataFrame) -> dict:
@@ -218,7 +224,7 @@ def token_agreement(ok: pl.DataFrame) -> dict:
         both = ok.filter(pl.col(a).is_not_null() & pl.col(b).is_not_null())
         if both.height == 0:
             return None, 0
-        return float((both[a] != both[b]).mean()), both.height
+        return number((both[a] != both[b]).mean(), a), both.height
 
     prompt_rate, prompt_n = rate("prompt_tokens_client", "prompt_tokens_server")
     out_rate, out_n = rate("output_tokens_client", "output_tokens_server")

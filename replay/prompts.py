@@ -25,6 +25,10 @@ from typing import Protocol
 import numpy as np
 
 from burstlab.errors import ReplayError
+from burstlab.replay.http import ControlClient
+
+#: One piece of a prompt: literal text, or [pool start, words] (a slice of the word pool).
+Piece = str | list[int]
 
 #: Candidate words; the ones the target tokenizer keeps as a single token (with a leading space)
 #: form the prompt vocabulary.
@@ -99,8 +103,6 @@ class ServerTokenizeCounter:
     exact = True
 
     def __init__(self, base_url: str, model: str | None, headers: dict[str, str] | None = None):
-        from burstlab.replay.http import ControlClient
-
         self._client = ControlClient(base_url, headers, timeout_s=30.0)
         self._model = model
         self.name = f"server:{base_url}/tokenize"
@@ -123,7 +125,9 @@ class ServerTokenizeCounter:
         self._client.close()
 
 
-def server_counter(base_url: str, model: str | None, headers: dict[str, str] | None = None):
+def server_counter(
+    base_url: str, model: str | None, headers: dict[str, str] | None = None
+) -> ServerTokenizeCounter | None:
     """A ServerTokenizeCounter when the server answers `/tokenize`, else None."""
     counter = ServerTokenizeCounter(base_url, model, headers)
     try:
@@ -222,13 +226,13 @@ class PromptBuilder:
             rest //= base
         return " " + " ".join(digits)
 
-    def _segments(self, req_id: int, n: int, hash_ids: Sequence[int] | None) -> list:
+    def _segments(self, req_id: int, n: int, hash_ids: Sequence[int] | None) -> list[Piece]:
         """The prompt as [text | [pool start, words]] pieces summing to n words.
 
         Every block and every request starts with words spelling its id, so two different
         blocks (or requests) never have the same text however their pool offsets fall.
         """
-        pieces: list = []
+        pieces: list[Piece] = []
         k = self._id_words
         if hash_ids:
             left = n
@@ -248,16 +252,18 @@ class PromptBuilder:
             pieces.append([self._offset(req_id, 1), n - k])
         return pieces
 
-    def _text(self, pieces: list[list]) -> str:
+    def _text(self, pieces: list[Piece]) -> str:
         return "".join(p if isinstance(p, str) else self._slice(p[0], p[1]) for p in pieces)
 
     @staticmethod
-    def _resize(pieces: list, diff: int) -> None:
+    def _resize(pieces: list[Piece], diff: int) -> None:
         """Add (diff > 0) or remove (diff < 0) words at the end, keeping at least one word."""
         if diff > 0:
-            if isinstance(pieces[-1], str):
-                pieces.append([0, 0])
-            pieces[-1][1] += diff
+            last = pieces[-1]
+            if isinstance(last, str):
+                last = [0, 0]
+                pieces.append(last)
+            last[1] += diff
             return
         while diff < 0 and len(pieces) > 1:
             last = pieces[-1]
@@ -270,11 +276,13 @@ class PromptBuilder:
                 return
             pieces.pop()
             diff += size
-        if diff < 0 and isinstance(pieces[0], list):
-            pieces[0][1] = max(1, pieces[0][1] + diff)
-        elif diff < 0:
-            words = pieces[0].split()
-            pieces[0] = " " + " ".join(words[: max(1, len(words) + diff)])
+        if diff < 0:
+            first = pieces[0]
+            if isinstance(first, list):
+                first[1] = max(1, first[1] + diff)
+            else:
+                words = first.split()
+                pieces[0] = " " + " ".join(words[: max(1, len(words) + diff)])
 
     def build(
         self,

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.charts import save_chart, write_html_report
-from burstlab.replay.metrics import bin_width, lag_over_time, per_request
+from burstlab.replay.metrics import bin_width, lag_over_time, per_request, time_span
 from burstlab.replay.summary import RunSummary
 
 MAX_POINTS = 4000
@@ -71,9 +71,7 @@ def run_charts(records: pl.DataFrame, summary: RunSummary) -> alt.VConcatChart:
     """All run charts stacked: rates, lag, in-flight, latencies over time, CDFs."""
     pr = per_request(records)
     bin_s = bin_width(float(summary.get("duration_s") or 1.0))
-    span = (
-        float(records["intended_s"].max() - records["intended_s"].min()) if records.height else 1.0
-    )
+    span = time_span(records["intended_s"]) if records.height else 1.0
     lag_bin_s = bin_width(max(span, 0.01))
     width = 640
     rate = (

@@ -26,6 +26,7 @@ from burstlab import __version__
 from burstlab.atomic import write_json
 from burstlab.engines import EngineHandle
 from burstlab.errors import ReplayError, UsageError
+from burstlab.progress import progress as progress_bar
 from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
 from burstlab.replay.goodput import SLO, goodput
 from burstlab.replay.metrics import per_request, summarize, vllm_keys
@@ -210,8 +211,10 @@ def replay(
     run_dir = Path(out)
     if (run_dir / "records").exists() and any((run_dir / "records").iterdir()):
         if not overwrite:
-            raise ReplayError(
-                f"{run_dir}: already holds a run's records; choose an empty --out or --overwrite"
+            raise UsageError(
+                f"{run_dir} already holds a run's records; choose an empty folder or allow "
+                "replacing it (overwrite)",
+                param="out",
             )
         shutil.rmtree(run_dir / "records")
         for name in ("run.json", "summary.json", "report.html"):
@@ -227,7 +230,7 @@ def replay(
     schedule = build_schedule(requests, config.schedule)
     if schedule.n == 0:
         raise ReplayError(
-            f"the schedule is empty (counts {schedule.counts}); check --window / --limit"
+            f"the schedule is empty (counts {schedule.counts}); check the window and the limit"
         )
     info = server_info(config.client.url, config.client.api_key)
     model = config.model or first_model(info)
@@ -308,9 +311,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return None
-        from burstlab.progress import progress
-
-        self._bar = progress()
+        self._bar = progress_bar()
         self._bar.__enter__()
         self._task = self._bar.add_task("replay", total=self.total)
         self._last = time.monotonic()

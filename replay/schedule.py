@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
 from burstlab.errors import UsageError
+from burstlab.scalars import number
 from burstlab.schema import conform
 
 #: Last stretch before a deadline that is spent yielding to the loop instead of sleeping:
@@ -73,7 +75,7 @@ class Schedule:
     @property
     def span_s(self) -> float:
         """Planned duration from the first to the last intended send (run seconds)."""
-        return float(self.table["intended_s"].max() or 0.0) if self.n else 0.0
+        return number(self.table["intended_s"].max() or 0.0, "intended_s") if self.n else 0.0
 
 
 def build_schedule(requests: pl.DataFrame | pl.LazyFrame, options: ScheduleOptions) -> Schedule:
@@ -161,7 +163,7 @@ def now() -> float:
     return time.perf_counter()
 
 
-async def wait_until(deadline: float, clock=now) -> None:
+async def wait_until(deadline: float, clock: Callable[[], float] = now) -> None:
     """Return at `deadline` (absolute `clock()` seconds), never relative to the last wake-up.
 
     Sleeps on the loop's timer until SPIN_S before the deadline, then yields to the loop

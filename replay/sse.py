@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from json.decoder import scanstring
+
+# json's own (C) string scanner; typeshed's json.decoder stub leaves it out
+from json.decoder import scanstring  # pyright: ignore[reportAttributeAccessIssue]
 from typing import Any
 
 DONE = b"[DONE]"

@@ -18,7 +18,7 @@ import numpy as np
 
 from burstlab import distributions as dist
 from burstlab.errors import SpecError, UsageError
-from burstlab.spec import ArrivalSpec, BurstRegime, FamilyFit, RateCurve
+from burstlab.spec import ArrivalSpec, BurstRegime, EmpiricalDist, FamilyFit, RateCurve
 from burstlab.synth.parallel import map_chunks, map_ranges
 
 
@@ -150,7 +150,7 @@ def arrival_times(
         return unit_renewal(rng, spec.renewal, rate * duration_s) / rate
     if spec.model == "modulated":
         if spec.gap_shape == "real-time" and spec.gap_law is not None:
-            return _real_time_gaps(spec, rng, duration_s, rate_scale)
+            return _real_time_gaps(spec, spec.gap_law, rng, duration_s, rate_scale)
         return _modulated(spec, rng, duration_s, rate_scale)
     if spec.model == "windowed":
         return _windowed(spec, rng, duration_s, rate_scale)
@@ -160,6 +160,8 @@ def arrival_times(
 def _modulated(
     spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float
 ) -> np.ndarray:
+    if spec.rate_curve is None:
+        raise SpecError("arrival model 'modulated' needs a rate curve")
     lam, step = intensity(rng, spec.rate_curve, spec.burst_regime, duration_s, rate_scale)
     horizon = float(lam.sum() * step)
     t = time_change(unit_renewal(rng, _within_gaps(spec), horizon), lam, step)
@@ -172,7 +174,11 @@ REAL_TIME_MARGIN = 1.25
 
 
 def _real_time_gaps(
-    spec: ArrivalSpec, rng: np.random.Generator, duration_s: float, rate_scale: float
+    spec: ArrivalSpec,
+    gap_law: EmpiricalDist,
+    rng: np.random.Generator,
+    duration_s: float,
+    rate_scale: float,
 ) -> np.ndarray:
     """The ``real-time`` gap shape: the modulated process decides the ORDER of the gaps (short
     ones where the regime is busy, long ones where it is quiet) and the values are draws from
@@ -184,7 +190,7 @@ def _real_time_gaps(
     while True:
         warped = _modulated(spec, rng, horizon, rate_scale)
         gaps = np.diff(warped, prepend=0.0)
-        values = dist.sorted_draws(spec.gap_law, gaps.size, rng) / rate_scale
+        values = dist.sorted_draws(gap_law, gaps.size, rng) / rate_scale
         out = np.empty_like(gaps)
         out[np.argsort(gaps)] = values  # equal warped gaps get equal-ranked draws: any order
         t = np.cumsum(out)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from burstlab.scalars import integer, number
 from burstlab.spec import FamilyFit
 from burstlab.synth.arrivals import renewal_arrivals
 from burstlab.synth.table import requests_table
@@ -29,7 +30,8 @@ BURSTGPT_GAMMA_SHAPE = 0.25
 
 
 def _rate(train: pl.DataFrame) -> float:
-    span = float(train["arrival_s"].max() - train["arrival_s"].min())
+    t = train["arrival_s"]
+    span = number(t.max(), "arrival_s") - number(t.min(), "arrival_s")
     return (train.height - 1) / span if span > 0 else float(train.height)
 
 
@@ -76,8 +78,12 @@ def burstgpt_demo(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.D
     """Gamma(shape 0.25) arrivals at the training rate, independent Zipf(1.1) lengths."""
     rng = np.random.default_rng(seed)
     t = renewal_arrivals(rng, _gamma(BURSTGPT_GAMMA_SHAPE), _rate(train), duration_s)
-    inp = zipf_lengths(rng, ZIPF_EXPONENT, int(train["input_tokens"].max()), t.size)
-    out = zipf_lengths(rng, ZIPF_EXPONENT, int(train["output_tokens"].max()), t.size)
+    inp = zipf_lengths(
+        rng, ZIPF_EXPONENT, integer(train["input_tokens"].max(), "input_tokens"), t.size
+    )
+    out = zipf_lengths(
+        rng, ZIPF_EXPONENT, integer(train["output_tokens"].max(), "output_tokens"), t.size
+    )
     return requests_table("baseline:burstgpt_demo", t, inp, out)
 
 

@@ -15,6 +15,7 @@ from burstlab.console import console
 from burstlab.errors import UsageError
 from burstlab.options import opt
 from burstlab.params import non_negative, parse_pairs
+from burstlab.scalars import number
 from burstlab.spec import WorkloadSpec
 from burstlab.synth import suite as F
 from burstlab.synth.baselines import all_baselines
@@ -101,7 +102,7 @@ def fidelity_cmd(
     held = traces.scan(real, _data_dir(ctx)).collect()
     held = held.with_columns(pl.col("arrival_s") - pl.col("arrival_s").min())
     cand = traces.scan(synth, _data_dir(ctx)).collect()
-    span = duration or float(held["arrival_s"].max())
+    span = duration or number(held["arrival_s"].max(), "arrival_s")
     if resolution is None:
         resolution = fitting.detect_resolution(held["arrival_s"].to_numpy()).resolution_s
     frames = {"synthetic": cand}

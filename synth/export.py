@@ -27,6 +27,7 @@ import pyarrow as pa
 from burstlab.atomic import staged_file
 from burstlab.errors import InputError
 from burstlab.parquet import write_atomic
+from burstlab.scalars import integer
 from burstlab.schema import conform
 
 Format = Literal["parquet", "mooncake", "burstgpt"]
@@ -56,7 +57,7 @@ def write_mooncake(frame: pl.DataFrame, dest: str | Path) -> Path:
     if ids is None or ids.null_count() == frame.height:
         ids = fresh_hash_ids(inp)
     elif ids.null_count():
-        start = int(ids.list.max().max() or 0) + 1
+        start = integer(ids.list.max().max() or 0, "hash_ids") + 1
         ids = ids.fill_null(fresh_hash_ids(inp, start))  # fill only the rows without ids
     out = pl.DataFrame(
         {

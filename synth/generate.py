@@ -217,9 +217,11 @@ def _session_frame(
     cols = session_requests(
         spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
     )
-    t = cols.pop("arrival_s") / speedup
-    inp, out = cols.pop("input_tokens"), cols.pop("output_tokens")
-    frame = requests_table(synth_source(sha), t, inp, out, extra=cols)
+    t = cols["arrival_s"] / speedup
+    extra = {"session_id": cols["session_id"], "hash_ids": cols["hash_ids"]}
+    frame = requests_table(
+        synth_source(sha), t, cols["input_tokens"], cols["output_tokens"], extra=extra
+    )
     return frame, {"sessions": frame["session_id"].n_unique()}
 
 

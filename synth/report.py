@@ -99,7 +99,7 @@ def fidelity_chart(result: FidelityResult, frames: Mapping[str, pl.DataFrame]) -
             alt.Column("length:N", title=None),
         )
     )
-    charts: list[alt.TopLevelMixin] = [alt.hconcat(disp, acf), cdf]
+    charts: list[alt.HConcatChart | alt.Chart | alt.LayerChart] = [alt.hconcat(disp, acf), cdf]
     if result.envelope is not None:
         scores = score_table(result).with_columns(pl.col("score").clip(upper_bound=20.0))
         pts = (

@@ -18,6 +18,7 @@ requested request rate; so busy periods start more conversations, as in the sour
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import polars as pl
@@ -46,6 +47,16 @@ class SystemPrompts:
     count: int = 0
     blocks: int = 0
     zipf_s: float = 1.0
+
+
+class SessionColumns(TypedDict):
+    """The columns of a session workload (`session_requests`), sorted by arrival."""
+
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    session_id: pl.Series
+    hash_ids: pl.Series
 
 
 def _segment_cumsum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -107,7 +118,7 @@ def session_requests(
     rate_scale: float = 1.0,
     new_tokens: Marginal | None = None,
     prompts: SystemPrompts | None = None,
-) -> dict[str, np.ndarray | pl.Series]:
+) -> SessionColumns:
     """Columns of a session workload on [0, duration_s): arrival_s, input_tokens,
     output_tokens, session_id, hash_ids (sorted by arrival).
 

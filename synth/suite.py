@@ -31,6 +31,7 @@ from scipy import stats
 
 from burstlab.errors import SchemaError
 from burstlab.results import Result, Summary
+from burstlab.scalars import number
 from burstlab.stats import FIDELITY_SCALES, busy_windows, count_acf, dispersion_index
 
 #: Count-bin widths (seconds) for the index of dispersion, as in docs/design.md §4.
@@ -108,13 +109,14 @@ def _spearman(frame: pl.DataFrame) -> float:
     x, y = _lengths(frame)
     if x.size < 3:
         return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
+    return float(stats.spearmanr(x, y).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _span(frame: pl.DataFrame, span_s: float | None) -> float:
     if span_s is not None:
         return float(span_s)
-    return float(frame["arrival_s"].max() or 0.0)
+    return number(frame["arrival_s"].max() or 0.0, "arrival_s")
 
 
 # --------------------------------------------------------------------------- comparison
@@ -156,8 +158,11 @@ def compare(
     ta, tb = snap(_arrivals(real), resolution_s), snap(_arrivals(candidate), resolution_s)
     ga, gb = np.diff(ta), np.diff(tb)
     values: dict[str, float] = {}
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
     values["iat_ks"] = (
-        float(stats.ks_2samp(ga, gb).statistic) if ga.size and gb.size else float("nan")
+        float(stats.ks_2samp(ga, gb).statistic)  # pyright: ignore[reportAttributeAccessIssue]
+        if ga.size and gb.size
+        else float("nan")
     )
     disp_r = {w: dispersion_index(ta, w, 0.0, span_r) for w in DISPERSION_WINDOWS_S}
     disp_c = {w: dispersion_index(tb, w, 0.0, span_c) for w in DISPERSION_WINDOWS_S}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -15,7 +17,7 @@ def requests_table(
     output_tokens: np.ndarray,
     *,
     failed: np.ndarray | None = None,
-    extra: dict[str, pl.Series | np.ndarray | list] | None = None,
+    extra: Mapping[str, pl.Series | np.ndarray | list] | None = None,
 ) -> pl.DataFrame:
     """A canonical requests frame (burstlab/schema.py) from generated columns.
 

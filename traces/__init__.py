@@ -12,6 +12,7 @@ Public API (stable; later stages build on it):
 
 from burstlab.traces.catalog import connect, parquet_path
 from burstlab.traces.embedded import SAMPLES, sample_frame
+from burstlab.traces.generic import ingest_generic
 from burstlab.traces.ingest import IngestResult, ingest, ingest_many
 from burstlab.traces.registry import SourceInfo, source_info
 from burstlab.traces.scan import open, scan
@@ -23,6 +24,7 @@ __all__ = [
     "SourceInfo",
     "connect",
     "ingest",
+    "ingest_generic",
     "ingest_many",
     "open",
     "parquet_path",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from burstlab.errors import InputError
 from burstlab.parquet import read_metadata
@@ -44,8 +45,6 @@ def _empty_view(kind: str) -> str:
 
 
 def _duck_type(arrow_type) -> str:
-    import pyarrow as pa
-
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return _duck_type(arrow_type.value_type) + "[]"
     return {

@@ -6,12 +6,18 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import duckdb
 import typer
 from rich.table import Table
 
 from burstlab.console import console as make_console
 from burstlab.errors import UsageError
 from burstlab.paths import data_dir as resolve_data_dir
+from burstlab.traces.catalog import connect, source_rows
+from burstlab.traces.fetch import fetch
+from burstlab.traces.generic import ingest_generic
+from burstlab.traces.ingest import ingest_many
+from burstlab.traces.registry import ADAPTERS
 
 out = make_console()
 
@@ -88,9 +94,6 @@ def ingest_cmd(
     `burstlab ingest azure-llm-2024-conv` (after `burstlab fetch azure-llm-2024-conv`);
     `burstlab ingest generic my.csv --map arrival_s=ts,input_tokens=p,output_tokens=c --time-unit ms`.
     """
-    from burstlab.traces.generic import ingest_generic
-    from burstlab.traces.ingest import ingest_many
-
     if source == "generic":
         results = [
             ingest_generic(
@@ -109,13 +112,13 @@ def ingest_cmd(
         results = ingest_many(
             source, files, sample=sample, data_dir=_root(ctx), strict=strict, show_progress=True
         )
-    table = Table(title="ingested")
+    shown = Table(title="ingested")
     for col in ("source", "table", "rows read", "kept", "dropped", "span", "status"):
-        table.add_column(
+        shown.add_column(
             col, justify="right" if col in {"rows read", "kept", "dropped"} else "left"
         )
     for r in results:
-        table.add_row(
+        shown.add_row(
             r.source,
             r.table_kind,
             f"{r.rows_read:,}",
@@ -124,7 +127,7 @@ def ingest_cmd(
             _span(r.span_s),
             "unchanged (skipped)" if r.skipped else f"written in {r.seconds:.2f} s",
         )
-    out.print(table)
+    out.print(shown)
     for r in results:
         for reason, n in sorted(r.dropped.items()):
             out.print(f"  {r.source}: dropped {n:,} rows: {reason}")
@@ -135,8 +138,6 @@ def ls_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List ingested datasets: table, rows, time span, rows dropped, and whether it is a sample."""
-    from burstlab.traces.catalog import source_rows
-
     rows = source_rows(_root(ctx))
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -174,10 +175,6 @@ def sql_cmd(
     ] = False,
 ) -> None:
     """Run a DuckDB query against the catalog, e.g. `burstlab sql "select source, count(*) from requests group by 1"`."""
-    import duckdb
-
-    from burstlab.traces.catalog import connect
-
     with connect(_root(ctx)) as con:
         try:
             frame = con.sql(query).pl()
@@ -196,8 +193,6 @@ def sql_cmd(
 
 def sources_cmd() -> None:
     """List every known source family and dataset id, with its licence and whether a sample ships."""
-    from burstlab.traces.registry import ADAPTERS
-
     table = Table(title="known sources")
     for col in ("dataset id", "family", "table", "official file", "sample", "about"):
         table.add_column(col)
@@ -236,8 +231,6 @@ def fetch_cmd(
     Interrupted downloads resume where they stopped; a known checksum that does not match is an
     error and leaves no file. Example: `burstlab fetch burstgpt-1 --ingest`.
     """
-    from burstlab.traces.fetch import fetch
-
     done = fetch(source, _root(ctx), mirror=mirror, sha256=sha256)
     state = "verified" if done.verified else "no published sha256 to check"
     if done.bytes_downloaded == 0 and not done.resumed_from:

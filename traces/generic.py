@@ -15,11 +15,14 @@ from pathlib import Path
 import polars as pl
 
 from burstlab.errors import InputError, UsageError
+from burstlab.params import parse_pairs
 from burstlab.parquet import read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import parquet_dir
 from burstlab.schema import REQUIRED, SCHEMAS
+from burstlab.traces import catalog
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in, seconds_ns
+from burstlab.traces.ingest import IngestResult, convert
 from burstlab.traces.readers import READERS
 
 NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
@@ -33,18 +36,7 @@ _TIME_COLUMN = {
 
 def parse_mapping(text: str | Sequence[str]) -> dict[str, str]:
     """``"arrival_s=ts,input_tokens=prompt"`` (or a list of such items) → {canonical: source}."""
-    items = [text] if isinstance(text, str) else list(text)
-    out: dict[str, str] = {}
-    for item in (p.strip() for chunk in items for p in chunk.split(",")):
-        if not item:
-            continue
-        if "=" not in item:
-            raise UsageError(
-                f"bad mapping item {item!r}; expected canonical=source_column", param="mapping"
-            )
-        key, value = (s.strip() for s in item.split("=", 1))
-        out[key] = value
-    return out
+    return parse_pairs(text, param="mapping", value=str, expected="canonical=source_column")
 
 
 def file_format(path: Path) -> str:
@@ -113,11 +105,11 @@ def adapter(
         exprs = [pl.lit(sid).alias("source")]
         for canonical, raw in mapping.items():
             if canonical == time_col:
-                time = (
-                    datetime_ns(raw, time_format)
-                    if time_unit == "datetime"
-                    else seconds_ns(raw, NS_PER_UNIT[time_unit])
-                )
+                if time_unit == "datetime":
+                    assert time_format is not None  # checked above: a datetime unit has a format
+                    time = datetime_ns(raw, time_format)
+                else:
+                    time = seconds_ns(raw, NS_PER_UNIT[time_unit])
                 exprs.append(time.alias(TIME_NS))
             elif target[canonical] == pl.Boolean():
                 text = pl.col(raw).str.strip_chars().str.to_lowercase()
@@ -164,15 +156,12 @@ def ingest_generic(
     data_dir: str | Path | None = None,
     strict: bool = False,
     show_progress: bool = False,
-):
+) -> IngestResult:
     """Ingest user-described files as one dataset (default id ``generic-<first file stem>``).
 
     Returns an `IngestResult`. The mapping and time unit are stored in the Parquet metadata,
     and a re-ingest with a different mapping is not skipped.
     """
-    from burstlab.traces import catalog
-    from burstlab.traces.ingest import convert
-
     if not files:
         raise UsageError("generic ingest needs at least one file", param="files")
     paths = [Path(f) for f in files]

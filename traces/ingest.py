@@ -41,6 +41,7 @@ from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
 from burstlab.results import Result, Summary
+from burstlab.scalars import integer
 from burstlab.schema import SCHEMAS, conform
 from burstlab.traces import catalog, registry
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
@@ -199,17 +200,20 @@ class Tally:
         if bad and self.strict:
             raise _StrictStop
         counts = reason.drop_nulls().value_counts().iter_rows() if bad else ()
-        lo = hi = None
+        lo: int | None = None
+        hi: int | None = None
         if self.clock is not None:
             clock = frame.get_column(self.clock)
             if bad:
                 clock = clock.filter(reason.is_null())
-            lo, hi = clock.min(), clock.max()
+            first, last = clock.min(), clock.max()
+            if first is not None and last is not None:  # None: no kept row with a clock value
+                lo, hi = integer(first, self.clock), integer(last, self.clock)
         with self._lock:
             self.rows_read += n
             for why, k in counts:
                 self.dropped[why] = self.dropped.get(why, 0) + k
-            if lo is not None:
+            if lo is not None and hi is not None:
                 self.lo = lo if self.lo is None else min(self.lo, lo)
                 self.hi = hi if self.hi is None else max(self.hi, hi)
         self.on_rows(n)
@@ -247,7 +251,7 @@ def _strict_error(
         .row(0, named=True)
     )
     return InputError(
-        files[bad[_FILE]], f"row rejected in --strict mode: {bad[_REASON]}", line=bad[LINE]
+        files[bad[_FILE]], f"row rejected (strict mode): {bad[_REASON]}", line=bad[LINE]
     )
 
 
@@ -323,9 +327,10 @@ def convert(
         def provenance(counts: Tally, t0_ns: int | None) -> dict[str, Any]:
             hashes = hashing.result()
             span_s = None
-            if has_time and counts.hi is not None:
+            if t0_ns is not None and counts.hi is not None:  # t0_ns is set when has_time
                 span_s = (counts.hi - t0_ns) / 1e9
-            elif clock and counts.hi is not None:  # minutes covered, first to last inclusive
+            elif clock and counts.lo is not None and counts.hi is not None:
+                # minutes covered, first to last inclusive
                 span_s = 60.0 * (counts.hi - counts.lo + 1)
             return {
                 "source": source_id,
@@ -357,7 +362,7 @@ def convert(
             bar.update(task, completed=0)
             counts = Tally(clock, strict, lambda n: bar.advance(task, n))
             kept = counts.kept(frame)
-            if has_time:
+            if t0_ns is not None:  # set exactly when the table has a time column (has_time)
                 kept = kept.with_columns(arrival_seconds(t0_ns))
             try:
                 written = _sink(to_table(kept, adapter), sink, lambda: provenance(counts, t0_ns))

@@ -83,12 +83,13 @@ def samples() -> dict[str, tuple[Adapter, SourceFile]]:
 def sample_path(source_id: str) -> Path:
     """The shipped sample file of a dataset id."""
     found = samples().get(source_id)
-    if found is None:
+    sample = None if found is None else found[1].sample
+    if sample is None:
         raise UsageError(
             f"no shipped sample named {source_id!r}; expected one of {sorted(samples())}",
             param="source",
         )
-    return SAMPLES_DIR / found[1].sample
+    return SAMPLES_DIR / sample
 
 
 def lookup(name: str) -> list[tuple[Adapter, SourceFile]]:

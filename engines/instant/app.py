@@ -4,23 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
-from typing import TYPE_CHECKING
 
+from burstlab.engines.instant.config import InstantConfig
 from burstlab.engines.instant.counters import COUNTERS, INDEX, prometheus_text
 from burstlab.engines.instant.faults import FaultDraw, answer_instead, fault_named
-from burstlab.engines.instant.protocol import Answer, error_response, json_response
+from burstlab.engines.instant.protocol import Answer, Conn, error_response, json_response
 from burstlab.engines.instant.render import Renderer, count_prompt_tokens, toy_tokenize
-
-if TYPE_CHECKING:
-    from burstlab.engines.instant.config import InstantConfig
-    from burstlab.engines.instant.protocol import Conn
 
 
 class App:
     """Routing, fault selection and counters for one worker process."""
 
-    def __init__(self, cfg: InstantConfig, counters, worker: int) -> None:
+    def __init__(
+        self, cfg: InstantConfig, counters: ctypes.Array[ctypes.c_int64], worker: int
+    ) -> None:
         self.cfg = cfg
         self.render = Renderer(cfg)
         self.counters = counters
@@ -33,7 +32,9 @@ class App:
     def count(self, name: str, by: int = 1) -> None:
         self.counters[self.base + INDEX[name]] += by
 
-    def handle(self, conn: Conn, method: bytes, path: bytes, fault: bytes | None, body: bytes):
+    def handle(
+        self, conn: Conn, method: bytes, path: bytes, fault: bytes | None, body: bytes
+    ) -> None:
         path = path.split(b"?", 1)[0]
         if path == b"/v1/completions" or path == b"/v1/chat/completions":
             kind = "chat" if path == b"/v1/chat/completions" else "completions"

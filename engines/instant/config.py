@@ -8,6 +8,8 @@ from burstlab.engines.instant.faults import FAULTS
 from burstlab.errors import UsageError
 
 HOST = "127.0.0.1"
+#: The model name the instant server serves unless told otherwise.
+DEFAULT_MODEL = "burstlab-instant"
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class InstantConfig:
 
     host: str = HOST
     port: int = 0
-    model: str = "burstlab-instant"
+    model: str = DEFAULT_MODEL
     chunk_tokens: int = 1
     delay_s: float = 0.0  # response headers → first token chunk (a TTFT floor)
     itl_s: float = 0.0  # gap between token chunks

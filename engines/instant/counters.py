@@ -21,12 +21,12 @@ COUNTERS = (
 INDEX = {name: i for i, name in enumerate(COUNTERS)}
 
 
-def shared_counters(workers: int):
+def shared_counters(workers: int) -> ctypes.Array[ctypes.c_int64]:
     """Zeroed counters for `workers` rows, shared with processes forked afterwards."""
     return RawArray(ctypes.c_int64, workers * len(COUNTERS))
 
 
-def prometheus_text(counters, workers: int) -> str:
+def prometheus_text(counters: ctypes.Array[ctypes.c_int64], workers: int) -> str:
     """Counters summed over worker rows, in the Prometheus text format."""
     n = len(COUNTERS)
     total = {

@@ -8,12 +8,8 @@ empty-deltas, and slow's pacing) are rendered with the stream itself, in `render
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
-from burstlab.engines.instant.protocol import error_response
-
-if TYPE_CHECKING:
-    from burstlab.engines.instant.protocol import Conn
+from burstlab.engines.instant.protocol import Conn, error_response
 
 FAULT_HELP = {
     "refuse": "connection reset (RST) as soon as the request arrives; no response bytes",

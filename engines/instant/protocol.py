@@ -83,10 +83,11 @@ class Conn(asyncio.Protocol):
         self.keep_alive = True
         self.timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        """A stream server hands its protocols a full `asyncio.Transport`."""
         self.transport = transport
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         if self.timer is not None:
             self.timer.cancel()
@@ -159,6 +160,8 @@ class Conn(asyncio.Protocol):
 
     def play(self, answer: Answer) -> None:
         """Write an answer's pieces: all at once when instant, else paced by call_later."""
+        if self.transport is None:  # the client went away before the answer
+            return
         if not any(answer.gaps):
             self.transport.write(b"".join(answer.bodies))
             self._finished(answer, sum(answer.tokens))

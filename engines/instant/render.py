@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from typing import TYPE_CHECKING
 
+from burstlab.engines.instant.config import InstantConfig
 from burstlab.engines.instant.protocol import LAST_CHUNK, Answer, chunk, sse_head
-
-if TYPE_CHECKING:
-    from burstlab.engines.instant.config import InstantConfig
 
 TOKEN_TEXT = " tok"
 DONE = chunk(b"data: [DONE]\n\n")

@@ -8,7 +8,7 @@ import select
 import subprocess
 from dataclasses import asdict, dataclass, field
 
-from burstlab.engines.instant.config import HOST, InstantConfig
+from burstlab.engines.instant.config import DEFAULT_MODEL, HOST, InstantConfig
 from burstlab.engines.process import ChildServer, spawn_module, stop_process
 from burstlab.errors import EngineError
 
@@ -34,7 +34,7 @@ def instant_server(
     slow_itl_s: float = 0.05,
     usage_style: str = "separate",
     workers: int = 1,
-    model: str = "burstlab-instant",
+    model: str = DEFAULT_MODEL,
     seed: int = 0,
     timeout_s: float = 20.0,
 ) -> InstantHandle:
@@ -58,8 +58,10 @@ def instant_server(
     )
     cfg.validate()
     process = spawn_module("burstlab.engines.instant", ["--config", json.dumps(asdict(cfg))])
-    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
-    line = process.stdout.readline() if ready else b""
+    stdout = process.stdout
+    assert stdout is not None  # spawn_module pipes stdout when no log_path is given
+    ready, _, _ = select.select([stdout], [], [], timeout_s)
+    line = stdout.readline() if ready else b""
     try:
         actual = int(json.loads(line)["port"])
     except (ValueError, KeyError, TypeError):

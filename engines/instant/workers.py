@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from burstlab.engines.instant.app import App
+from burstlab.engines.instant.config import InstantConfig
 from burstlab.engines.instant.counters import shared_counters
 from burstlab.engines.instant.protocol import Conn
 from burstlab.engines.process import wait_for_exit_request
-
-if TYPE_CHECKING:
-    from burstlab.engines.instant.config import InstantConfig
 
 
 def listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -38,7 +37,13 @@ def new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def serve_worker(cfg: InstantConfig, sock: socket.socket, counters, worker: int, stop_fd) -> None:
+def serve_worker(
+    cfg: InstantConfig,
+    sock: socket.socket,
+    counters: ctypes.Array[ctypes.c_int64],
+    worker: int,
+    stop_fd: int | None,
+) -> None:
     """Run one worker's event loop on `sock` until SIGTERM (or `stop_fd` reaches EOF)."""
     loop = new_loop()
     asyncio.set_event_loop(loop)
@@ -70,7 +75,7 @@ def serve_worker(cfg: InstantConfig, sock: socket.socket, counters, worker: int,
         server.close()
 
 
-def run_server(cfg: InstantConfig, announce) -> None:
+def run_server(cfg: InstantConfig, announce: Callable[[int], object]) -> None:
     """Serve until told to stop. `announce(port)` is called once every worker listens."""
     cfg.validate()
     counters = shared_counters(cfg.workers)

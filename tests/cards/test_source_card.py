@@ -180,6 +180,7 @@ def test_licence_and_size_mapping():
     ]
 
 
+@pytest.mark.slow
 def test_cli_card_refuses_to_overwrite_without_flag(data_dir, tmp_path):
     from burstlab.cli import app
 
@@ -263,6 +264,7 @@ def test_missing_huggingface_hub_names_the_extra(conv_card, data_dir, tmp_path, 
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.slow
 def test_a_card_that_fails_midway_leaves_nothing_behind(data_dir, tmp_path, monkeypatch, overwrite):
     """The token chart fails after the data copy and the rate chart are written: the card's
     folder must not appear (or, with overwrite, the old card must stay as it was), and a

@@ -394,7 +394,7 @@ def test_child_process_starts_without_warnings(capfd):
     runpy "found in sys.modules" RuntimeWarning, nothing at all on its stderr."""
     capfd.readouterr()
     with instant_server(workers=2) as srv:
-        raw, _ = completions(srv.port, 2)
+        raw, _ = completions(srv.port, 2, until=TERMINATOR)
         assert raw.endswith(TERMINATOR)
     err = capfd.readouterr().err
     assert "RuntimeWarning" not in err and "found in sys.modules" not in err

@@ -34,6 +34,7 @@ def test_servegen_client_windows_and_lengths(samples):
     assert spec.lengths is not None and spec.lengths.input.max > spec.lengths.input.min
 
 
+@pytest.mark.slow
 def test_servegen_import_groups_round_trip(samples, tmp_path):
     spec = import_servegen([samples / "servegen"])
     assert len(spec.groups) == 4
@@ -53,6 +54,7 @@ def test_servegen_bad_line_is_named(tmp_path):
         read_trace(bad)
 
 
+@pytest.mark.slow
 def test_fit_workload_on_azure_conv_is_complete(tmp_path):
     fit = fitting.fit(sample_frame("azure-llm-2023-conv"))
     spec = fit.spec
@@ -68,6 +70,7 @@ def test_fit_workload_on_azure_conv_is_complete(tmp_path):
     assert fitting.fit(sample_frame("azure-llm-2023-conv")).spec.sha256() == spec.sha256()
 
 
+@pytest.mark.slow
 def test_fit_workload_where_and_by(tmp_path):
     frame = sample_frame("azure-llm-2023-conv")
     half = fitting.fit(frame, where="arrival_s < 1750")

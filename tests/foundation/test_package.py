@@ -33,6 +33,16 @@ def test_import_burstlab_loads_no_stage():
     assert not [m for m in loaded if m.split(".")[1] in STAGES], loaded
 
 
+def test_all_lists_every_lazy_name():
+    """`__all__` spells the lazy names out (static checkers cannot read ``*_LAZY``)."""
+    import burstlab
+
+    assert set(burstlab._LAZY) <= set(burstlab.__all__)
+    eager = set(burstlab.__all__) - set(burstlab._LAZY)
+    assert all(name in vars(burstlab) for name in eager), eager
+    assert len(burstlab.__all__) == len(set(burstlab.__all__))
+
+
 def test_conform_casts_orders_and_fills_optional_columns():
     raw = pl.DataFrame(
         {

@@ -18,7 +18,7 @@ def test_pairs_from_one_string_or_repeated_items():
         "x": 0.0,
     }
     assert parse_pairs(None, param="mix") == {} and parse_pairs("", param="mix") == {}
-    assert parse_pairs("arrival_s=ts=x", param="map", value=str) == {"arrival_s=ts": "x"}
+    assert parse_pairs("arrival_s=ts=x", param="map", value=str) == {"arrival_s": "ts=x"}
 
 
 @pytest.mark.parametrize(

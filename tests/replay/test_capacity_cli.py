@@ -136,6 +136,7 @@ def test_cli_capacity_keeps_every_probe(instant_server, trace, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_cli_calibrate(tmp_path):
     result = CliRunner().invoke(
         app,

@@ -128,7 +128,11 @@ def test_unknown_sample_and_dataset_ids_are_usage_errors():
 @pytest.mark.parametrize(
     ("kwargs", "param", "message"),
     [
-        ({"mapping": "arrival_s"}, "mapping", "bad mapping item 'arrival_s'"),
+        (
+            {"mapping": "arrival_s"},
+            "mapping",
+            "expected canonical=source_column, found 'arrival_s'",
+        ),
         ({"mapping": "arrival_s=t,prompt_len=p"}, "mapping", "unknown requests column(s)"),
         ({"mapping": "arrival_s=t,input_tokens=p"}, "mapping", "must give ['output_tokens']"),
         ({"table": "tweets"}, "table", "unknown table 'tweets'"),
