@@ -31,7 +31,10 @@ def build_tree() -> None:
 def main() -> int:
     build_tree()
     pyright = Path(sys.executable).with_name("pyright")
-    done = subprocess.run([str(pyright)], cwd=REPO, capture_output=True, text=True)
+    config = REPO / "pyproject.toml"  # pinned: a pyrightconfig.json in a parent folder would win
+    done = subprocess.run(
+        [str(pyright), "-p", str(config)], cwd=REPO, capture_output=True, text=True
+    )
     stages = "|".join(STAGES)
     text = re.sub(rf"{re.escape(str(TREE))}/({stages})/", r"\1/", done.stdout)
     text = text.replace(f"{TREE}/", "burstlab/")
