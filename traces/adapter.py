@@ -17,6 +17,13 @@ The time contract between an adapter and the engine: `map_rows` returns a column
 source's own zero). The engine subtracts the earliest kept ``_t_ns`` and writes ``arrival_s``
 in float seconds, so the first request is 0.0 and 100 ns ticks (Azure) survive exactly.
 Tables without per-row times (``invocations``) return no ``_t_ns`` and set their own columns.
+
+Numbers: an adapter maps raw values as they are (Int64, Float64) and never casts them to a
+narrower type itself. The engine checks every mapped column against the table's schema —
+an integer outside the canonical type's range (int32 tokens, int16 ``num_images``) or a time
+beyond ±`TIME_LIMIT_NS` is dropped with a reason, a NaN/±inf float becomes null (what an
+unparsable cell is) — so no value can crash a cast or land in the Parquet as NaN. The time
+helpers below never wrap: a value they cannot represent is null.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ Format = Literal["csv", "jsonl", "parquet"]
 
 #: Name of the Int64 time column an adapter's `map_rows` produces (see module docstring).
 TIME_NS = "_t_ns"
+#: Times beyond ±2^62 ns (±146 years around the zero) are out of range: the difference of any
+#: two in-range times fits in int64, so ``arrival_s`` can never wrap.
+TIME_LIMIT_NS = 1 << 62
+_INT64_MAX = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -113,19 +124,40 @@ def datetime_ns(column: str, fmt: str) -> pl.Expr:
     ``%.f`` takes any number of fractional digits, or none (Azure 2023 has 7, which Python's
     strptime cannot parse; Azure 2024 mixes ``…00.009930+00:00`` and ``…00+00:00``). A format
     with ``%z``/``%:z``/``%#z`` converts offsets to UTC; naive values are taken as UTC.
+
+    A date outside 1678 … 2261 is null: polars parses it into nanoseconds by wrapping around
+    int64 silently (year 2300 comes out as 1715), so the year is checked first — from the text
+    when the format starts with ``%Y`` (cheap), else by a second parse in microseconds.
     """
-    parsed = pl.col(column).str.strip_chars().str.to_datetime(fmt, time_unit="ns", strict=False)
+    text = pl.col(column).str.strip_chars()
+    parsed = text.str.to_datetime(fmt, time_unit="ns", strict=False)
     if any(tag in fmt for tag in ("%z", "%:z", "%#z")):
         parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return parsed.cast(pl.Int64)
+    if fmt.startswith("%Y"):
+        year = text.str.slice(0, 4).cast(pl.Int32, strict=False)
+        four_digits = ~text.str.slice(4, 1).str.contains(r"\d")
+        safe = year.is_between(1678, 2261) & four_digits
+    else:  # the int64 nanosecond range in µs, a day short of it for any UTC offset
+        wide = text.str.to_datetime(fmt, time_unit="us", strict=False).cast(pl.Int64)
+        bound = _INT64_MAX // 1000 - 86_400_000_000
+        safe = wide.is_between(-bound, bound)
+    return pl.when(safe).then(parsed.cast(pl.Int64))
 
 
 def seconds_ns(column: str, ns_per_unit: int) -> pl.Expr:
     """A numeric time column as Int64 nanoseconds; `ns_per_unit` is 10**6 for ms, 10**9 for s.
 
     An integer factor keeps integral inputs exact (1e-3 * 1e9 is not exactly 1e6 in floats).
+    NaN, ±inf and values beyond int64 become null (the row is then dropped as unparsable).
     """
-    return (pl.col(column).cast(pl.Float64) * ns_per_unit).round().cast(pl.Int64)
+    return (pl.col(column).cast(pl.Float64) * ns_per_unit).round().cast(pl.Int64, strict=False)
+
+
+def difference_ns(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """``a − b`` of two Int64 nanosecond columns, saturating at the int64 limits instead of
+    wrapping (polars integer arithmetic wraps silently), so an overflow reads as out of range."""
+    wide = a.cast(pl.Int128) - b.cast(pl.Int128)
+    return wide.clip(-_INT64_MAX, _INT64_MAX).cast(pl.Int64)
 
 
 def arrival_seconds(t0_ns: int) -> pl.Expr:

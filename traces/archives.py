@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from burstlab.errors import InputError
@@ -54,9 +55,18 @@ def unpack(path: Path, dest: Path) -> list[Path]:
                 for member in tar:
                     if member.isfile():
                         _copy_member(tar.extractfile(member), dest, member.name, path)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, lzma.LZMAError, OSError) as exc:
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        lzma.LZMAError,
+        OSError,
+        zlib.error,  # a damaged deflate stream inside a zip member
+        NotImplementedError,  # a zip member compressed with a method Python lacks
+        RuntimeError,  # an encrypted zip member
+    ) as exc:
         raise InputError(
-            path, f"cannot unpack archive ({exc}); is the download complete?"
+            path, f"cannot unpack archive ({exc}); is the download complete and undamaged?"
         ) from None
     return sorted(p for p in dest.rglob("*") if p.is_file())
 

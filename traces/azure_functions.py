@@ -26,7 +26,14 @@ from pathlib import Path
 import polars as pl
 
 from burstlab.errors import InputError
-from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, null_in, seconds_ns
+from burstlab.traces.adapter import (
+    TIME_NS,
+    Adapter,
+    SourceFile,
+    difference_ns,
+    null_in,
+    seconds_ns,
+)
 from burstlab.traces.readers import LINE
 
 REPO = "https://github.com/Azure/AzurePublicDataset"
@@ -85,13 +92,14 @@ def _minutes_long(raw: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
 
 def _map_invocations(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
     first_minute = (_day(path) - 1) * 1440
+    column = pl.col("minute_of_day").cast(pl.Int64, strict=False)  # "1" … "1440"
     return [
         pl.lit(source_id).alias("source"),
         pl.col("HashOwner").alias("owner"),
         pl.col("HashApp").alias("app"),
         pl.col("HashFunction").alias("function"),
         pl.col("Trigger").alias("trigger"),
-        (pl.col("minute_of_day").cast(pl.Int32, strict=False) - 1 + first_minute).alias("minute"),
+        pl.when(column.is_between(1, 1440)).then(column - 1 + first_minute).alias("minute"),
         pl.col("count"),
     ]
 
@@ -250,8 +258,9 @@ def _map_2021(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
         pl.lit(source_id).alias("source"),
         pl.col("app"),
         pl.col("func").alias("function"),
-        seconds_ns("end_timestamp", 10**9).alias("_end_ns"),
-        (seconds_ns("end_timestamp", 10**9) - seconds_ns("duration", 10**9)).alias(TIME_NS),
+        difference_ns(seconds_ns("end_timestamp", 10**9), seconds_ns("duration", 10**9)).alias(
+            TIME_NS
+        ),
         pl.col("duration").alias("duration_s"),
     ]
 

@@ -131,6 +131,8 @@ def ingest_cmd(
     for r in results:
         for reason, n in sorted(r.dropped.items()):
             out.print(f"  {r.source}: dropped {n:,} rows: {reason}")
+        if r.input_time_sorted is False:
+            out.print(f"  {r.source}: rows were not in time order: sorted, {r.rows_moved:,} moved")
 
 
 def ls_cmd(

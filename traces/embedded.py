@@ -29,14 +29,15 @@ def _load(name: str) -> pl.DataFrame:
     adapter, _ = registry.samples()[name]
     frame = prepare(adapter, name, [path], [path]).filter(pl.col("_drop_reason").is_null())
     t0 = frame.select(pl.col(TIME_NS).min()).collect().item()
-    frame = frame.with_columns(arrival_seconds(t0))
+    frame = frame.sort(TIME_NS, maintain_order=True).with_columns(arrival_seconds(t0))
     return to_table(frame, adapter).collect()
 
 
 def sample_frame(name: str) -> pl.DataFrame:
     """The canonical ``requests`` table of a shipped real sample (`SAMPLES` lists the names).
 
-    ``arrival_s`` is float seconds since the sample's first request (first row 0.0). The
+    ``arrival_s`` is float seconds since the sample's first request (first row 0.0), in time
+    order as ingest writes it. The
     result is cached; polars frames are immutable, so sharing it is safe.
     """
     return _load(name)

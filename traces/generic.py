@@ -16,14 +16,13 @@ import polars as pl
 
 from burstlab.errors import InputError, UsageError
 from burstlab.params import parse_pairs
-from burstlab.parquet import read_metadata
 from burstlab.paths import data_dir as resolve_data_dir
 from burstlab.paths import parquet_dir
 from burstlab.schema import REQUIRED, SCHEMAS
 from burstlab.traces import catalog
 from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, datetime_ns, null_in, seconds_ns
-from burstlab.traces.ingest import IngestResult, convert
-from burstlab.traces.readers import READERS
+from burstlab.traces.ingest import IngestResult, convert, existing_metadata
+from burstlab.traces.readers import READERS, parse_list
 
 NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 TIME_UNITS = (*NS_PER_UNIT, "datetime")
@@ -96,8 +95,8 @@ def adapter(
             columns[raw] = pl.String() if time_unit == "datetime" else pl.Float64()
         elif target[canonical] == pl.Boolean():
             columns[raw] = pl.String()  # true/false/1/0, parsed below
-        elif isinstance(target[canonical], pl.List):
-            columns[raw] = target[canonical]
+        elif isinstance(target[canonical], pl.List):  # a CSV cell holds it as text: [1, 2]
+            columns[raw] = pl.String() if fmt == "csv" else target[canonical]
         else:
             columns[raw] = pl.Int64() if target[canonical].is_integer() else target[canonical]
 
@@ -114,6 +113,8 @@ def adapter(
             elif target[canonical] == pl.Boolean():
                 text = pl.col(raw).str.strip_chars().str.to_lowercase()
                 exprs.append(text.is_in(["true", "1", "yes", "t"]).alias(canonical))
+            elif isinstance(listed := target[canonical], pl.List) and fmt == "csv":
+                exprs.append(parse_list(pl.col(raw), listed).alias(canonical))
             else:
                 exprs.append(pl.col(raw).alias(canonical))
         if table == "requests" and "failed" not in mapping:
@@ -176,7 +177,7 @@ def ingest_generic(
     root = resolve_data_dir(data_dir)
     dest = parquet_dir(root, table) / f"{sid}.parquet"
     described = {"mapping": mapping, "time_unit": time_unit, "time_format": time_format}
-    if dest.exists() and read_metadata(dest).get("generic") != described:
+    if dest.exists() and existing_metadata(dest).get("generic") != described:
         dest.unlink()  # same bytes, new mapping: the old file no longer says what the user means
     result = convert(
         spec,

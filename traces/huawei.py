@@ -175,13 +175,14 @@ def _minutes_long(raw: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
 
 def _map_minutes(names: list[str], source_id: str, path: Path) -> list[pl.Expr]:
     parts = pl.col("function").str.split("---")
-    minute = pl.col("day") * 1440 + (pl.col("time") % 86400) // 60
+    # in floats: a huge day must not wrap around int64 (the engine drops it as out of range)
+    minute = pl.col("day").cast(pl.Float64) * 1440 + (pl.col("time") % 86400) // 60
     return [
         pl.lit(source_id).alias("source"),
         pl.when(parts.list.len() == 3).then(parts.list.get(1, null_on_oob=True)).alias("owner"),
         pl.col("function"),
-        minute.cast(pl.Int32, strict=False).alias("minute"),
-        pl.col("value").round().cast(pl.Int32, strict=False).alias("count"),
+        minute.cast(pl.Int64, strict=False).alias("minute"),
+        pl.col("value").round().cast(pl.Int64, strict=False).alias("count"),
         pl.col("value").alias("_value"),
     ]
 

@@ -2,29 +2,44 @@
 
 One streaming read of the input does everything, so memory stays bounded whatever the size:
 polars parses the file in parallel and its native Parquet sink writes the kept rows through
-the canonical schema, while a per-batch tally in the same query counts rows by drop reason and
-tracks the kept rows' earliest and latest time. ``arrival_s`` = (time − t0) seconds needs t0,
-the earliest kept time, before the first row is written: it is taken from the first rows
-(traces are in time order) and checked against the tally at the end; a file whose earliest
-row comes later is written a second time with the true t0, so the result never depends on
-the order. The sha256 of the input is computed in a thread beside the read (hashlib releases
-the GIL). The provenance, counts included, goes into the Parquet footer as it is closed, and
-the file is written under a hidden temporary name in the destination folder, then renamed
-into place (atomic). Rows read always equal rows kept plus the sum of dropped rows, and the
-metadata says so. Re-ingesting the same bytes (same sha256, same adapter version) writes
+the canonical schema, while a per-batch tally in the same query counts rows by drop reason,
+tracks the kept rows' earliest and latest time, and checks that the kept times are in file
+order. ``arrival_s`` = (time − t0) seconds needs t0, the earliest kept time, before the first
+row is written: it is taken from the first rows (traces are in time order) and checked
+against the tally at the end.
+
+Rows are written in time order (later stages rely on sorted arrivals starting at 0.0). A
+time-sorted input — the usual case — is read once. An input out of time order is written a
+second time through polars' streaming sort (stable: ties keep the file's order; spilled to
+disk beyond `SORT_MEMORY_MB`), with the true t0, and the metadata records
+``input_time_sorted: false`` and ``rows_moved``: the kept rows whose position in the written
+file differs from their position among the kept rows in file order. A sorted input whose
+first rows hold no kept row is written a second time for its t0 alone.
+
+Values no canonical column can hold are drop reasons of the engine's own, after the
+adapter's (see `adapter.py`): integers outside their column's type, times beyond ±2^62 ns,
+required values still missing; NaN/±inf floats become null first. The sha256 of the input is
+computed in a thread beside the read (hashlib releases the GIL). The provenance, counts
+included, goes into the Parquet footer as it is closed, and the file is written under a
+unique hidden temporary name in the destination folder, then renamed into place (atomic).
+Rows read always equal rows kept plus the sum of dropped rows, and the metadata says so.
+Re-ingesting the same bytes (same sha256, adapter version and `INGEST_VERSION`) writes
 nothing. Row line numbers are computed only for a ``--strict`` error, by a second scan.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import itertools
 import json
 import os
+import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from burstlab import __version__
 from burstlab.errors import InputError, UsageError
@@ -42,16 +58,32 @@ from burstlab.paths import downloads_dir, parquet_dir
 from burstlab.progress import progress
 from burstlab.results import Result, Summary
 from burstlab.scalars import integer
-from burstlab.schema import SCHEMAS, conform
+from burstlab.schema import REQUIRED, SCHEMAS, conform
 from burstlab.traces import catalog, registry
-from burstlab.traces.adapter import TIME_NS, Adapter, SourceFile, arrival_seconds
+from burstlab.traces.adapter import TIME_LIMIT_NS, TIME_NS, Adapter, SourceFile, arrival_seconds
 from burstlab.traces.archives import is_archive, unpack
 from burstlab.traces.readers import LINE, READERS, ColumnSpec, decompressed, peek_columns
 
 _REASON = "_drop_reason"
 _FILE = "_file"
+_ROW = "_row"  # position of a row in the input (all files in order), for the order check
+_POS = "_pos"  # position of a kept row among the kept rows in file order
+_NEW = "_new"  # its position in the written (sorted) file
 #: Rows at the head of the input whose earliest kept time is taken as t0 before writing.
 _T0_PROBE_ROWS = 1 << 16
+#: Version of what the engine writes from the same adapter output; part of the skip check, so
+#: files of an older engine are rewritten (2: rows sorted by time, values range-checked).
+INGEST_VERSION = 2
+#: Memory polars' streaming sort may hold before it spills to disk (MB), unless the user sets
+#: POLARS_OOC_MEMORY_BUDGET_MB or POLARS_OOC_MEMORY_BUDGET_FRACTION themselves.
+SORT_MEMORY_MB = 256
+_BUDGET_ENV = "POLARS_OOC_MEMORY_BUDGET_MB"
+_BUDGET_ENVS = (_BUDGET_ENV, "POLARS_OOC_MEMORY_BUDGET_FRACTION")
+#: Integer columns whose range problem has one name for every source.
+_RANGE_REASONS = {
+    "input_tokens": "token count out of range",
+    "output_tokens": "token count out of range",
+}
 
 
 @dataclass
@@ -69,6 +101,10 @@ class IngestResult(Result):
     t0_utc: str | None = None  # wall-clock time of arrival_s = 0 when the source has one
     span_s: float | None = None  # last arrival_s (seconds); None for per-minute tables
     seconds: float = 0.0  # wall time this ingest took
+    # whether the kept rows came in time order (None: a table without per-row times) and how
+    # many of them the sort put at another position (0 when they were in order)
+    input_time_sorted: bool | None = None
+    rows_moved: int | None = None
 
     @property
     def rows_dropped(self) -> int:
@@ -97,6 +133,9 @@ class IngestResult(Result):
 
     def summary(self) -> Summary:
         s = Summary(f"ingest of {self.source} → {self.path}").add("rows", self.table())
+        if self.input_time_sorted is False:
+            moved = pl.DataFrame({"rows_kept": [self.rows_kept], "rows_moved": [self.rows_moved]})
+            s.add("input not in time order: rows sorted by time", moved)
         if self.dropped:
             reasons = [{"reason": r, "rows": n} for r, n in sorted(self.dropped.items())]
             s.add("rows dropped, by reason", pl.DataFrame(reasons))
@@ -112,17 +151,69 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def _hash_all(files: Sequence[Path]) -> list[str]:
+    """The sha256 of each input; an unreadable one is an InputError naming it."""
+    try:
+        return [sha256_file(f) for f in files]
+    except OSError as exc:
+        where = exc.filename or files[0]
+        raise InputError(where, f"cannot read it ({exc.strerror or exc})") from None
+
+
 def _combined_sha(hashes: Sequence[str]) -> str:
     if len(hashes) == 1:
         return hashes[0]
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 
-def _reason_expr(adapter: Adapter) -> pl.Expr:
+def _reason_expr(reasons: Mapping[str, pl.Expr]) -> pl.Expr:
     expr = None
-    for reason, predicate in adapter.drop_when.items():
+    for reason, predicate in reasons.items():
         expr = (pl.when(predicate) if expr is None else expr.when(predicate)).then(pl.lit(reason))
     return pl.lit(None, pl.String) if expr is None else expr.otherwise(pl.lit(None, pl.String))
+
+
+def _int_range(dtype: pl.DataType) -> tuple[int, int]:
+    info = np.iinfo(str(dtype).lower())  # "Int32" -> int32
+    return int(info.min), int(info.max)
+
+
+def guards(table: str, mapped: pl.Schema) -> dict[str, pl.Expr]:
+    """The engine's own drop reasons for a table, checked after the adapter's.
+
+    A time beyond ±``TIME_LIMIT_NS``; a value outside the integer type its column has in the
+    table (int32 tokens, minute, count; int16 num_images, day), which would otherwise fail
+    the cast; a required column still null. Each reason names the column (tokens share one).
+    """
+    out: dict[str, pl.Expr] = {}
+    if TIME_NS in mapped:
+        t = pl.col(TIME_NS)
+        out["missing time"] = t.is_null()
+        out["time out of range"] = (t < -TIME_LIMIT_NS) | (t > TIME_LIMIT_NS)
+    for name, dtype in registry.table_schema(table).items():
+        have = mapped.get(name)
+        if have is None or have == dtype or not dtype.is_integer() or not have.is_numeric():
+            continue
+        lo, hi = _int_range(dtype)
+        outside = pl.col(name) > hi
+        if not have.is_unsigned_integer():
+            outside = outside | (pl.col(name) < lo)
+        reason = _RANGE_REASONS.get(name, f"{name} out of range")
+        out[reason] = out[reason] | outside if reason in out else outside
+    for name in REQUIRED.get(table, ()):
+        if name in mapped and mapped[name] != pl.Null():
+            out.setdefault(f"missing {name}", pl.col(name).is_null())
+    return out
+
+
+def _finite(mapped: pl.Schema) -> list[pl.Expr]:
+    """NaN and ±inf become null in every float column: "not a number" is not available data,
+    like an unparsable cell; a required column then drops the row by its null check."""
+    return [
+        pl.when(pl.col(name).is_finite()).then(pl.col(name)).alias(name)
+        for name, dtype in mapped.items()
+        if dtype.is_float()
+    ]
 
 
 def _mapped(
@@ -150,13 +241,21 @@ def prepare(
     `line=True` adds ``_line`` (1-based line in its file) and ``_file`` (index into `origin`)
     for error messages; the ingest itself does not need them.
     """
-    return pl.concat(
+    frame = pl.concat(
         [
             _mapped(adapter, source_id, p, f, i, line)
             for i, (p, f) in enumerate(zip(plain, origin, strict=True))
         ],
         how="diagonal_relaxed",
-    ).with_columns(_reason_expr(adapter).alias(_REASON))
+    )
+    mapped = frame.collect_schema()
+    finite = _finite(mapped)
+    if finite:
+        frame = frame.with_columns(finite)
+    reasons = dict(adapter.drop_when)
+    for reason, predicate in guards(adapter.table, mapped).items():
+        reasons.setdefault(reason, predicate)
+    return frame.with_columns(_reason_expr(reasons).alias(_REASON))
 
 
 def to_table(frame: pl.LazyFrame, adapter: Adapter) -> pl.LazyFrame:
@@ -179,16 +278,21 @@ class Tally:
 
     Called by polars on each batch of (drop reason, clock) inside the query that writes the
     file, so counting costs no extra read. Batches may come from several threads, so updates
-    take a lock.
+    take a lock. With `order`, each batch also carries ``_row`` (its rows' positions in the
+    input) and the tally keeps one summary per batch — first and last row, first and last
+    kept time, in order inside or not — from which `in_order` tells, at the end, whether the
+    kept times never decrease in file order, whatever order the batches came in.
     """
 
     clock: str | None  # the time column (Int64 ns, or minutes) whose kept range is tracked
     strict: bool = False  # raise _StrictStop on the first dropped row
     on_rows: Callable[[int], object] = lambda n: None  # progress: rows seen in this batch
+    order: bool = False  # also check the kept clock's order (the frame needs ``_row``)
     rows_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
     lo: int | None = None  # earliest / latest kept clock value
     hi: int | None = None
+    _runs: list[tuple[int, int, int, int, bool]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, batch: pl.Series) -> pl.Series:
@@ -202,13 +306,19 @@ class Tally:
         counts = reason.drop_nulls().value_counts().iter_rows() if bad else ()
         lo: int | None = None
         hi: int | None = None
+        run = None
         if self.clock is not None:
             clock = frame.get_column(self.clock)
+            rows = frame.get_column(_ROW) if self.order else None
             if bad:
-                clock = clock.filter(reason.is_null())
+                keep = reason.is_null()
+                clock = clock.filter(keep)
+                rows = None if rows is None else rows.filter(keep)
             first, last = clock.min(), clock.max()
             if first is not None and last is not None:  # None: no kept row with a clock value
                 lo, hi = integer(first, self.clock), integer(last, self.clock)
+                if rows is not None:
+                    run = _run(rows, clock)
         with self._lock:
             self.rows_read += n
             for why, k in counts:
@@ -216,6 +326,8 @@ class Tally:
             if lo is not None and hi is not None:
                 self.lo = lo if self.lo is None else min(self.lo, lo)
                 self.hi = hi if self.hi is None else max(self.hi, hi)
+            if run is not None:
+                self._runs.append(run)
         self.on_rows(n)
         return reason
 
@@ -223,13 +335,85 @@ class Tally:
     def rows_kept(self) -> int:
         return self.rows_read - sum(self.dropped.values())
 
+    @property
+    def in_order(self) -> bool | None:
+        """Whether the kept clock values never decrease in file order (None: not tracked)."""
+        if not self.order:
+            return None
+        runs = sorted(self._runs)
+        if not all(run[4] for run in runs):
+            return False
+        # consecutive batches: disjoint rows, and no kept time smaller than the one before
+        return all(a[1] < b[0] and a[3] <= b[2] for a, b in itertools.pairwise(runs))
+
     def kept(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame`'s kept rows; every row passes through this tally on the way."""
         # A struct with a column read from the file: a drop reason that polars can prove
         # constant in a batch would otherwise reach the tally as a single value.
-        inputs = pl.struct(_REASON, self.clock) if self.clock else pl.struct(pl.all())
+        columns = [_REASON, self.clock, *([_ROW] if self.order else [])]
+        inputs = pl.struct(*columns) if self.clock else pl.struct(pl.all())
         seen = inputs.map_batches(self, return_dtype=pl.String, is_elementwise=True)
         return frame.filter(seen.is_null())
+
+
+def _run(rows: pl.Series, clock: pl.Series) -> tuple[int, int, int, int, bool]:
+    """One batch's kept rows: (first row, last row, first time, last time, times in order)."""
+    if not rows.is_sorted():  # a batch is a contiguous stretch of the input, but be sure
+        by_row = rows.arg_sort()
+        rows, clock = rows.gather(by_row), clock.gather(by_row)
+    return (int(rows[0]), int(rows[-1]), int(clock[0]), int(clock[-1]), clock.is_sorted())
+
+
+@dataclass
+class Moves:
+    """Counts the kept rows that the stable sort by time puts at another position.
+
+    `sort(kept)` numbers the kept rows in file order (``_pos``), sorts them by ``_t_ns``
+    (stable: ties keep the file's order), numbers them again (``_new``), and counts the rows
+    where the two differ as batches stream past, like `Tally`.
+    """
+
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, batch: pl.Series) -> pl.Series:
+        frame = batch.struct.unnest()
+        moved = int((frame.get_column(_POS) != frame.get_column(_NEW)).sum())
+        with self._lock:
+            self.count += moved
+        return pl.repeat(True, frame.height, eager=True)
+
+    def sort(self, kept: pl.LazyFrame) -> pl.LazyFrame:
+        ordered = kept.with_row_index(_POS).sort(TIME_NS, maintain_order=True).with_row_index(_NEW)
+        seen = pl.struct(_POS, _NEW).map_batches(self, return_dtype=pl.Boolean, is_elementwise=True)
+        return ordered.filter(seen)
+
+
+_budget_lock = threading.Lock()
+_budget_users = 0
+
+
+@contextlib.contextmanager
+def sort_budget() -> Iterator[None]:
+    """Cap the memory polars' streaming sort holds before spilling to disk at `SORT_MEMORY_MB`
+    while the block runs (unless the user set a budget: theirs wins), then restore."""
+    global _budget_users
+    with _budget_lock:
+        own = _budget_users > 0 or not any(os.environ.get(k) for k in _BUDGET_ENVS)
+        if own:
+            if _budget_users == 0:
+                os.environ[_BUDGET_ENV] = str(SORT_MEMORY_MB)
+                pl.Config.reload_env_vars()  # polars reads its env-only flags at import
+            _budget_users += 1
+    try:
+        yield
+    finally:
+        if own:
+            with _budget_lock:
+                _budget_users -= 1
+                if _budget_users == 0:
+                    os.environ.pop(_BUDGET_ENV, None)
+                    pl.Config.reload_env_vars()
 
 
 def _t0_utc(adapter: Adapter, t0_ns: int | None) -> str | None:
@@ -302,12 +486,13 @@ def convert(
             raise InputError(f, "no such file")
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        hashing = pool.submit(lambda: [sha256_file(f) for f in files])
+        hashing = pool.submit(_hash_all, files)
         if dest.exists():
-            old = read_metadata(dest)
+            old = existing_metadata(dest)
             same = (
                 old.get("input_sha256") == _combined_sha(hashing.result())
                 and old.get("adapter_version") == adapter.version
+                and old.get("ingest_version") == INGEST_VERSION
             )
             # --strict must still fail on a file whose earlier, lenient ingest dropped rows
             if same and not (strict and old.get("rows_dropped")):
@@ -316,16 +501,19 @@ def convert(
         bar = stack.enter_context(progress(disable=not show_progress, transient=True))
         task = bar.add_task(f"ingest {source_id}", total=None)
         plain = [stack.enter_context(decompressed(f, dest.parent)) for f in files]
-        frame = prepare(adapter, source_id, plain, files)
-        names = frame.collect_schema().names()
+        with _reading(adapter, plain, files):
+            frame = prepare(adapter, source_id, plain, files)
+            names = frame.collect_schema().names()
         has_time = TIME_NS in names
         # the span of a per-minute table comes from its minute column
         clock = TIME_NS if has_time else ("minute" if "minute" in names else None)
         ingested_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         src = registry.source_ids().get(source_id, (None, None))[1]
 
-        def provenance(counts: Tally, t0_ns: int | None) -> dict[str, Any]:
+        def provenance(counts: Tally, t0_ns: int | None, moves: Moves | None) -> dict[str, Any]:
             hashes = hashing.result()
+            in_order = counts.in_order if moves is None else False
+            moved = None if in_order is None else (0 if moves is None else moves.count)
             span_s = None
             if t0_ns is not None and counts.hi is not None:  # t0_ns is set when has_time
                 span_s = (counts.hi - t0_ns) / 1e9
@@ -352,24 +540,34 @@ def convert(
                 "rows_read": counts.rows_read,
                 "rows_kept": counts.rows_kept,
                 "rows_dropped": dict(sorted(counts.dropped.items())),
+                "input_time_sorted": in_order,
+                "rows_moved": moved,
+                "ingest_version": INGEST_VERSION,
                 "ingested_at": ingested_at,
                 "burstlab_version": __version__,
                 **(extra_metadata or {}),
             }
 
-        def write(t0_ns: int | None) -> tuple[Tally, dict[str, Any]]:
-            """One streaming read: tally and write the kept rows; the counts and the footer."""
+        def write(t0_ns: int | None, moves: Moves | None = None) -> tuple[Tally, dict[str, Any]]:
+            """One streaming read: tally and write the kept rows (sorted by time through
+            `moves`, else in file order, checking that order); the counts and the footer."""
             bar.update(task, completed=0)
-            counts = Tally(clock, strict, lambda n: bar.advance(task, n))
-            kept = counts.kept(frame)
+            track = has_time and moves is None
+            counts = Tally(clock, strict, lambda n: bar.advance(task, n), order=track)
+            kept = counts.kept(frame.with_row_index(_ROW) if track else frame)
             if t0_ns is not None:  # set exactly when the table has a time column (has_time)
                 kept = kept.with_columns(arrival_seconds(t0_ns))
+            if moves is not None:
+                kept = moves.sort(kept)
             try:
-                written = _sink(to_table(kept, adapter), sink, lambda: provenance(counts, t0_ns))
+                written = _sink(
+                    to_table(kept, adapter), sink, lambda: provenance(counts, t0_ns, moves)
+                )
             except _StrictStop:
                 raise _strict_error(adapter, source_id, plain, files) from None
             if counts.rows_read == 0:
-                raise InputError(files[0], "no data rows (header only?)")
+                only = {"csv": " (header only?)", "jsonl": " (blank lines only?)"}
+                raise InputError(files[0], "no data rows" + only.get(adapter.format, ""))
             if counts.rows_kept == 0:
                 raise InputError(
                     files[0],
@@ -379,22 +577,78 @@ def convert(
                 )
             return counts, written
 
-        # The temporary name starts with "." so the catalog's *.parquet glob never sees it.
-        sink = dest.parent / f".{dest.name}.sink.tmp"
+        # The temporary name starts with "." so the catalog's *.parquet glob never sees it,
+        # and is unique, so two ingests of one dataset at once never write into one file.
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        sink = dest.parent / f".{dest.name}.{token}.sink.tmp"
+        moves = None
         try:
-            t0_ns = _t0_guess(frame) if has_time else None
-            counts, written = write(t0_ns)
-            if has_time and counts.lo not in (None, t0_ns):  # an earlier row came later
-                t0_ns = counts.lo
+            with _reading(adapter, plain, files):
+                t0_ns = _t0_guess(frame) if has_time else None
                 counts, written = write(t0_ns)
-            metadata = provenance(counts, t0_ns)
-            if written == metadata:
-                os.replace(sink, dest)  # atomic: readers see the old file or the new one
-            else:  # the footer was written before the last batch: stamp it again (a copy)
-                finalize_atomic(sink, dest, metadata)
+                if has_time and counts.in_order is False:  # sort, with the true t0
+                    t0_ns, moves = counts.lo, Moves()
+                    with sort_budget():
+                        counts, written = write(t0_ns, moves)
+                elif has_time and counts.lo not in (None, t0_ns):  # no kept row among the first
+                    t0_ns = counts.lo
+                    counts, written = write(t0_ns)
+                metadata = provenance(counts, t0_ns, moves)
+                if written == metadata:
+                    os.replace(sink, dest)  # atomic: readers see the old file or the new one
+                else:  # the footer was written before the last batch: stamp it again (a copy)
+                    finalize_atomic(sink, dest, metadata)
         finally:
             sink.unlink(missing_ok=True)
     return _result_from_metadata(dest, metadata, skipped=False, started=started)
+
+
+@contextlib.contextmanager
+def _reading(adapter: Adapter, plain: Sequence[Path], files: Sequence[Path]) -> Iterator[None]:
+    """Turn polars' error for input it cannot read (a ComputeError: a CSV it cannot split into
+    fields, a damaged Parquet file) into one InputError naming the file and, for a CSV, the
+    line where the broken record starts; polars' own message can hold whole lines of the file.
+    Other polars errors (a cast, a schema) are burstlab's bugs and are left alone."""
+    try:
+        yield
+    except (pl.exceptions.ComputeError, pl.exceptions.PanicException) as exc:
+        # polars' Parquet decoder can panic on a damaged file that pyarrow's check let
+        # through; a panic anywhere else is a bug, not bad input
+        if isinstance(exc, pl.exceptions.PanicException) and adapter.format != "parquet":
+            raise
+        if adapter.format == "csv":
+            for raw, origin in zip(plain, files, strict=True):
+                line = bad_csv_line(raw)
+                if line is not None:
+                    raise InputError(
+                        origin,
+                        "malformed CSV: a quoted field never closes, or a quote inside a "
+                        'field is not doubled ("")',
+                        line=line,
+                    ) from None
+        what = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}[adapter.format]
+        where = files[0] if len(files) == 1 else files[0].parent
+        raise InputError(where, f"not a readable {what} file ({_short(exc)})") from None
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, cut to `limit` characters."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def bad_csv_line(path: Path) -> int | None:
+    """The line where the first record that strict CSV quoting rejects starts (None: none)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
 
 
 def _result_from_metadata(
@@ -412,7 +666,18 @@ def _result_from_metadata(
         t0_utc=meta.get("t0_utc"),
         span_s=meta.get("span_s"),
         seconds=time.perf_counter() - started,
+        input_time_sorted=meta.get("input_time_sorted"),
+        rows_moved=meta.get("rows_moved"),
     )
+
+
+def existing_metadata(dest: Path) -> dict[str, Any]:
+    """The provenance of a Parquet file already at `dest` ({} when it cannot be read: it is
+    then simply replaced)."""
+    try:
+        return read_metadata(dest)
+    except (OSError, ValueError, pa.ArrowException):
+        return {}
 
 
 def _pick(

@@ -87,10 +87,12 @@ def test_azure_functions_2021_arrival_is_end_minus_duration(fixture_copy):
     assert (result.rows_read, result.rows_kept) == (5, 4)
     assert result.dropped == {"negative duration": 1}
     df = open("azure-functions-2021").collect()
-    # ends 10.5, 12, 11, 20.25 minus durations 0.5, 1, 3, 0.25 -> 10, 11, 8, 20; t0 = 8
-    assert df["arrival_s"].to_list() == [2.0, 3.0, 0.0, 12.0]
-    assert df["duration_s"].to_list() == [0.5, 1.0, 3.0, 0.25]
-    assert df["function"].to_list() == ["f-1", "f-2", "f-3", "f-3"]
+    # ends 10.5, 12, 11, 20.25 minus durations 0.5, 1, 3, 0.25 -> 10, 11, 8, 20; t0 = 8.
+    # Logged by end time, the arrivals are out of order: written sorted, 3 rows moved
+    assert df["arrival_s"].to_list() == [0.0, 2.0, 3.0, 12.0]
+    assert df["duration_s"].to_list() == [3.0, 0.5, 1.0, 0.25]
+    assert df["function"].to_list() == ["f-3", "f-1", "f-2", "f-3"]
+    assert (result.input_time_sorted, result.rows_moved) == (False, 3)
 
 
 def _wide_day(day: int, cells: dict[tuple[str, int], int]) -> bytes:

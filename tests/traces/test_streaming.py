@@ -64,9 +64,11 @@ def test_earliest_row_after_the_probe_is_written_again_with_the_true_t0(
     assert result.dropped == {"negative token count": 1}
     assert result.span_s == 83.0
     df = pl.read_parquet(result.path)
-    assert df["arrival_s"].to_list() == [43.0, 33.0, 0.0, 83.0]  # file order is kept
+    assert df["arrival_s"].to_list() == [0.0, 33.0, 43.0, 83.0]  # written in time order
     meta = read_metadata(result.path)
     assert meta["t0_source_s"] == 7.0 and meta["span_s"] == 83.0
+    # kept in file order 50, 40, 7, 90: the 40 and the 90 keep their places
+    assert (meta["input_time_sorted"], meta["rows_moved"]) == (False, 2)
     assert _hidden(data_dir) == []
 
 
