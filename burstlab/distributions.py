@@ -132,9 +132,12 @@ def scale_one_mean(family: str, shape: float) -> float:
         return 1.0
     if family == "gamma":
         return shape
-    if family == "weibull":
-        return math.gamma(1.0 + 1.0 / shape)
-    return math.exp(shape * shape / 2.0)  # lognormal
+    try:
+        if family == "weibull":
+            return math.gamma(1.0 + 1.0 / shape)
+        return math.exp(shape * shape / 2.0)  # lognormal
+    except OverflowError:  # a shape so extreme the mean exceeds the float range
+        return math.inf
 
 
 def positive_cdf(family: str, shape: float, scale: float, x: np.ndarray) -> np.ndarray:

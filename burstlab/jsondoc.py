@@ -18,7 +18,11 @@ The non-finite number policy (one for every document):
 
 So a diagnostic that could not be computed (a KS distance of a fit without data, say) is
 written as null, while a parameter that came out NaN is an error at save time, not a file
-that later fails to load.
+that later fails to load. `build` holds the mirror rule: Python's JSON parser accepts the
+non-standard tokens ``NaN``, ``Infinity`` and ``-Infinity`` (and reads ``1e999`` as inf), and
+`build` refuses every non-finite number, in any field, naming its path.
+
+Integers are 64-bit: an ``int`` field holds −2⁶³ … 2⁶³ − 1 (JSON itself has no limit).
 """
 
 from __future__ import annotations
@@ -53,11 +57,21 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _show(value: Any) -> str:
-    """A parsed JSON value as the document spells it (null, true, 1.5, "text")."""
-    return (
+#: `show` abbreviates a value's text beyond this many characters (a whole list in a message).
+SHOW_MAX = 80
+
+
+def show(value: Any) -> str:
+    """A parsed JSON value as the document spells it (null, true, 1.5, "text", NaN,
+    Infinity), abbreviated to `SHOW_MAX` characters, for one-line error messages."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return _digits(value)
+    text = (
         "null" if value is None else json.dumps(value) if isinstance(value, bool) else repr(value)
     )
+    return text if len(text) <= SHOW_MAX else text[: SHOW_MAX - 1] + "…"
 
 
 def dump(tp: Any, value: Any, *, error: ErrorFactory, where: str) -> Any:
@@ -144,11 +158,32 @@ def _plain(value: Any, error: ErrorFactory, where: str) -> Any:
     return value
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _digits(value: int) -> str:
+    """A huge integer described without printing it (str() refuses beyond 4,300 digits)."""
+    return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+
+
+def _finite_any(value: Any, error: ErrorFactory, where: str) -> None:
+    """An untyped (``Any``) parsed value holds no non-finite number, however deep."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(error, where, f"expected a finite number, found {show(value)}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_any(v, error, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite_any(v, error, f"{where}[{i}]")
+
+
 def build(tp: Any, value: Any, *, error: ErrorFactory, where: str) -> Any:
     """An instance of `tp` from parsed JSON `value`. Unknown and missing fields, wrong types
     and values outside a ``Literal`` raise ``error("<where>.<path>: …")``."""
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
+        _finite_any(value, error, where)
         return value
     if origin in (Union, types.UnionType):
         if value is None:
@@ -159,11 +194,11 @@ def build(tp: Any, value: Any, *, error: ErrorFactory, where: str) -> Any:
         return build(options[0], value, error=error, where=where)
     if origin is Literal:
         if value not in args:
-            raise _fail(error, where, f"expected one of {list(args)}, found {_show(value)}")
+            raise _fail(error, where, f"expected one of {list(args)}, found {show(value)}")
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise _fail(error, where, f"expected an object, found {_show(value)}")
+            raise _fail(error, where, f"expected an object, found {show(value)}")
         hints = _hints(tp)
         fields = dataclasses.fields(tp)
         names = {f.name for f in fields}
@@ -185,26 +220,34 @@ def build(tp: Any, value: Any, *, error: ErrorFactory, where: str) -> Any:
         )
     if origin is list:
         if not isinstance(value, list):
-            raise _fail(error, where, f"expected a list, found {_show(value)}")
+            raise _fail(error, where, f"expected a list, found {show(value)}")
         return [build(args[0], v, error=error, where=f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise _fail(error, where, f"expected an object, found {_show(value)}")
+            raise _fail(error, where, f"expected an object, found {show(value)}")
         return {k: build(args[1], v, error=error, where=f"{where}.{k}") for k, v in value.items()}
     if tp is float:
         if not (isinstance(value, (int, float)) and not isinstance(value, bool)):
-            raise _fail(error, where, f"expected a number, found {_show(value)}")
-        return float(value)
+            raise _fail(error, where, f"expected a number, found {show(value)}")
+        try:
+            x = float(value)
+        except OverflowError:  # an integer literal beyond the float range
+            raise _fail(error, where, f"{_digits(int(value))} is beyond the float range") from None
+        if not math.isfinite(x):
+            raise _fail(error, where, f"expected a finite number, found {show(value)}")
+        return x
     if tp is int:
         if not (isinstance(value, int) and not isinstance(value, bool)):
-            raise _fail(error, where, f"expected an integer, found {_show(value)}")
+            raise _fail(error, where, f"expected an integer, found {show(value)}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _fail(error, where, f"{_digits(value)} does not fit in a 64-bit integer")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise _fail(error, where, f"expected a string, found {_show(value)}")
+            raise _fail(error, where, f"expected a string, found {show(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise _fail(error, where, f"expected true/false, found {_show(value)}")
+            raise _fail(error, where, f"expected true/false, found {show(value)}")
         return value
     raise _fail(error, where, f"cannot read type {tp!r}")  # pragma: no cover - document bug

@@ -433,9 +433,10 @@ class WorkloadSpec:
             raise SpecError(f"{where}: expected a JSON object, found {type(data).__name__}")
         version = data.get("burstlab_spec")
         if version != SPEC_VERSION:
+            found = "nothing" if "burstlab_spec" not in data else jsondoc.show(version)
             raise SpecError(
                 f"{where}: unsupported spec version; expected burstlab_spec={SPEC_VERSION}, "
-                f"found {version!r}"
+                f"found {found}"
             )
         spec = jsondoc.build(cls, data, error=SpecError, where=where)
         spec.validate(where)

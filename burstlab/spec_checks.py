@@ -97,8 +97,14 @@ def _validate_empirical(emp: EmpiricalDist, where: str) -> None:
     _check_probs(list(emp.probs) + [m.prob for m in emp.point_masses], f"{where} (bins + masses)")
 
 
+#: Token counts (and turns, blocks) are int32 in the canonical tables.
+INT32_MAX = 2**31 - 1
+
+
 def _validate_marginal(m: Marginal, where: str) -> None:
     _validate_empirical(m.empirical, f"{where}.empirical")
+    _check(m.min >= 0, f"{where}.min", f"a count must be ≥ 0, found {m.min}")
+    _check(m.max <= INT32_MAX, f"{where}.max", f"must be ≤ {INT32_MAX} (int32), found {m.max}")
     _check(m.min <= m.max, where, f"min {m.min} > max {m.max}")
     if m.use == "parametric":
         _check(m.chosen is not None, f"{where}.use", "'parametric' needs a chosen family")
@@ -174,8 +180,22 @@ def validate_spec(spec: WorkloadSpec, where: str, version: int) -> None:
         _validate_marginal(ln.input, f"{where}.lengths.input")
         _validate_marginal(ln.output, f"{where}.lengths.output")
         _check(0 <= ln.failure_rate <= 1, f"{where}.lengths.failure_rate", "must be in [0, 1]")
+        if ln.context_limit is not None:
+            _check(
+                ln.context_limit >= 1,
+                f"{where}.lengths.context_limit",
+                f"must be ≥ 1 token or null, found {ln.context_limit}",
+            )
         rho = ln.dependence.copula.rho
-        _check(-1 < rho < 1 or rho == 0, f"{where}.lengths.dependence.copula.rho", "in (-1, 1)")
+        _check(
+            -1 <= rho <= 1,
+            f"{where}.lengths.dependence.copula.rho",
+            f"must be in [-1, 1], found {rho}",
+        )
+        sp = ln.dependence.spearman
+        _check(
+            -1 <= sp <= 1, f"{where}.lengths.dependence.spearman", f"must be in [-1, 1], found {sp}"
+        )
     if spec.sessions is not None:
         ss, w = spec.sessions, f"{where}.sessions"
         _validate_marginal(ss.turns, f"{w}.turns")

@@ -4,7 +4,9 @@ fidelity suite compares with, computed by one routine each so the two can never 
 - `window_counts`: arrivals per window; `dispersion_index` (IDC at one scale),
   `dispersion_curve` (IDC over `default_scales`), `count_acf` (ACF of window counts);
 - `busy_windows`: request count and mean length of each non-empty window (load vs length);
-- `sorted_times`: arrival times as sorted float64 without re-sorting sorted data.
+- `sorted_times`: arrival times as sorted float64 without re-sorting sorted data;
+- `n_windows`, `count_moments`: the size and moments of a count series without materialising
+  it (sparse traces: a few arrivals over a span of billions of windows).
 
 `FIDELITY_SCALES` are the count-window widths the fidelity suite compares (docs/design.md §4).
 Times are seconds, lengths tokens. No pipeline stage is imported here.
@@ -55,12 +57,76 @@ def window_counts(
     return np.bincount(idx, minlength=n)
 
 
+#: A count series longer than this, or with more than `SPARSE_RATIO` windows per arrival, is
+#: never materialised (`sparse`): the dispersion statistics are computed from the occupied
+#: windows only (`count_moments`), and the statistics that need the whole series (`count_acf`,
+#: the Hurst exponent) are not available (NaN). 2**24 one-second windows is 194 days; a span
+#: of many more windows than arrivals is a sparse trace (or timestamps in the wrong unit),
+#: whose dense series would not fit in memory, or would be almost all zeros.
+MAX_DENSE_WINDOWS = 1 << 24
+SPARSE_RATIO = 1024
+
+
+def sparse(t: np.ndarray, windows: int) -> bool:
+    """Is a count series of `windows` windows over the arrivals `t` too long or too empty to
+    materialise (see `MAX_DENSE_WINDOWS`)?"""
+    return windows > MAX_DENSE_WINDOWS or windows > SPARSE_RATIO * max(np.size(t), 1)
+
+
+def n_windows(
+    t: np.ndarray, window_s: float, start_s: float | None = None, end_s: float | None = None
+) -> int:
+    """How many whole windows `window_counts` would return (without counting anything)."""
+    t = np.asarray(t, dtype=np.float64)
+    if t.size == 0 and (start_s is None or end_s is None):
+        return 0
+    t0 = float(t[0]) if start_s is None else float(start_s)
+    t1 = float(t[-1]) if end_s is None else float(end_s)
+    span = (t1 - t0) / window_s + 1e-9
+    return max(math.floor(span), 0) if math.isfinite(span) else 0
+
+
+def count_moments(
+    t: np.ndarray, window_s: float, start_s: float | None = None, end_s: float | None = None
+) -> tuple[int, float, float, float, float]:
+    """(windows, Σc, Σc², max c, min c) of the `window_counts` c, without materialising the
+    series when it is longer than `MAX_DENSE_WINDOWS` or `SPARSE_RATIO` × the arrivals (then
+    only occupied windows are tallied and the empty ones enter as zeros). `t` must be sorted."""
+    n = n_windows(t, window_s, start_s, end_s)
+    if n <= 0:
+        return 0, 0.0, 0.0, 0.0, 0.0
+    if not sparse(t, n):
+        c = window_counts(t, window_s, start_s, end_s).astype(np.float64)
+        return n, float(c.sum()), float(np.dot(c, c)), float(c.max()), float(c.min())
+    t = np.asarray(t, dtype=np.float64)
+    t0 = float(t[0]) if start_s is None else float(start_s)
+    idx = np.floor((t - t0) / window_s).astype(np.int64)
+    idx = idx[(idx >= 0) & (idx < n)]
+    if idx.size == 0:
+        return n, 0.0, 0.0, 0.0, 0.0
+    cuts = np.flatnonzero(np.diff(idx)) + 1
+    c = np.diff(np.concatenate(([0], cuts, [idx.size]))).astype(np.float64)
+    low = float(c.min()) if c.size == n else 0.0
+    return n, float(c.sum()), float(np.dot(c, c)), float(c.max()), low
+
+
+def _idc(n: int, total: float, sumsq: float) -> float:
+    """Var(ddof=1) ÷ mean of n counts with sum `total` and sum of squares `sumsq`."""
+    if n < 2 or total <= 0:
+        return math.nan
+    mean = total / n
+    return max(sumsq - total * mean, 0.0) / (n - 1) / mean
+
+
 def dispersion_index(
     t: np.ndarray, window_s: float, start_s: float | None = None, end_s: float | None = None
 ) -> float:
     """IDC at one scale: Var ÷ mean of the `window_counts` (1 for Poisson; > 1 bursty).
 
     NaN with fewer than two windows or no arrivals: the statistic does not exist there."""
+    if sparse(t, n_windows(t, window_s, start_s, end_s)):
+        n, total, sumsq, _, _ = count_moments(sorted_times(t), window_s, start_s, end_s)
+        return _idc(n, total, sumsq)
     c = window_counts(t, window_s, start_s, end_s)
     if c.size < 2 or c.sum() == 0:
         return math.nan
@@ -88,6 +154,20 @@ def dispersion_curve(t: np.ndarray, scales: Sequence[float] | None = None) -> pl
     duration = float(t[-1] - t[0]) if t.size else 0.0
     rows = []
     for w in scales if scales is not None else default_scales(duration):
+        if sparse(t, n_windows(t, w)):  # a sparse trace: moments of the occupied windows
+            n, total, sumsq, _, _ = count_moments(sorted_times(t), w)
+            mean = total / n
+            var = max(sumsq - total * mean, 0.0) / (n - 1)
+            rows.append(
+                {
+                    "window_s": float(w),
+                    "windows": n,
+                    "mean": mean,
+                    "var": var,
+                    "idc": var / mean if mean > 0 else math.nan,
+                }
+            )
+            continue
         c = window_counts(t, w)
         if c.size < 2:
             continue
@@ -123,9 +203,11 @@ def count_acf(
 ) -> np.ndarray:
     """Autocorrelation of counts in ``window_s`` windows at lags 0…nlags (statsmodels acf:
     the biased estimator normalised by the lag-0 variance, so it stays in [-1, 1]). All NaN
-    when there are too few windows or the counts are constant."""
+    when there are too few windows, the counts are constant, or the series is `sparse`."""
     from statsmodels.tsa.stattools import acf  # heavy (~0.4 s): not at import
 
+    if sparse(t, n_windows(t, window_s, start_s, end_s)):
+        return np.full(nlags + 1, np.nan)  # too long or too empty a series (a sparse trace)
     c = window_counts(t, window_s, start_s, end_s).astype(np.float64)
     if c.size <= nlags + 1 or np.all(c == c[0]):
         return np.full(nlags + 1, np.nan)
@@ -152,7 +234,14 @@ def busy_windows(
     keep = idx >= 0
     if end_s is not None:
         keep &= idx < math.floor((float(end_s) - t0) / window_s + 1e-9)
-    c = np.bincount(idx[keep])
-    s = np.bincount(idx[keep], weights=y[keep])
+    idx, y = idx[keep], y[keep]
+    if idx.size and int(idx.max()) > MAX_DENSE_WINDOWS + 4 * idx.size:
+        # a sparse trace (few arrivals over very many windows): tally the occupied ones only
+        _, inverse = np.unique(idx, return_inverse=True)
+        c = np.bincount(inverse)
+        s = np.bincount(inverse, weights=y)
+        return c.astype(np.float64), s / c
+    c = np.bincount(idx)
+    s = np.bincount(idx, weights=y)
     busy = c > 0
     return c[busy].astype(np.float64), s[busy] / c[busy]

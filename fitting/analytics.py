@@ -24,15 +24,23 @@ import numpy as np
 import polars as pl
 
 from burstlab.errors import SchemaError
-from burstlab.fitting.arrivals import arrival_times, detect_resolution, fit_arrivals
+from burstlab.fitting.arrivals import (
+    arrival_times,
+    detect_resolution,
+    fit_arrivals,
+    positive_param,
+)
 from burstlab.results import Result, Summary
 from burstlab.spec import WindowFit
 from burstlab.stats import (
     FIDELITY_SCALES,
     count_acf,
+    count_moments,
     default_scales,
     dispersion_curve,
+    n_windows,
     sorted_times,
+    sparse,
     window_counts,
 )
 
@@ -41,8 +49,11 @@ def hurst_aggvar(t: np.ndarray, window_s: float = 1.0) -> float:
     """Hurst exponent by the aggregated-variance method on ``window_s`` counts.
 
     For block sizes m on a log grid from 1 to N/10, Var(mean of m consecutive counts) ∝
-    m^(2H−2); H is 1 + slope/2 of the least-squares line in log-log. NaN when too short.
+    m^(2H−2); H is 1 + slope/2 of the least-squares line in log-log. NaN when too short, or
+    when the count series is too long or too empty to hold (`burstlab.stats.sparse`).
     """
+    if sparse(t, n_windows(t, window_s)):
+        return math.nan
     c = window_counts(t, window_s).astype(np.float64)
     if c.size < 100:
         return math.nan
@@ -71,16 +82,24 @@ class RateDecomposition:
     seasonal_strength: float  # 1 − Var(resid)/Var(seasonal + resid), clipped to [0, 1]
 
 
+#: `decompose_rate` decomposes at most this many rate windows (20,000 hours: 2.3 years).
+MAX_DECOMPOSE_WINDOWS = 20_000
+
+
 def decompose_rate(t: np.ndarray, window_s: float = 3600.0) -> RateDecomposition | None:
     """Trend + daily (+ weekly) seasonality of the rate, or None when the trace covers less
-    than two days (a period must repeat at least twice to be told apart from trend)."""
+    than two days (a period must repeat at least twice to be told apart from trend) or more
+    than `MAX_DECOMPOSE_WINDOWS` windows."""
     from statsmodels.tsa.seasonal import MSTL, STL  # heavy (~0.4 s): not at import
 
+    if n_windows(t, window_s) > MAX_DECOMPOSE_WINDOWS:
+        return None
     c = window_counts(t, window_s).astype(np.float64) / window_s
     day = round(86400 / window_s)
     if day < 2 or c.size < 2 * day:
         return None
-    periods = [day] + ([7 * day] if c.size >= 14 * day else [])
+    # MSTL keeps a period only when the series is MORE than twice as long
+    periods = [day] + ([7 * day] if c.size > 14 * day else [])
     if len(periods) == 1:
         res = STL(c, period=day, robust=True).fit()
         seasonal = {f"seasonal_{day}": res.seasonal}
@@ -105,6 +124,12 @@ def decompose_rate(t: np.ndarray, window_s: float = 3600.0) -> RateDecomposition
 #: Per-window family fits use at most this many of the window's gaps (a descriptive
 #: summary; the full-trace fit uses every gap).
 WINDOW_FIT_MAX = 5000
+#: At most this many windows per trace (138 days of 10-minute windows), and at most
+#: max(`SPARSE_WINDOW_FITS`, arrivals): a longer or sparser trace gets wider windows, a whole
+#: multiple of the asked width (they go into the spec, one entry each: 16 requests spread
+#: over years would otherwise make a 3 MB spec of empty windows).
+MAX_WINDOW_FITS = 20_000
+SPARSE_WINDOW_FITS = 1000
 
 
 def window_fits(
@@ -113,12 +138,19 @@ def window_fits(
     """Per-window arrival statistics: count, rate, IAT CV and (with ≥ ``min_gaps`` gaps) the
     best renewal family with its parameters — how the process drifts over the trace. Rate and
     CV use every arrival; the family fit uses every k-th gap so that at most `WINDOW_FIT_MAX`
-    remain, without standard errors, to stay fast on long traces."""
+    remain, without standard errors, to stay fast on long traces. A trace longer than
+    `MAX_WINDOW_FITS` windows (or a sparse one, see there) gets windows of a whole multiple
+    of ``window_s``."""
+    window_s = positive_param(window_s, "window_s")
     t = np.asarray(t, dtype=np.float64)
     if t.size == 0:
         return []
     t0 = float(t[0])
-    n = max(1, math.ceil((float(t[-1]) - t0) / window_s))
+    span = float(t[-1]) - t0
+    most = min(MAX_WINDOW_FITS, max(SPARSE_WINDOW_FITS, t.size))
+    if span / window_s > most:
+        window_s *= math.ceil(span / window_s / most)
+    n = max(1, math.ceil(span / window_s))
     idx = np.minimum(np.floor((t - t0) / window_s).astype(np.int64), n - 1)
     bounds = np.searchsorted(idx, np.arange(n + 1))
     out = []
@@ -126,6 +158,9 @@ def window_fits(
         seg = t[bounds[i] : bounds[i + 1]]
         start = t0 + i * window_s
         dur = min(window_s, float(t[-1]) - start) if i == n - 1 else window_s
+        if seg.size == 0:  # a quiet window (many of them in a sparse trace): nothing to measure
+            out.append(WindowFit(start, max(dur, 1e-9), 0.0, None, 0, None))
+            continue
         gaps = np.diff(seg)
         cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 and gaps.mean() > 0 else None
         best = None
@@ -222,13 +257,16 @@ def analyse(
     fit_windows: bool = True,
 ) -> Burstiness:
     """All burstiness analytics of one sorted array of arrival times (seconds)."""
+    window_s = positive_param(window_s, "window_s")
+    rate_window_s = positive_param(rate_window_s, "rate_window_s")
     t = sorted_times(t)
     duration = float(t[-1] - t[0]) if t.size > 1 else 0.0
     gaps = np.diff(t)
     cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 and gaps.mean() > 0 else math.nan
-    rates = window_counts(t, rate_window_s) / rate_window_s
-    if rates.size:
-        peak, mean, trough = float(rates.max()), float(rates.mean()), float(rates.min())
+    windows, total, _, top, low = count_moments(t, rate_window_s)
+    if windows:
+        peak, mean = top / rate_window_s, total / windows / rate_window_s
+        trough = low / rate_window_s
         p2m = peak / mean if mean > 0 else math.nan
         p2t = peak / trough if trough > 0 else None
     else:

@@ -26,7 +26,7 @@ import polars as pl
 import scipy.optimize as opt
 
 from burstlab import distributions as dist
-from burstlab.errors import FitError, SchemaError, UsageError
+from burstlab.errors import FitError, InputError, SchemaError, UsageError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import (
     Selection,
@@ -64,6 +64,8 @@ class Resolution:
     n_gaps: int
 
 
+#: A gap of at most this many float steps (ulps) of the timestamps' magnitude is a tie.
+TIE_ULPS = 8
 #: Positive gaps examined when checking a candidate grid.
 CHECK_GAPS = 1_000_000
 
@@ -154,6 +156,17 @@ class ArrivalFit(Result):
         )
 
 
+def positive_param(value: Any, param: str) -> float:
+    """A parameter that must be a finite number > 0 (seconds, a width), as a float; a
+    UsageError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UsageError(f"expected a number of seconds, found {value!r}", param=param)
+    x = float(value)
+    if not (math.isfinite(x) and x > 0):
+        raise UsageError(f"must be a finite number > 0, found {x:g}", param=param)
+    return x
+
+
 def arrival_times(frame: pl.DataFrame | pl.LazyFrame, column: str = "arrival_s") -> np.ndarray:
     """Sorted arrival times (seconds) from any canonical table with an arrival column."""
     lf = frame.lazy()
@@ -186,9 +199,18 @@ def fit_arrivals(
         raise UsageError(
             f"expected seconds, None or 'auto', found {resolution_s!r}", param="resolution_s"
         )
+    if resolution_s is not None and not isinstance(resolution_s, str):
+        resolution_s = positive_param(resolution_s, "resolution_s")
     t = arrival_times(frame) if not isinstance(frame, np.ndarray) else sorted_times(frame)
+    bad = int(np.count_nonzero(~np.isfinite(t)))
+    if bad:
+        raise InputError(None, f"{bad} arrival times are NaN or infinite", field="arrival_s")
     if t.size < 3:
         raise FitError(f"need at least 3 arrivals to fit inter-arrival times, found {t.size}")
+    if t[-1] == t[0]:
+        raise FitError(
+            f"all {t.size} arrivals are at the same time ({t[0]:g} s): no gap between them to fit"
+        )
     res = detect_resolution(t)
     if resolution_s == "auto":
         r = res.resolution_s
@@ -202,12 +224,20 @@ def fit_arrivals(
     if r is not None:
         cands = _fit_grid(gaps, float(r), families, with_stderr)
     else:
-        pos = gaps[gaps > 0]
+        # a gap within a few float steps of the timestamps' magnitude is rounding, not time
+        tie = TIE_ULPS * float(np.spacing(max(abs(t[0]), abs(t[-1]))))
+        pos = gaps[gaps > tie]
         if pos.size < gaps.size:
             z = gaps.size - pos.size
             notes.append(
-                f"{z} of {gaps.size} gaps ({z / gaps.size:.2%}) are exactly 0 on continuous "
-                "timestamps (simultaneous arrivals); fitted on the positive gaps"
+                f"{z} of {gaps.size} gaps ({z / gaps.size:.2%}) are 0 on continuous timestamps "
+                "(simultaneous arrivals, or apart by less than float resolution); fitted on the "
+                "positive gaps"
+            )
+        if pos.size == 0:
+            raise FitError(
+                f"all {t.size} arrivals are at the same time to float resolution ({t[0]:g} s): "
+                "no gap between them to fit"
             )
         cands = fit_positive(pos, families, with_stderr)
     sel = Selection(cands, "bic", eligible=MEAN_PRESERVING)
@@ -377,9 +407,13 @@ def grid_counts(gaps: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
     """Distinct grid multiples k of recorded gaps and how often each occurs (the sufficient
     statistic of the interval-censored likelihood: a few hundred numbers for 10 M gaps)."""
     k = np.rint(gaps / r).astype(np.int64)
-    counts = np.bincount(k)
-    kv = np.nonzero(counts)[0]
-    return kv.astype(np.float64), counts[kv].astype(np.float64)
+    if k.size == 0 or int(k.max()) <= 4 * k.size + (1 << 20):
+        counts = np.bincount(k)
+        kv = np.nonzero(counts)[0]
+        return kv.astype(np.float64), counts[kv].astype(np.float64)
+    # a long quiet stretch on a fine grid (a week of 1-ms cells): no table of every multiple
+    kv, counts = np.unique(k, return_counts=True)
+    return kv.astype(np.float64), counts.astype(np.float64)
 
 
 def _fit_grid(

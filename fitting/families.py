@@ -268,6 +268,17 @@ def grid_pmf(family: str, shape: float, scale: float, k: np.ndarray, r: float) -
     return np.maximum(out, 1e-300)
 
 
+def grid_cdf(family: str, shape: float, scale: float, k: np.ndarray, r: float) -> np.ndarray:
+    """P(observed gap ≤ k·r) on the grid of `grid_pmf`: the sum of P(0 … k) telescopes to
+    [I((k+1)r) − I(kr)] / r = 1 + [Q((k+1)r) − Q(kr)] / r (same I and Q as there)."""
+    k = np.asarray(k, dtype=np.float64)
+
+    def q(x: np.ndarray) -> np.ndarray:
+        return tail_mean(family, shape, scale, x) - x * positive_sf(family, shape, scale, x)
+
+    return np.clip(1.0 + (q((k + 1) * r) - q(k * r)) / r, 0.0, 1.0)
+
+
 def grid_loglik(
     family: str, shape: float, scale: float, k: np.ndarray, w: np.ndarray, r: float
 ) -> float:

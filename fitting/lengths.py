@@ -28,7 +28,7 @@ import scipy.optimize as opt
 import scipy.stats as st
 
 from burstlab import distributions as dist
-from burstlab.errors import SchemaError
+from burstlab.errors import FitError, SchemaError
 from burstlab.fitting import families as fam
 from burstlab.fitting.select import Selection, audit, information, ks_ad_from_cdf
 from burstlab.results import Result, Summary
@@ -205,9 +205,14 @@ def fit_length(values: np.ndarray, column: str = "tokens") -> LengthFit:
     if np.any(x < 0):
         raise SchemaError(f"{column}: lengths must be ≥ 0, found min {x.min()}")
     x = np.rint(x).astype(np.int64)
-    counts = np.bincount(x)
-    kv = np.nonzero(counts)[0]
-    fit = fit_counts(kv, counts[kv].astype(np.float64), column)
+    if int(x.max()) <= 4 * x.size + (1 << 20):
+        counts = np.bincount(x)
+        kv = np.nonzero(counts)[0]
+        weights = counts[kv].astype(np.float64)
+    else:  # a few huge values (near the int32 limit): no dense table of every count up to them
+        kv, counts = np.unique(x, return_counts=True)
+        weights = counts.astype(np.float64)
+    fit = fit_counts(kv, weights, column)
     fit.tail = hill_tail(x[x > 0])
     return fit
 
@@ -234,7 +239,10 @@ def fit_counts(values: np.ndarray, weights: np.ndarray, column: str = "tokens") 
     at_top = float(w_all[-1])
     near = w_all[(kv_all >= int(top * 0.9)) & (kv_all < top)]
     per_value = near.sum() / max(top - int(top * 0.9), 1)
-    if top > 1 and at_top / n >= CAP_MIN_SHARE and at_top >= 5 * max(per_value, 1e-9):
+    if top > 0 and kv_all.size == 1:  # constant data: the model is that one value
+        masses.append(PointMass(float(top), 1.0))
+        notes.append(f"{column}: every value is {top}, a single point mass")
+    elif top > 1 and at_top / n >= CAP_MIN_SHARE and at_top >= 5 * max(per_value, 1e-9):
         masses.append(PointMass(float(top), at_top / n))
         notes.append(f"{at_top:g} values ({at_top / n:.2%}) at the cap {top}")
     mass_values = {int(m.value) for m in masses}
@@ -272,8 +280,8 @@ def load_coupling(
     rows = []
     for w in windows:
         c, m = busy_windows(arrival_s, lengths, w)
-        if c.size < 5 or np.all(c == c[0]):
-            continue
+        if c.size < 5 or np.all(c == c[0]) or np.all(m == m[0]):
+            continue  # no correlation with a constant side (0/0)
         pos = m > 0
         slope = (
             float(np.polyfit(np.log(c[pos] / c.mean()), np.log(m[pos]), 1)[0])
@@ -319,10 +327,13 @@ class LengthsFit(Result):
     input: LengthFit
     output: LengthFit
     spearman: float
-    copula_rho: float
+    copula_rho: float  # 0.0 when not measurable (see `independent`)
     load: pl.DataFrame  # output length vs load, by window
     failure_rate: float
     context_limit: int | None = None
+    #: no dependence is measurable (a constant side, fewer than 3 pairs): the spec's copula is
+    #: ``independent`` with ρ 0 and Spearman 0
+    independent: bool = False
 
     def table(self) -> pl.DataFrame:
         """Every candidate of both columns (a ``column`` column says which)."""
@@ -334,9 +345,10 @@ class LengthsFit(Result):
         return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
 
     def summary(self) -> Summary:
+        rho = "independent" if self.independent else f"{self.copula_rho:.3f}"
         s = Summary(
             f"token lengths: Spearman(input, output) {self.spearman:.3f}, copula ρ "
-            f"{self.copula_rho:.3f}, failure rate {self.failure_rate:.3%}"
+            f"{rho}, failure rate {self.failure_rate:.3%}"
         )
         for part in (self.input, self.output):
             s.add(f"{part.column} candidates", audit(part.table()))
@@ -348,6 +360,7 @@ class LengthsFit(Result):
         return {
             "spearman": self.spearman,
             "copula_rho": self.copula_rho,
+            "independent": self.independent,
             "failure_rate": self.failure_rate,
             "context_limit": self.context_limit,
             "candidates": self.table().to_dicts(),
@@ -361,6 +374,9 @@ class LengthsFit(Result):
             row = self.load.head(1)
         if not row.is_empty() and load_significant(row.row(0, named=True)):
             r = row.row(0, named=True)
+        else:
+            r = None
+        if r is not None and r["elasticity"] is not None and math.isfinite(r["elasticity"]):
             coupling = LoadCoupling(
                 window_s=r["window_s"],
                 corr=r["corr"],
@@ -374,7 +390,11 @@ class LengthsFit(Result):
             output=self.output.to_marginal(),
             dependence=Dependence(
                 spearman=self.spearman,
-                copula=Copula("gaussian", self.copula_rho),
+                copula=(
+                    Copula("independent", 0.0)
+                    if self.independent
+                    else Copula("gaussian", self.copula_rho)
+                ),
                 load_coupling=coupling,
             ),
             context_limit=self.context_limit,
@@ -382,11 +402,27 @@ class LengthsFit(Result):
         )
 
 
+def dependence(inp: np.ndarray, out: np.ndarray) -> tuple[float, float] | None:
+    """(Spearman ρ, Gaussian-copula ρ) of paired input and output lengths, each in [−1, 1]
+    (perfect rank dependence gives ±1).
+
+    None when undefined: either side takes a single value (a correlation of constant data is
+    0/0) or there are fewer than 3 pairs — no dependence is measurable, and the spec says so
+    with an ``independent`` copula."""
+    if inp.size < 3 or np.all(inp == inp[0]) or np.all(out == out[0]):
+        return None
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
+    spearman = float(st.spearmanr(inp, out).statistic)  # pyright: ignore[reportAttributeAccessIssue]
+    rho = float(np.corrcoef(normal_scores(inp), normal_scores(out))[0, 1])
+    return float(np.clip(spearman, -1.0, 1.0)), float(np.clip(rho, -1.0, 1.0))
+
+
 def _max_total(inp: np.ndarray, out: np.ndarray) -> int | None:
-    """Largest input + output seen (tokens), ignoring rows with a missing count."""
+    """Largest input + output seen (tokens), ignoring rows with a missing count; None when
+    there is none, or it is 0 (every request empty: no limit was seen)."""
     total = np.asarray(inp, dtype=np.float64) + np.asarray(out, dtype=np.float64)
     total = total[np.isfinite(total)]
-    return int(total.max()) if total.size else None
+    return int(total.max()) if total.size and total.max() >= 1 else None
 
 
 def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
@@ -410,26 +446,23 @@ def fit_lengths(frame: pl.DataFrame | pl.LazyFrame) -> LengthsFit:
         else np.zeros(df.height, bool)
     )
     ok = ~failed
+    if df.height and not ok.any():
+        raise FitError(
+            f"all {df.height} requests are marked failed: no output length to fit "
+            "(a failed request's output says nothing about lengths)"
+        )
     inp = df["input_tokens"].to_numpy()
     out = df["output_tokens"].to_numpy()
     both = ok & (inp > 0) & (out > 0)
-    # SciPy builds its result classes at run time: pyright sees no `statistic`
-    spearman = (
-        float(st.spearmanr(inp[both], out[both]).statistic)  # pyright: ignore[reportAttributeAccessIssue]
-        if both.sum() > 2
-        else 0.0
-    )
-    rho = (
-        float(np.corrcoef(normal_scores(inp[both]), normal_scores(out[both]))[0, 1])
-        if both.sum() > 2
-        else 0.0
-    )
+    measured = dependence(inp[both], out[both])
+    spearman, rho = measured or (0.0, 0.0)
     t = df["arrival_s"].to_numpy()
     return LengthsFit(
         input=fit_length(inp, "input_tokens"),
         output=fit_length(out[ok], "output_tokens"),
         spearman=spearman,
         copula_rho=rho,
+        independent=measured is None,
         load=load_coupling(t[ok], out[ok]),
         failure_rate=float(failed.mean()) if failed.size else 0.0,
         context_limit=_max_total(inp, out),

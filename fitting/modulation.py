@@ -25,7 +25,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
+from burstlab.errors import FitError, UsageError
+from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals, positive_param
 from burstlab.fitting.dispersion import LogARFit, chain_autocov, fit_log_ar, implied_idc
 from burstlab.fitting.hmm import HMMFit, fit_poisson_hmm
 from burstlab.results import Result, Summary
@@ -161,14 +162,22 @@ class ModulationFit(Result):
         )
 
 
+#: The default rate curve has at most this many windows (20,000 hours: 2.3 years); a longer
+#: trace gets windows of a whole number of hours.
+MAX_CURVE_WINDOWS = 20_000
+
+
 def rate_curve(t: np.ndarray, window_s: float | None = None) -> RateCurve:
     """Mean rate per window from the first arrival. Default window: 1 h when the trace covers
-    two days or more (a diurnal/weekly profile to cycle), else one window (a flat rate) — on
-    a short trace any slower swing is left to the burst regime rather than replayed."""
+    two days or more (a diurnal/weekly profile to cycle; k hours when 1 h would give more than
+    `MAX_CURVE_WINDOWS`), else one window (a flat rate) — on a short trace any slower swing is
+    left to the burst regime rather than replayed."""
     t = np.asarray(t, dtype=np.float64)
     duration = float(t[-1] - t[0])
     if window_s is None:
         window_s = 3600.0 if duration >= 2 * 86400 else max(duration, 1e-9)
+        if duration / window_s > MAX_CURVE_WINDOWS:
+            window_s *= math.ceil(duration / window_s / MAX_CURVE_WINDOWS)
     c = window_counts(t, window_s)
     if c.size == 0:
         return RateCurve(window_s=max(duration, 1e-9), rates_per_s=[t.size / max(duration, 1e-9)])
@@ -183,8 +192,8 @@ def default_burst_window(duration_s: float, mean_rate: float) -> float:
     2023 conversation trace 5-s windows reproduce the held-out IDC at 10–60 s within ~10 %,
     10-s windows only within ~50 %."""
     w = max(5.0, 5.0 / max(mean_rate, 1e-12), duration_s / MAX_WINDOWS)
-    nice = [m * 10.0**e for e in range(0, 6) for m in (1, 2, 5)]
-    return float(next(x for x in nice if x >= w - 1e-9))
+    decade = 10.0 ** math.floor(math.log10(w))
+    return float(next(m * decade for m in (1, 2, 5, 10) if m * decade >= w - 1e-9))
 
 
 def fit_modulation(
@@ -200,9 +209,18 @@ def fit_modulation(
 
     ``t``: sorted arrival times (seconds). ``resolution_s``: a detected timestamp grid; the
     operational-time gaps are then computed after spreading each arrival uniformly inside its
-    grid cell (seeded), since a 0 gap has no meaning in operational time.
+    grid cell (seeded), since a 0 gap has no meaning in operational time. FitError when the
+    trace spans fewer than two burst windows or no dispersion scale (nothing to fit on).
     """
+    if window_s is not None:
+        window_s = positive_param(window_s, "window_s")
+    if curve_window_s is not None:
+        curve_window_s = positive_param(curve_window_s, "curve_window_s")
+    if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
+        raise UsageError(f"must be an integer ≥ 1, found {max_states!r}", param="max_states")
     t = sorted_times(t)
+    if t.size < 2:
+        raise FitError(f"a burst regime needs at least 2 arrivals, found {t.size}")
     duration = float(t[-1] - t[0])
     curve = rate_curve(t, curve_window_s)
     w = window_s or default_burst_window(duration, t.size / max(duration, 1e-9))
@@ -210,6 +228,10 @@ def fit_modulation(
         # a window must span several grid cells, else it only sees the quantisation
         w = resolution_s * max(5, math.ceil(w / resolution_s - 1e-9))
     counts = window_counts(t, w).astype(np.float64)
+    if counts.size < 2:
+        raise FitError(
+            f"a burst regime needs at least 2 windows of {w:g} s; the trace spans {duration:g} s"
+        )
     starts = float(t[0]) + w * np.arange(counts.size)
     expected = np.maximum(curve.rate_at(starts - float(t[0]) + curve.start_s) * w, 1e-12)
     hmms: list[HMMFit] = []
@@ -226,6 +248,8 @@ def fit_modulation(
     emp = dispersion_curve(t, list(scales))
     scales = emp["window_s"].to_numpy()
     empirical = emp["idc"].to_numpy()
+    if scales.size == 0:
+        raise FitError(f"no dispersion scale fits twice in the trace's {duration:g} s")
     span = w * counts.size  # the trace length the empirical curve was measured on
     candidates = [_hmm_candidate(best_hmm, mean_rate, w, scales, empirical, span)]
     if scales.size >= 4 and np.all(np.isfinite(empirical)):  # 4 parameters to fit

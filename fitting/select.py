@@ -97,12 +97,29 @@ def diagnose_grid(
     return FitDiagnostics(int(n), k, ll, aic, bic, ks, ad, mean_ratio=mean_ratio)
 
 
+#: `grid_ks_ad` tabulates every grid cell up to this many (a 1-s grid: three days).
+MAX_GRID_CELLS = 1 << 18
+
+
 def grid_ks_ad(
     family: str, shape: float, scale: float, k_vals: np.ndarray, w: np.ndarray, r: float
 ) -> tuple[float, float]:
     """KS distance and A² of gaps on a grid of step `r` (`k_vals` steps, weights `w`) against
-    the fitted family's probabilities of each grid cell."""
+    the fitted family's probabilities of each grid cell.
+
+    Beyond `MAX_GRID_CELLS` cells (a week-long gap on a 1-s grid) only KS is computed, on
+    the observed cells and the cells just before them with the fitted CDF in closed form
+    (`families.grid_cdf`) — exact, because between observed cells the ECDF is flat and the
+    fitted CDF rises, so the largest distance is at an end of the run. A² needs every cell
+    and is NaN there (null in a spec: not available)."""
     top = int(k_vals.max())
+    if top + 1 > MAX_GRID_CELLS:
+        kv = k_vals.astype(np.int64)
+        support = np.unique(np.concatenate([kv, np.maximum(kv - 1, 0)]))
+        counts = np.zeros(support.size)
+        counts[np.searchsorted(support, kv)] = w
+        fitted = fam.grid_cdf(family, shape, scale, support.astype(np.float64), r)
+        return ks_ad_from_cdf(counts, fitted, float(w.sum()))[0], math.nan
     grid = np.arange(top + 1, dtype=np.float64)
     counts = np.zeros(top + 1)
     counts[k_vals.astype(np.int64)] = w
@@ -113,10 +130,19 @@ def grid_ks_ad(
 def stderr(nll: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray | None:
     """Asymptotic standard errors: sqrt(diag(H⁻¹)) of the negative log-likelihood's Hessian
     by central differences (relative step 1e-4). None where the Hessian is not positive
-    definite (a boundary optimum)."""
+    definite (a boundary optimum) or the likelihood cannot be evaluated around the optimum
+    (a step leaves the parameter space)."""
     theta = np.asarray(theta, dtype=np.float64)
+    try:
+        return _stderr(nll, theta)
+    except (ValueError, OverflowError, ZeroDivisionError):  # math.log(≤ 0), exp overflow
+        return None
+
+
+def _stderr(nll: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray | None:
     d = theta.size
-    h = 1e-4 * np.maximum(np.abs(theta), 1e-8)
+    # relative steps, so a tiny positive parameter (a scale of 1e-12 s) stays positive
+    h = 1e-4 * np.where(theta != 0, np.abs(theta), 1e-8)
     hess = np.empty((d, d))
     f0 = nll(theta)
     for i in range(d):

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from burstlab import __version__, traces
-from burstlab.errors import FitError, SchemaError
+from burstlab.errors import FitError, InputError, SchemaError
 from burstlab.fitting.analytics import Burstiness, analyse
 from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
@@ -123,10 +123,15 @@ def fit(
     if "arrival_s" not in names:
         raise SchemaError(f"fitting needs a requests table with arrival_s; found {names}")
     df = lf.sort("arrival_s").collect()
+    missing = df["arrival_s"].null_count()
+    if missing:
+        raise InputError(None, f"{missing} rows have no arrival time", field="arrival_s")
     if df.height < 10:
         raise FitError(f"need at least 10 requests to fit a workload, found {df.height}")
     t = df["arrival_s"].to_numpy().astype(np.float64)
     src = source or (str(df["source"][0]) if "source" in df.columns else "unknown")
+    has_lengths = {"input_tokens", "output_tokens"} <= set(df.columns)
+    lengths = fit_lengths(df) if has_lengths else None  # first: it fails fast (all failed …)
     arrivals = fit_arrivals(t, gof=gof, seed=seed)
     burst = analyse(t, None if _group else "all")
     mod = None
@@ -136,8 +141,12 @@ def fit(
     notes = list(arrivals.notes)
     duration = float(t[-1] - t[0])
     if modulation and duration >= MIN_BURST_WINDOWS * 5.0:
-        mod = fit_modulation(t, resolution_s=arrivals.resolution.resolution_s, seed=seed)
-        if duration / mod.window_s >= MIN_BURST_WINDOWS:
+        try:
+            mod = fit_modulation(t, resolution_s=arrivals.resolution.resolution_s, seed=seed)
+        except FitError as exc:  # too few windows or gaps for a regime: the renewal model stays
+            notes.append(f"no burst regime: {exc}")
+            mod = None
+        if mod is not None and duration / mod.window_s >= MIN_BURST_WINDOWS:
             spec_arrivals = mod.apply(spec_arrivals)
             choice = choose_arrival_model(t, arrivals, mod, seed=seed)
             # the regime stays in the spec whichever model wins, for anyone who asks for it
@@ -148,8 +157,6 @@ def fit(
             notes.append(choice.note())
         else:
             mod = None
-    has_lengths = {"input_tokens", "output_tokens"} <= set(df.columns)
-    lengths = fit_lengths(df) if has_lengths else None
     sessions = fit_sessions(df)
     fp = SourceFingerprint(
         source=src,
@@ -183,7 +190,11 @@ def fit(
             if part.height < MIN_GROUP_ROWS:
                 spec.notes.append(f"group {key[0]!r}: {part.height} rows, too few for a spec")
                 continue
-            sub = fit(part, source=src, gof=gof, seed=seed, modulation=modulation, _group=True)
+            try:
+                sub = fit(part, source=src, gof=gof, seed=seed, modulation=modulation, _group=True)
+            except FitError as exc:  # one group that cannot carry a model does not sink the rest
+                spec.notes.append(f"group {key[0]!r}: not fitted ({exc})")
+                continue
             sub.spec.source.where = f"{by} = {key[0]!r}" + (f" AND ({where})" if where else "")
             result.groups[str(key[0])] = sub
             groups.append(GroupSpec(str(key[0]), part.height, sub.spec, key=by))

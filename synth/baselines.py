@@ -19,9 +19,11 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from burstlab.errors import FitError
 from burstlab.scalars import integer, number
 from burstlab.spec import FamilyFit
 from burstlab.synth.arrivals import renewal_arrivals
+from burstlab.synth.generate import _positive
 from burstlab.synth.table import requests_table
 
 #: BurstGPT demo constants (their Zipf exponent and Gamma shape).
@@ -33,6 +35,18 @@ def _rate(train: pl.DataFrame) -> float:
     t = train["arrival_s"]
     span = number(t.max(), "arrival_s") - number(t.min(), "arrival_s")
     return (train.height - 1) / span if span > 0 else float(train.height)
+
+
+def _checked(train: pl.DataFrame, duration_s: float) -> float:
+    """`duration_s` as a float (UsageError unless finite and > 0); FitError when `train` cannot
+    carry a baseline: fewer than 2 arrivals, or no successful request to resample."""
+    duration_s = _positive(duration_s, "duration_s")
+    if train.height < 2:
+        raise FitError(f"a baseline needs at least 2 training requests, found {train.height}")
+    ok = train.filter(~pl.col("failed").fill_null(False)) if "failed" in train.columns else train
+    if ok.is_empty():
+        raise FitError("a baseline resamples successful requests; every training request failed")
+    return duration_s
 
 
 def _gamma(shape: float) -> FamilyFit:
@@ -58,6 +72,7 @@ def zipf_lengths(rng: np.random.Generator, exponent: float, max_tokens: int, n: 
 
 def poisson(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFrame:
     """Poisson at the training mean rate, lengths resampled as pairs (vLLM bench style)."""
+    duration_s = _checked(train, duration_s)
     rng = np.random.default_rng(seed)
     t = renewal_arrivals(rng, _gamma(1.0), _rate(train), duration_s)
     inp, out = _resampled_pairs(rng, train, t.size)
@@ -66,16 +81,19 @@ def poisson(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFra
 
 def gamma_renewal(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFrame:
     """One Gamma renewal at the training rate and gap CV, pairs resampled (vLLM --burstiness)."""
+    duration_s = _checked(train, duration_s)
     rng = np.random.default_rng(seed)
     gaps = np.diff(np.sort(train["arrival_s"].to_numpy()))
-    cv = float(gaps.std() / gaps.mean())
-    t = renewal_arrivals(rng, _gamma(1.0 / cv**2), _rate(train), duration_s)
+    cv = float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else 1.0
+    # regular arrivals (CV 0) are the Gamma limit of a huge shape; 1e6 is regular to 0.1 %
+    t = renewal_arrivals(rng, _gamma(1.0 / max(cv, 1e-3) ** 2), _rate(train), duration_s)
     inp, out = _resampled_pairs(rng, train, t.size)
     return requests_table("baseline:gamma", t, inp, out)
 
 
 def burstgpt_demo(train: pl.DataFrame, duration_s: float, seed: int = 0) -> pl.DataFrame:
     """Gamma(shape 0.25) arrivals at the training rate, independent Zipf(1.1) lengths."""
+    duration_s = _checked(train, duration_s)
     rng = np.random.default_rng(seed)
     t = renewal_arrivals(rng, _gamma(BURSTGPT_GAMMA_SHAPE), _rate(train), duration_s)
     inp = zipf_lengths(

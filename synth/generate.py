@@ -14,6 +14,7 @@ Knobs, all explicit so a run is reproducible from (spec sha, seed, knobs):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, get_args
@@ -23,8 +24,8 @@ import polars as pl
 
 from burstlab.errors import SpecError, UsageError
 from burstlab.results import Result, Summary
-from burstlab.spec import ArrivalModel, WorkloadSpec
-from burstlab.synth.arrivals import arrival_times, mean_rate
+from burstlab.spec import ArrivalModel, GroupSpec, WorkloadSpec
+from burstlab.synth.arrivals import arrival_times, check_count, mean_rate
 from burstlab.synth.lengths import sample_lengths
 from burstlab.synth.sessions import SystemPrompts, session_requests
 from burstlab.synth.table import requests_table
@@ -96,6 +97,12 @@ class Workload(Result):
         }
 
 
+def _before(t: np.ndarray, duration_s: float) -> int:
+    """How many of the sorted times `t` lie before `duration_s`: t ÷ speedup can round up
+    onto the end of the window, which is open (arrivals lie in [0, duration_s))."""
+    return t.size if t.size == 0 or t[-1] < duration_s else int(np.searchsorted(t, duration_s))
+
+
 def synth_source(spec_sha256: str) -> str:
     """The canonical `source` id of rows generated from a spec."""
     return f"synth:{spec_sha256[:12]}"
@@ -139,6 +146,54 @@ def with_arrival_model(spec: WorkloadSpec, arrival_model: str) -> WorkloadSpec:
     return swap(spec, "spec")
 
 
+def _positive(value: Any, param: str) -> float:
+    """A knob that must be a finite number > 0 (seconds, a factor), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise UsageError(f"expected a number, found {value!r}", param=param)
+    x = float(value)
+    if not (math.isfinite(x) and x > 0):
+        raise UsageError(f"must be a finite number > 0, found {x:g}", param=param)
+    return x
+
+
+def _seed(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise UsageError(f"expected an integer ≥ 0, found {value!r}", param="seed")
+    if value < 0:
+        raise UsageError(f"must be ≥ 0, found {value}", param="seed")
+    return int(value)
+
+
+def _mix(group_mix: Mapping[str, float], groups: list[GroupSpec]) -> dict[str, float]:
+    """`group_mix` checked: known names, finite weights ≥ 0, at least one > 0."""
+    if not isinstance(group_mix, Mapping):
+        raise UsageError(
+            f"expected a mapping of group name to weight, found {group_mix!r}", param="group_mix"
+        )
+    names = [g.name for g in groups]
+    unknown = sorted(set(map(str, group_mix)) - set(names))
+    if unknown:
+        raise UsageError(
+            f"names {unknown} not in the spec; expected some of {names}", param="group_mix"
+        )
+    mix: dict[str, float] = {}
+    for name, weight in group_mix.items():
+        ok = isinstance(weight, (int, float, np.integer, np.floating)) and not isinstance(
+            weight, (bool, np.bool_)
+        )
+        if not (ok and math.isfinite(float(weight)) and float(weight) >= 0):
+            raise UsageError(
+                f"the weight of {name!r} must be a finite number ≥ 0, found {weight!r}",
+                param="group_mix",
+            )
+        mix[str(name)] = float(weight)
+    if not any(w > 0 for w in mix.values()):
+        raise UsageError(f"no group has a weight > 0: {mix}", param="group_mix")
+    return mix
+
+
 def _one(
     spec: WorkloadSpec,
     rng: np.random.Generator,
@@ -175,21 +230,52 @@ def generate(
     multi-turn conversations with `session_id` and prefix `hash_ids` (synth/sessions.py;
     `prompts` adds a shared system-prompt pool); groups are not used then.
     """
-    if not duration_s > 0:
-        raise UsageError(f"must be > 0 seconds, found {duration_s}", param="duration_s")
-    if not speedup > 0:
-        raise UsageError(f"must be > 0, found {speedup}", param="speedup")
-    sha = spec.sha256()
+    duration_s = _positive(duration_s, "duration_s")
+    speedup = _positive(speedup, "speedup")
+    rate_scale = _positive(rate_scale, "rate_scale")
+    seed = _seed(seed)
     horizon = duration_s * speedup
-    if sessions:
-        frame, diagnostics = _session_frame(spec, sha, seed, horizon, rate_scale, speedup, prompts)
-    else:
-        frame, diagnostics = _request_frame(
-            spec, sha, seed, horizon, rate_scale, speedup, group_mix, use_groups, failures
+    if not math.isfinite(horizon):
+        raise UsageError(
+            f"duration_s × speedup = {duration_s:g} × {speedup:g} is not a finite time",
+            param="duration_s",
         )
+    if isinstance(group_mix, Mapping) and not group_mix:
+        group_mix = None  # an empty mix changes nothing
+    grouped = bool(spec.groups) and use_groups is not False and not sessions
+    if group_mix is not None and not grouped:
+        why = "session workloads do not use groups" if sessions else "the spec's groups are off"
+        raise UsageError(why if spec.groups else "the spec has no groups to mix", param="group_mix")
+    expected = expected_rate(spec) * rate_scale * horizon
+    check_count(expected)
+    sha = spec.sha256()
+    try:
+        if sessions:
+            frame, diagnostics = _session_frame(
+                spec, sha, seed, horizon, rate_scale, speedup, duration_s, prompts
+            )
+        else:
+            frame, diagnostics = _request_frame(
+                spec,
+                sha,
+                seed,
+                horizon,
+                rate_scale,
+                speedup,
+                duration_s,
+                group_mix,
+                grouped,
+                failures,
+            )
+    except MemoryError:
+        raise UsageError(
+            f"not enough memory for about {expected:.3g} requests; generate a shorter "
+            "duration_s or a lower rate_scale",
+            param="duration_s",
+        ) from None
     diagnostics = {
         "requests": frame.height,
-        "expected_requests": expected_rate(spec) * rate_scale * horizon,
+        "expected_requests": expected,
         "rate_per_s": frame.height / duration_s,
         **diagnostics,
     }
@@ -197,9 +283,9 @@ def generate(
         frame,
         sha,
         seed,
-        float(duration_s),
-        float(rate_scale),
-        float(speedup),
+        duration_s,
+        rate_scale,
+        speedup,
         dict(group_mix) if group_mix else None,
         diagnostics,
     )
@@ -212,15 +298,17 @@ def _session_frame(
     horizon: float,
     rate_scale: float,
     speedup: float,
+    duration_s: float,
     prompts: SystemPrompts | None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     cols = session_requests(
         spec, np.random.default_rng(seed), horizon, rate_scale=rate_scale, prompts=prompts
     )
     t = cols["arrival_s"] / speedup
-    extra = {"session_id": cols["session_id"], "hash_ids": cols["hash_ids"]}
+    k = _before(t, duration_s)
+    extra = {"session_id": cols["session_id"][:k], "hash_ids": cols["hash_ids"][:k]}
     frame = requests_table(
-        synth_source(sha), t, cols["input_tokens"], cols["output_tokens"], extra=extra
+        synth_source(sha), t[:k], cols["input_tokens"][:k], cols["output_tokens"][:k], extra=extra
     )
     return frame, {"sessions": frame["session_id"].n_unique()}
 
@@ -232,23 +320,20 @@ def _request_frame(
     horizon: float,
     rate_scale: float,
     speedup: float,
+    duration_s: float,
     group_mix: Mapping[str, float] | None,
-    use_groups: bool | None,
+    grouped: bool,
     failures: bool,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    groups = spec.groups if (use_groups is not False and spec.groups) else None
+    groups = spec.groups if grouped else None
     parts: list[tuple[np.ndarray, ...]] = []
     labels: list[np.ndarray] = []
     counts: dict[str, int] = {}
     key: str | None = None
     if groups:
-        mix = dict(group_mix or {g.name: g.weight for g in groups})
-        unknown = sorted(set(mix) - {g.name for g in groups})
-        if unknown:
-            raise UsageError(
-                f"names {unknown} not in the spec; expected some of {[g.name for g in groups]}",
-                param="group_mix",
-            )
+        mix = (
+            _mix(group_mix, groups) if group_mix is not None else {g.name: g.weight for g in groups}
+        )
         total = sum(mix.values())
         children = np.random.SeedSequence(seed).spawn(len(groups))
         for g, child in zip(groups, children, strict=True):
@@ -266,11 +351,17 @@ def _request_frame(
     t, inp, out, failed = (np.concatenate([p[i] for p in parts]) for i in range(4))
     order = np.argsort(t, kind="stable") if len(parts) > 1 else slice(None)
     t = t[order] / speedup
+    k = _before(t, duration_s)
     extra = {}
     if labels and key in ("model", "kind"):
-        extra[key] = pl.Series(np.concatenate(labels)[order], dtype=pl.String)
+        extra[key] = pl.Series(np.concatenate(labels)[order][:k], dtype=pl.String)
     frame = requests_table(
-        synth_source(sha), t, inp[order], out[order], failed=failed[order], extra=extra
+        synth_source(sha),
+        t[:k],
+        inp[order][:k],
+        out[order][:k],
+        failed=failed[order][:k],
+        extra=extra,
     )
     diagnostics: dict[str, Any] = {"failed": int(failed.sum())}
     if counts:

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from burstlab.errors import UsageError
 from burstlab.results import Result, Summary
 from burstlab.spec import WorkloadSpec
 from burstlab.synth import suite as F
@@ -105,6 +106,12 @@ def validate(
 
     `resolution_s` (default: the grid the fit detected, `spec.arrivals.resolution_s`) snaps
     every frame's arrivals to the source's timestamp grid before the comparison."""
+    if not callable(fit):
+        raise UsageError(
+            f"expected a function of the training rows that returns a spec (e.g. "
+            f"lambda rows: burstlab.fit(rows).spec), found {type(fit).__name__}",
+            param="fit",
+        )
     train, held = F.split_holdout(frame, train_s, heldout_s, gap_s=gap_s)
     spec = fit(train)
     if resolution_s is None:

@@ -60,7 +60,12 @@ def load_factors(arrival_s: np.ndarray, coupling: LoadCoupling) -> np.ndarray:
     counts = np.diff(np.searchsorted(arrival_s, edges, side="left"))
     busy = counts > 0
     k = counts / counts[busy].mean()
-    per_window = np.where(busy, k, 1.0) ** coupling.elasticity
+    # k**elasticity in log space, scaled by its largest value before exponentiating, so that
+    # any finite elasticity gives finite factors (a huge one puts the load on the busiest
+    # windows instead of overflowing)
+    e = min(max(coupling.elasticity, -1e100), 1e100)  # |e · ln k| stays finite
+    log_f = e * np.log(np.where(busy, k, 1.0))
+    per_window = np.exp(log_f - log_f[busy].max())
     per_window /= per_window[busy] @ counts[busy] / arrival_s.size
     return np.repeat(per_window, counts)
 

@@ -17,6 +17,7 @@ requested request rate; so busy periods start more conversations, as in the sour
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -24,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from burstlab.errors import SpecError
+from burstlab.errors import SpecError, UsageError
 from burstlab.spec import (
     EmpiricalDist,
     LengthSpec,
@@ -37,6 +38,10 @@ from burstlab.synth.arrivals import arrival_times
 from burstlab.synth.lengths import copula_uniforms
 
 BLOCK_TOKENS = 512
+#: At most this many prefix-block ids per session workload (8 bytes each: 2 GB).
+MAX_BLOCK_IDS = 1 << 28
+#: Token counts are int32 in the canonical requests table.
+INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,14 @@ def session_hash_ids(
     """
     full = input_tokens.astype(np.int64) // BLOCK_TOKENS
     partial = (input_tokens.astype(np.int64) % BLOCK_TOKENS) > 0
+    blocks = int(full.sum() + partial.sum())
+    if blocks > MAX_BLOCK_IDS:
+        raise UsageError(
+            f"the session workload would hold {blocks:,} prefix-block ids (its inputs average "
+            f"{input_tokens.mean():,.0f} tokens); at most {MAX_BLOCK_IDS:,}: generate a shorter "
+            "duration_s or a lower rate_scale",
+            param="duration_s",
+        )
     n_sess = int(session_index.max()) + 1 if session_index.size else 0
     span = np.zeros(n_sess, dtype=np.int64)
     np.maximum.at(span, session_index, full)
@@ -133,6 +146,14 @@ def session_requests(
     mean_turns = float(turn_sample.mean())
     starts = arrival_times(spec.arrivals, rng, duration_s, rate_scale / mean_turns)
     n_sess = starts.size
+    if n_sess == 0:  # no conversation starts in so short (or so quiet) a window
+        return {
+            "arrival_s": np.zeros(0),
+            "input_tokens": np.zeros(0, dtype=np.int32),
+            "output_tokens": np.zeros(0, dtype=np.int32),
+            "session_id": pl.Series("session_id", [], dtype=pl.String),
+            "hash_ids": pl.Series("hash_ids", [], dtype=pl.List(pl.Int64)),
+        }
     turns = np.maximum(sess.turns.ppf(rng.random(n_sess)).astype(np.int64), 1)
     first = np.concatenate([[0], np.cumsum(turns)[:-1]])
     session_index = np.repeat(np.arange(n_sess), turns)
@@ -145,7 +166,7 @@ def session_requests(
     out = lengths.output.ppf(u_out)
     prev_out = np.concatenate([[0.0], out[:-1]])
     prev_out[first] = 0.0
-    inp = _segment_cumsum(new + prev_out, first)
+    inp = np.minimum(_segment_cumsum(new + prev_out, first), INT32_MAX)  # a canonical int32
     if lengths.context_limit:
         out = np.minimum(out, lengths.context_limit - 1)
         inp = np.minimum(inp, lengths.context_limit - out)
@@ -180,8 +201,9 @@ def new_tokens_from_input(lengths: LengthSpec, turns: np.ndarray) -> Marginal:
     of turns per session. A fitted `sessions.new_tokens` marginal would replace this."""
     t = turns.astype(np.float64)
     m_in, m_out = lengths.input.mean, lengths.output.mean
-    c = (m_in * t.mean() - m_out * (t * (t - 1) / 2).mean()) / (m_in * (t * (t + 1) / 2).mean())
-    c = max(float(c), 0.02)
+    denom = m_in * (t * (t + 1) / 2).mean()
+    c = (m_in * t.mean() - m_out * (t * (t - 1) / 2).mean()) / denom if denom > 0 else 1.0
+    c = max(float(c), 0.02) if math.isfinite(c) else 1.0  # inputs all 0: any c keeps them 0
     emp = lengths.input.empirical
     scaled = EmpiricalDist(
         [e * c for e in emp.edges],

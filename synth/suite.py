@@ -105,6 +105,14 @@ def snap(arrivals_s: np.ndarray, resolution_s: float | None) -> np.ndarray:
     return np.floor(arrivals_s / resolution_s + 1e-9) * resolution_s
 
 
+def _w1_log(a: np.ndarray, b: np.ndarray) -> float:
+    """Wasserstein-1 between log1p of two token samples; NaN when either has no value (a
+    window without a successful request: there is no distribution to compare)."""
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    return float(stats.wasserstein_distance(np.log1p(a), np.log1p(b)))
+
+
 def _spearman(frame: pl.DataFrame) -> float:
     x, y = _lengths(frame)
     if x.size < 3:
@@ -172,8 +180,8 @@ def compare(
     acf_c = count_acf(tb, 1.0, ACF_MAX_LAG, 0.0, span_c)[1:]
     values["acf_rmse"] = float(np.sqrt(np.nanmean((acf_r - acf_c) ** 2)))
     (ia, oa), (ib, ob) = _lengths(real), _lengths(candidate)
-    values["w1_log_input"] = float(stats.wasserstein_distance(np.log1p(ia), np.log1p(ib)))
-    values["w1_log_output"] = float(stats.wasserstein_distance(np.log1p(oa), np.log1p(ob)))
+    values["w1_log_input"] = _w1_log(ia, ib)
+    values["w1_log_output"] = _w1_log(oa, ob)
     values["spearman_diff"] = abs(_spearman(candidate) - _spearman(real))
     values["load_corr_diff"] = abs(
         load_length_corr(candidate, span_c) - load_length_corr(real, span_r)

@@ -279,3 +279,86 @@ def test_shipped_samples_specs_round_trip_exactly(sample, tmp_path):
     assert back.to_json() == spec.to_json()
     assert back.sha256() == spec.sha256()
     assert path.read_text() == back.to_json() + "\n"
+
+
+def test_fitted_spec_with_a_nan_statistic_is_refused_at_save(tmp_path):
+    """The report, on a fitted spec: a statistic that came out NaN saved (as null), and the
+    file then failed to load ("expected a number, found None"). Save refuses it, naming the
+    field, and writes nothing; load refuses the same number, however it is spelled."""
+    spec = fitting.fit(traces.sample_frame("azure-llm-2023-code")).spec
+    good = spec.to_dict()
+    spec.source.rate_per_s = math.nan  # a required statistic no check looks at
+    with pytest.raises(SpecError, match=r"^spec\.source\.rate_per_s: nan is not a finite"):
+        spec.save(tmp_path / "spec.json")
+    spec.source.rate_per_s = good["source"]["rate_per_s"]
+    spec.lengths.dependence.spearman = math.nan
+    with pytest.raises(SpecError, match=r"^spec\.lengths\.dependence\.spearman: "):
+        spec.save(tmp_path / "spec.json")
+    assert _files(tmp_path) == []
+    # what the old save wrote (null), and the non-finite tokens, fail to load by field path
+    for token in ("null", "NaN", "Infinity", "1e999"):
+        doc = json.dumps(good).replace(
+            f'"rate_per_s": {json.dumps(good["source"]["rate_per_s"])}', f'"rate_per_s": {token}'
+        )
+        assert token in doc
+        with pytest.raises(SpecError, match=r"^spec\.source\.rate_per_s: expected a "):
+            WorkloadSpec.from_json(doc)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (
+            lambda d: d["lengths"]["input"]["chosen"]["diagnostics"].update(ks=math.nan),
+            "spec.lengths.input.chosen.diagnostics.ks: expected a finite number, found NaN",
+        ),
+        (
+            lambda d: d["arrivals"]["rate_curve"]["rates_per_s"].__setitem__(1, -math.inf),
+            "spec.arrivals.rate_curve.rates_per_s[1]: expected a finite number, found -Infinity",
+        ),
+        (
+            lambda d: d["source"].update(rows=2**70),
+            "spec.source.rows: an integer of about 22 digits does not fit in a 64-bit integer",
+        ),
+        (
+            lambda d: d["arrivals"]["renewal"]["params"].update(a=10**400),
+            "spec.arrivals.renewal.params.a: an integer of about 401 digits is beyond the float",
+        ),
+        (lambda d: d["lengths"]["output"].update(min=-5), "spec.lengths.output.min: a count"),
+        (lambda d: d["lengths"]["output"].update(max=1e12), "spec.lengths.output.max: must be ≤"),
+        (
+            lambda d: d["lengths"].update(context_limit=0),
+            "spec.lengths.context_limit: must be ≥ 1 token or null, found 0",
+        ),
+        (
+            lambda d: d["lengths"]["dependence"].update(spearman=1.5),
+            "spec.lengths.dependence.spearman: must be in [-1, 1], found 1.5",
+        ),
+        (
+            lambda d: d["lengths"]["dependence"]["copula"].update(rho=-1.01),
+            "spec.lengths.dependence.copula.rho: must be in [-1, 1], found -1.01",
+        ),
+        (lambda d: d.pop("burstlab_spec"), "expected burstlab_spec=1, found nothing"),
+        (lambda d: d.update(burstlab_spec=math.nan), "expected burstlab_spec=1, found NaN"),
+    ],
+)
+def test_numbers_a_spec_cannot_hold_are_named(mutate, needle):
+    """Found by the spec fuzz suite (tests/fuzz/test_spec_fuzz.py): NaN / Infinity / 1e999
+    tokens, integers beyond 64 bits and negative or int32-overflowing counts loaded silently
+    (and later failed to save, or generated negative token counts)."""
+    doc = _spec().to_dict()
+    mutate(doc)
+    with pytest.raises(SpecError) as info:
+        WorkloadSpec.from_json(json.dumps(doc))  # NaN / Infinity tokens where non-finite
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_perfect_dependence_and_a_huge_rejected_value_are_one_line():
+    spec = _spec()
+    spec.lengths.dependence.copula.rho = 1.0  # comonotone: a valid Gaussian copula
+    assert WorkloadSpec.from_json(spec.to_json()).lengths.dependence.copula.rho == 1.0
+    doc = _spec().to_dict()
+    doc["lengths"]["input"]["empirical"]["edges"] = {"x": list(range(1000))}
+    with pytest.raises(SpecError, match=r"expected a list, found \{'x': \[0, 1, 2,.*…$"):
+        WorkloadSpec.from_dict(doc)

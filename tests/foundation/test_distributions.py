@@ -156,3 +156,11 @@ def test_round_clip_in_place():
     out = dist.round_clip(x, 1.0, 100.0)
     assert out is x and x.tolist() == [1.0, 2.0, 4.0, 8.0, 100.0]
     assert dist.round_clip(np.float64(2.6), 0.0, 10.0) == 3.0
+
+
+def test_a_mean_beyond_the_float_range_is_inf_not_an_overflow():
+    """A lognormal σ of 40 (gaps from 1e-300 s to a week): math.exp(800) raised OverflowError
+    from inside a fit; the mean is inf (no finite mean), which callers already handle."""
+    assert dist.scale_one_mean("lognormal", 40.0) == math.inf
+    assert dist.scale_one_mean("weibull", 1e-3) == math.inf
+    assert dist.scale_one_mean("lognormal", 1.0) == pytest.approx(math.exp(0.5))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -68,3 +68,35 @@ def test_errors_name_the_path_through_the_callers_error_class():
         jsondoc.build(Doc, data, error=_error, where="summary")
     with pytest.raises(InputError, match=r"summary: missing field\(s\) \['rows'\]"):
         jsondoc.build(Doc, {"kind": "run"}, error=_error, where="summary")
+
+
+@dataclass
+class Loose:
+    """A document with an untyped field (`Any` is checked for finiteness too)."""
+
+    extra: Any = None
+
+
+def test_build_refuses_every_non_finite_number_as_dump_does():
+    """Python's parser reads NaN, Infinity and 1e999 (as inf); `build` used to take them, so a
+    document loaded with a NaN that `dump` then refused (load must refuse what save refuses)."""
+    for token, shown in (("NaN", "NaN"), ("Infinity", "Infinity"), ("-1e999", "-Infinity")):
+        text = '{"kind": "run", "rows": [{"name": "a", "value": 1, "note": TOKEN}]}'
+        text = text.replace("TOKEN", token)
+        with pytest.raises(
+            InputError, match=rf"summary\.rows\[0\]\.note: expected a finite number, found {shown}"
+        ):
+            jsondoc.build(Doc, json.loads(text), error=_error, where="summary")
+    with pytest.raises(InputError, match=r"doc\.extra\.a\[1\]: expected a finite number"):
+        jsondoc.build(Loose, json.loads('{"extra": {"a": [1, NaN]}}'), error=_error, where="doc")
+
+
+def test_integers_are_64_bit_and_huge_literals_are_described_not_printed():
+    ok = {"kind": "run", "rows": [], "counts": {"n": 2**63 - 1}}
+    assert jsondoc.build(Doc, ok, error=_error, where="s").counts["n"] == 2**63 - 1
+    with pytest.raises(InputError, match=r"s\.counts\.n: an integer of about 20 digits does"):
+        jsondoc.build(Doc, {**ok, "counts": {"n": 2**64}}, error=_error, where="s")
+    big = {"kind": "run", "rows": [{"name": "a", "value": 10**5000}]}  # str() refuses it
+    with pytest.raises(InputError, match=r"value: an integer of about 5001 digits is beyond"):
+        jsondoc.build(Doc, big, error=_error, where="s")
+    assert jsondoc.show(list(range(100))).endswith("…") and len(jsondoc.show([0] * 99)) == 80
