@@ -55,7 +55,8 @@ class _Group(TyperGroup):
                 flag = _flag(sub, exc.param)
                 if flag:
                     message = f"{flag}: {exc.message}"
-            err.print(f"[bold red]error:[/] {escape(message)}")
+            # soft_wrap: one line however long (rich would break it at the console width)
+            err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
             raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -67,7 +68,8 @@ class _Group(TyperGroup):
                 raise
             err.print(
                 f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
-                "[dim](a bug in burstlab: rerun with --debug for the traceback and report it)[/]"
+                "[dim](a bug in burstlab: rerun with --debug for the traceback and report it)[/]",
+                soft_wrap=True,
             )
             raise typer.Exit(1) from None
 

@@ -91,6 +91,13 @@ VOCABULARY: dict[str, Term] = {
         Term(("--max-input-tokens",), "Clip every prompt to this many tokens", "TOKENS"),
         Term(("--max-output-tokens",), "Clip every output to this many tokens", "TOKENS"),
         Term(
+            ("--fit-context",),
+            "Requests whose prompt + output tokens exceed the context length the server "
+            "reports: send them as asked (marked oversized in the records), skip them, or "
+            "clip them to fit",
+            "send|skip|clip",
+        ),
+        Term(
             ("--api-key-env",),
             "Environment variable that holds the API key (sent as a Bearer token)",
             "VAR",

@@ -340,6 +340,11 @@ def publish(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file; a card is written to a folder", param="out")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(
+            f"{above} is a file; the card folder cannot be made inside it", param="out"
+        )
     hub()  # fail before any work when the extra that validates cards is missing
     with staged_dir(out, overwrite=overwrite, param="out") as staging:
         result = build(staging)

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from burstlab import traces
 from burstlab.cards.charts import save_card_chart
 from burstlab.cards.hf import CardResult, finish_card, front_matter
@@ -34,8 +36,18 @@ LATENCIES = {
 PCTS = ("mean", "p50", "p90", "p99", "max")
 
 
+#: Sections of run.json that are JSON objects (a card reads keys inside them).
+RUN_OBJECTS = ("target", "engine", "schedule", "prompts", "slo", "context")
+
+
+def _strict(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number (burstlab writes strict JSON)")
+
+
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(run.json, summary.json) of a run directory, with errors that name the missing file."""
+    """(run.json, summary.json) of a run directory, with errors that name the missing file or
+    the part that is not what `burstlab replay` writes (summary.json is checked field by field
+    by `read_summary`)."""
     run_dir = Path(run_dir)
     docs = []
     for name in ("run.json", "summary.json"):
@@ -43,10 +55,33 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         if not path.is_file():
             raise InputError(path, "missing; is this a finished `burstlab replay` run directory?")
         try:
-            docs.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as exc:
+            doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_strict)
+        except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
             raise InputError(path, f"not valid JSON ({exc})") from None
-    return docs[0], docs[1]
+        if not isinstance(doc, dict):
+            raise InputError(path, "not a burstlab run document", expected="a JSON object")
+        docs.append(doc)
+    run = docs[0]
+    path = run_dir / "run.json"
+    for key in RUN_OBJECTS:
+        if run.get(key) is not None and not isinstance(run[key], dict):
+            raise InputError(path, "not a burstlab run document", field=key, expected="an object")
+    models = (run.get("engine") or {}).get("models")
+    data = models.get("data") if isinstance(models, dict) else None
+    if models is not None and not (
+        isinstance(models, dict)
+        and (data is None or (isinstance(data, list) and all(isinstance(m, dict) for m in data)))
+    ):
+        raise InputError(
+            path, "not a burstlab run document", field="engine.models",
+            expected="/v1/models as the server answered it",
+        )  # fmt: skip
+    for key, value in (run.get("slo") or {}).items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if key != "anchor" and value is not None and not number:
+            raise InputError(path, "not a burstlab run document", field=f"slo.{key}",
+                             expected="seconds", found=repr(value)[:60])  # fmt: skip
+    return run, docs[1]
 
 
 def run_card(run_dir: str | Path, out: Path) -> CardResult:
@@ -54,6 +89,7 @@ def run_card(run_dir: str | Path, out: Path) -> CardResult:
     (`burstlab.cards.card` stages the folder and puts it in place; see `hf.publish`)."""
     run_dir = Path(run_dir)
     run, summary = load_run(run_dir)
+    typed = read_summary(run_dir)  # summary.json checked field by field before any use
     parts = sorted((run_dir / "records").glob("part-*.parquet"))
     if not parts:
         raise InputError(run_dir / "records", "no part-*.parquet records; the run recorded nothing")
@@ -63,7 +99,7 @@ def run_card(run_dir: str | Path, out: Path) -> CardResult:
     for name in ("run.json", "summary.json"):
         shutil.copyfile(run_dir / name, out / "data" / name)
     records = read_records(out / "data")
-    charts = save_card_chart(run_charts(records, read_summary(run_dir)), out, "run")
+    charts = save_card_chart(run_charts(records, typed), out, "run")
 
     source = str(run.get("source") or "unknown")
     model = run.get("model") or "unknown model"
@@ -93,14 +129,18 @@ def run_card(run_dir: str | Path, out: Path) -> CardResult:
 def source_licence(source: str) -> str | None:
     """Licence of the replayed trace: the schedule and lengths are derived from it."""
     path = Path(source)
-    if path.suffix == ".parquet" and path.is_file():
-        return read_metadata(path).get("licence")
+    if "\x00" not in source and path.suffix == ".parquet" and path.is_file():
+        try:
+            licence = read_metadata(path).get("licence")
+        except (OSError, ValueError, AttributeError, pa.ArrowException):
+            return None  # the replayed file changed since (or never was burstlab's)
+        return licence if isinstance(licence, str) else None
     info = traces.source_info(source)
     return info.licence if info is not None else None
 
 
 def about_markdown(run: dict, summary: dict, rows: int) -> str:
-    target = run.get("target", {})
+    target = run.get("target") or {}
     return (
         f"{rows:,} per-request records of an open-loop replay of `{run.get('source')}` against "
         f"`{target.get('target', target.get('url'))}` (model `{run.get('model')}`), started "
@@ -140,7 +180,9 @@ def engine_markdown(run: dict) -> str:
 def load_markdown(run: dict, summary: dict) -> str:
     sched = run.get("schedule") or {}
     target = run.get("target") or {}
-    counts = sched.get("counts") or {}
+    counts = sched.get("counts")
+    if not isinstance(counts, dict):
+        counts = {}
     rows = [
         ["source", f"`{run.get('source')}`"],
         ["window (trace s)", sched.get("window")],
@@ -204,7 +246,7 @@ def results_markdown(summary: dict) -> str:
     ]
     steady = summary.get("steady") or {}
     if steady.get("ttft_s"):
-        lo, hi = steady.get("window_s", [None, None])
+        lo, hi = ([*(steady.get("window_s") or []), None, None])[:2]
         parts += [
             f"Steady state ({fmt(_r(lo))}–{fmt(_r(hi))} s; warm-up and drain left out, "
             f"{steady.get('completed')} requests):",
@@ -259,6 +301,22 @@ def run_caveats(run: dict, summary: dict) -> list[str]:
         )
     if c.get("dropped"):
         out.append(f"{c['dropped']:,} requests were dropped behind schedule (policy drop).")
+    context = summary.get("context")
+    if isinstance(context, dict) and context.get("oversized"):
+        ctx = context.get("context_tokens")
+        how = {"skip": "left out", "clip": "clipped to fit"}.get(str(context.get("action")))
+        text = (
+            f"{fmt(context['oversized'])} scheduled requests needed more than the server's "
+            f"{fmt(ctx)}-token context (prompt + output tokens)"
+        )
+        if how:
+            out.append(f"{text}; they were {how}.")
+        else:
+            out.append(
+                f"{text} and were sent anyway: {fmt(context.get('oversized_failed'))} of them "
+                f"failed and {fmt(context.get('oversized_short'))} stopped short (records: "
+                "`oversized`)."
+            )
     if summary.get("interrupted"):
         out.append(
             "The run was interrupted (Ctrl-C): requests in flight were recorded as cancelled."

@@ -28,6 +28,7 @@ from burstlab.cards.stats import (
     summarize_requests,
     summary_markdown,
 )
+from burstlab.cards.tables import read_table
 from burstlab.parquet import read_metadata
 
 
@@ -40,13 +41,15 @@ def source_card(parquet: str | Path, out: Path) -> CardResult:
     """
     parquet = Path(parquet)
     meta = read_metadata(parquet)
-    source = meta.get("source") or parquet.stem
-    table = meta.get("table", "requests")
+    source = meta.get("source")
+    if not isinstance(source, str) or not re.fullmatch(r"[\w][\w.:+-]*", source):
+        source = parquet.stem  # the metadata names none, or nothing usable as a file name
+    table = str(meta.get("table") or "requests")
     data_rel = f"data/{source}.parquet"
     (out / "data").mkdir(exist_ok=True)
     shutil.copyfile(parquet, out / data_rel)
 
-    frame = pl.read_parquet(out / data_rel)
+    frame = read_table(out / data_rel, str(table), shown_as=parquet)
     sections = [
         _intro(source, table, meta, frame.height),
         ("Provenance", provenance_markdown(meta)),

@@ -27,6 +27,7 @@ from burstlab.cards.stats import (
     summarize_requests,
     summary_markdown,
 )
+from burstlab.cards.tables import read_table
 from burstlab.errors import BurstlabError, InputError
 from burstlab.parquet import read_metadata
 from burstlab.scalars import number
@@ -96,7 +97,10 @@ def synth_parquet_card(
     shutil.copyfile(parquet, out / data_rel)
     if spec is not None:
         (out / "data" / "spec.json").write_text(spec.to_json(), encoding="utf-8")
-    return _synthetic_card(out, data_rel, meta, spec, int(meta.get("seed", 0)), data_dir)
+    seed = meta.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(parquet, "the burstlab metadata's seed is not a whole number", found=seed)
+    return _synthetic_card(out, data_rel, meta, spec, seed, data_dir, shown_as=parquet)
 
 
 def _synthetic_card(
@@ -106,8 +110,9 @@ def _synthetic_card(
     spec: Any,
     seed: int,
     data_dir: str | Path | None,
+    shown_as: Path | None = None,
 ) -> CardResult:
-    frame = pl.read_parquet(out / data_rel)
+    frame = read_table(out / data_rel, shown_as=shown_as)
     name = str(meta.get("source") or frame["source"][0])
     charts = save_card_chart(rate_chart(frame, f"{name}: request rate"), out, "rate")
     charts += save_card_chart(token_cdf_chart(frame, f"{name}: token lengths"), out, "tokens")

@@ -18,8 +18,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
+
 from burstlab import traces
-from burstlab.cards.hf import CardResult, publish
+from burstlab.cards.hf import CardResult, hub, publish
 from burstlab.cards.run import run_card
 from burstlab.cards.source import source_card
 from burstlab.cards.synth import spec_card, synth_parquet_card
@@ -42,7 +44,7 @@ def card_kind(target: str | Path) -> tuple[CardKind, Path | None]:
         )
     if path.is_file():
         if path.suffix == ".parquet":
-            source = str(read_metadata(path).get("source") or "")
+            source = str(_metadata(path).get("source") or "")
             return ("synth" if source.startswith("synth:") else "source"), path
         if path.suffix == ".json":
             if not _is_spec(path):
@@ -83,6 +85,7 @@ def card(
     `overwrite` (then replaced whole); a failed or invalid card (BurstlabError) leaves
     `out_dir` as it was.
     """
+    hub()  # MissingExtraError before any work when the extra that writes cards is missing
     kind, path = card_kind(target)
     if kind == "source":
         parquet = path if path is not None else traces.parquet_path(str(target), data_dir)
@@ -101,6 +104,19 @@ def card(
         lambda out: synth_parquet_card(path, out, spec_path=spec, data_dir=data_dir),
         overwrite=overwrite,
     )
+
+
+def _metadata(path: Path) -> dict:
+    """The burstlab metadata of a Parquet file; InputError (one line) when it is no readable
+    Parquet file or its metadata is not a JSON object."""
+    try:
+        meta = read_metadata(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(path, f"not a readable Parquet file ({first})") from None
+    if not isinstance(meta, dict):
+        raise InputError(path, "burstlab metadata is not a JSON object", found=type(meta).__name__)
+    return meta
 
 
 def _is_spec(path: Path) -> bool:

@@ -6,11 +6,14 @@
 - `instant_server(faults=…, delay_s=…, itl_s=…)` → `InstantHandle`: an OpenAI-compatible server
   that answers at once (client ceilings, fault drills), in its own process.
 - `build_tiny_model(path, size)`: write the random-weight GGUF model itself.
+- `optional_import(module, extra, purpose)` / `require(...)`: an optional package (xllamacpp,
+  gguf, tokenizers …), or the one-line MissingExtraError naming the extra that installs it.
 
 Every server is a child process that dies with its parent, so no test leaves one behind.
 Engines are used by replay, cards and the CLI; they import no pipeline stage.
 """
 
+from burstlab.engines.extras import optional_import, require
 from burstlab.engines.instant import FAULTS, InstantConfig, InstantHandle, instant_server
 from burstlab.engines.llamacpp import EngineHandle, local
 from burstlab.engines.tinymodel import build_tiny_model, size_preset
@@ -23,5 +26,7 @@ __all__ = [
     "build_tiny_model",
     "instant_server",
     "local",
+    "optional_import",
+    "require",
     "size_preset",
 ]

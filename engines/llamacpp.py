@@ -13,7 +13,6 @@ against.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,12 +20,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from burstlab.engines.process import ChildServer, spawn_module
+from burstlab.engines.extras import require
+from burstlab.engines.process import HOST, ChildServer, check_port, free_port, spawn_module
 from burstlab.engines.tinymodel import cached_model
 from burstlab.errors import EngineError, InputError, UsageError
 from burstlab.paths import data_dir as resolve_data_dir
 
-HOST = "127.0.0.1"
+__all__ = ["HOST", "EngineHandle", "check_port", "default_threads", "free_port", "local"]
+
 DEFAULT_START_TIMEOUT_S = 60.0
 
 
@@ -42,22 +43,6 @@ def default_threads() -> int:
     except AttributeError:  # macOS / Windows
         usable = os.cpu_count() or 1
     return max(1, usable // 2)
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port that was free a moment ago (the OS picks it; tiny race, fine on loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def check_port_free(port: int, host: str = HOST) -> None:
-    """Raise a clear error when `port` is already taken, before starting anything on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise EngineError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
 
 
 @dataclass
@@ -114,8 +99,25 @@ def local(
             f"needs parallel ≥ 1 and ctx_per_slot ≥ 16, got {parallel}, {ctx_per_slot}",
             param="parallel" if parallel < 1 else "ctx_per_slot",
         )
+    if threads is not None and threads < 1:
+        raise UsageError(f"must be ≥ 1, got {threads}", param="threads")
+    check_port(port, free=False)  # the range first: a bad number is a usage error, not a crash
+    require("xllamacpp", "engine", "serving a llama.cpp engine")
+    try:
+        root = resolve_data_dir(data_dir)  # created on first use
+    except OSError as exc:
+        where = exc.filename or data_dir
+        raise EngineError(
+            f"cannot create the data directory {where}: {exc.strerror or exc}"
+        ) from None
     if gguf is None:
-        path = cached_model(size, data_dir)
+        try:
+            path = cached_model(size, data_dir)
+        except OSError as exc:
+            raise EngineError(
+                f"cannot write the model to the data directory ({exc.strerror or exc}: "
+                f"{exc.filename or root})"
+            ) from None
         alias = alias or f"burstlab-random-{size}"
     else:
         path = Path(gguf).expanduser().resolve()
@@ -123,12 +125,14 @@ def local(
             raise InputError(path, "model file not found", expected="a llama.cpp GGUF file")
         alias = alias or path.stem
     threads = threads or default_threads()
-    if port:
-        check_port_free(port)
-    else:
-        port = free_port()
-    log_dir = resolve_data_dir(data_dir) / "engine-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    port = check_port(port) if port else free_port()
+    log_dir = root / "engine-logs"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EngineError(
+            f"cannot write the engine log to {log_dir}: {exc.strerror or exc}"
+        ) from None
     log_path = log_dir / f"engine-{port}.log"
     args = [
         "--model", str(path), "--alias", alias, "--port", str(port),
@@ -157,12 +161,14 @@ def local(
     return handle
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
+def _log_tail(path: Path) -> str:
+    """The last non-empty line of the engine's log (what it said before dying), one line."""
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
+        return "no log"
+    last = next((line.strip() for line in reversed(text) if line.strip()), "")
+    return (last[:300] + "…" if len(last) > 300 else last) or "empty log"
 
 
 def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
@@ -173,7 +179,7 @@ def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
         if not handle.alive:
             raise EngineError(
                 f"llama.cpp engine exited with code {handle.process.returncode} before it was "
-                f"ready; log {handle.log_path}:\n{_log_tail(handle.log_path)}"
+                f"ready; its log {handle.log_path} ends: {_log_tail(handle.log_path)}"
             )
         try:
             with urllib.request.urlopen(url, timeout=1.0) as resp:
@@ -184,6 +190,6 @@ def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise EngineError(
                 f"llama.cpp engine on {handle.base_url} not healthy after {timeout_s:.0f} s; "
-                f"log {handle.log_path}:\n{_log_tail(handle.log_path)}"
+                f"its log {handle.log_path} ends: {_log_tail(handle.log_path)}"
             )
         time.sleep(0.02)

@@ -10,21 +10,66 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from burstlab.errors import EngineError, UsageError
+
+#: Every server burstlab starts listens on loopback only.
+HOST = "127.0.0.1"
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that was free a moment ago (the OS picks it; tiny race, fine on loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def check_port(port: int, host: str = HOST, *, free: bool = True) -> int:
+    """`port` when it is a TCP port number (0 = any) and, with `free`, nobody listens there yet;
+    UsageError for a number out of range, EngineError when it is taken — before anything starts
+    on it. Returns `port`."""
+    if not 0 <= port <= 65535:
+        raise UsageError(
+            f"expected a TCP port 1-65535 (0 picks a free one), got {port}", param="port"
+        )
+    if free and port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                raise EngineError(
+                    f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another port "
+                    "(0 picks a free one)"
+                ) from None
+    return port
+
+
+#: What `python -m MODULE` does, less one thing: -m puts the working directory first on
+#: sys.path, so a folder named `burstlab` there (a source checkout, with the package installed
+#: from it) would shadow the installed package and the child would die importing it.
+_RUN_MODULE = (
+    "import runpy, sys\n"
+    "if sys.path and sys.path[0] == '':\n"
+    "    del sys.path[0]\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
+
 
 def spawn_module(
     module: str, args: list[str], *, log_path: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m module args…` with stdin as the parent-liveness pipe.
+    """Start `python -m module args…` (whatever the working directory holds) with stdin as the
+    parent-liveness pipe.
 
     stdout is a pipe (the child announces readiness there) unless `log_path` is given, in which
     case stdout and stderr both go to that file (llama.cpp logs a lot).
     """
-    argv = [sys.executable, "-m", module, *args]
+    argv = [sys.executable, "-c", _RUN_MODULE, module, *args]
     if log_path is None:
         return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     with open(log_path, "wb") as log:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from burstlab.engines.extras import optional_import
 from burstlab.errors import UsageError
 from burstlab.paths import data_dir
 from burstlab.progress import progress
@@ -36,6 +37,8 @@ from burstlab.progress import progress
 BUILDER_VERSION = 1
 RESIDUAL_CONST = 4.0
 BLOCKED_LOGIT_WEIGHT = -50.0
+#: What needs the optional package gguf (extra `engine`), for its MissingExtraError.
+BUILD_PURPOSE = "building the random-weight test model"
 SPM_SPACE = "\u2581"  # SentencePiece's "▁" word-boundary marker
 
 # A minimal chat template (jinja) so /v1/chat/completions works; llama.cpp renders it itself.
@@ -209,7 +212,7 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     letter pairs and common words. Longer pieces score higher, so the tokenizer merges greedily
     towards words, as a real SPM vocabulary would.
     """
-    from gguf import TokenType  # optional extra burstlab[engine]: only building a model needs it
+    TokenType = optional_import("gguf", "engine", BUILD_PURPOSE).TokenType
 
     pieces = ["<unk>", "<s>", "</s>"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
@@ -271,9 +274,8 @@ def build_tiny_model(path: str | Path, size: str = "tiny", *, seed: int = 0) -> 
     Deterministic for a given (size, seed, BUILDER_VERSION). The tiny preset is ~9 MB and takes
     about a second; `medium` is about 170 MB.
     """
-    import gguf  # optional extra burstlab[engine]: only building a model needs it
-
     shape = size_preset(size)
+    gguf = optional_import("gguf", "engine", BUILD_PURPOSE)  # only building a model needs it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pieces, scores, types = vocabulary()

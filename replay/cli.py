@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import polars as pl
 import typer
+from rich.markup import escape
 
 from burstlab import engines, traces
 from burstlab.atomic import check_out
 from burstlab.console import console as make_console
-from burstlab.errors import UsageError
+from burstlab.errors import InputError, UsageError
 from burstlab.options import opt
 from burstlab.params import parse_window
 from burstlab.paths import data_dir as resolve_data_dir
@@ -29,11 +30,12 @@ from burstlab.replay.ceiling import DEFAULT_RATES, calibrate
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.downstream import compare_loads
 from burstlab.replay.goodput import parse_slo
-from burstlab.replay.run import ReplayConfig, replay, target_engine
-from burstlab.replay.schedule import ScheduleOptions
-from burstlab.replay.summary import RunSummary
+from burstlab.replay.run import ReplayConfig, check_config, replay, target_engine
+from burstlab.replay.schedule import FIT_CONTEXT, ScheduleOptions
+from burstlab.replay.summary import ContextFit, RunSummary
 
 console = make_console()
+err = make_console(stderr=True)
 
 # -- the options the load commands share (one declaration, one meaning) ----------------------
 Url = Annotated[str, opt("url")]
@@ -50,6 +52,7 @@ Slo = Annotated[Optional[str], opt("slo")]  # noqa: UP045
 SloAnchor = Annotated[str, opt("slo-anchor")]
 MaxIn = Annotated[Optional[int], opt("max-input-tokens")]  # noqa: UP045
 MaxOut = Annotated[Optional[int], opt("max-output-tokens")]  # noqa: UP045
+FitContext = Annotated[str, opt("fit-context", "default: send")]
 ApiKeyEnv = Annotated[Optional[str], opt("api-key-env")]  # noqa: UP045
 Engine = Annotated[
     Optional[str],  # noqa: UP045
@@ -80,7 +83,79 @@ def _out(ctx: typer.Context, out: Path | None, kind: str, overwrite: bool) -> Pa
 
 
 def _requests(ctx: typer.Context, source: str) -> pl.DataFrame:
-    return traces.scan(source, _data_dir(ctx)).collect()
+    """The requests table SOURCE names; InputError (one line) saying what SOURCE is instead when
+    it is a folder, a spec, a CSV or a file Parquet cannot read."""
+    try:
+        lazy = traces.scan(source, _data_dir(ctx))
+    except InputError:
+        _not_requests(Path(source))
+        raise
+    try:
+        return lazy.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(source, f"cannot be read as a Parquet requests table ({first})") from None
+
+
+#: What SOURCE may be, for the errors that say it is something else.
+_SOURCE_KINDS = "a requests Parquet file, an ingested dataset id or a shipped sample"
+
+
+def _not_requests(path: Path) -> None:
+    """InputError naming what `path` is, when it is a folder or a file that is no Parquet file
+    (`traces.scan` then took it for a dataset id); returns when `path` is neither."""
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a requests table", expected=_SOURCE_KINDS)
+    if not path.is_file():
+        return
+    if path.suffix == ".json" and _is_spec(path):
+        raise InputError(
+            path,
+            "is a workload spec, not a requests table; generate requests from it first "
+            "(burstlab synth)",
+        )
+    name = path.name.lower()
+    kind = "a CSV file" if name.endswith((".csv", ".tsv", ".csv.gz")) else "not a Parquet file"
+    raise InputError(
+        path,
+        f"{kind}, not a canonical requests table; ingest a raw trace first (burstlab ingest)",
+        expected=_SOURCE_KINDS,
+    )
+
+
+def _is_spec(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return '"burstlab_spec"' in fh.read(1 << 16)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _option(param: str) -> str:
+    """A ReplayConfig parameter as the option these commands take (``--max-input-tokens``)."""
+    return "--" + param.replace("_", "-")
+
+
+def _context_warner() -> Callable[[ContextFit], None]:
+    """`ReplayConfig.on_context` for the CLI: before a run, one line on stderr says how many
+    requests do not fit the server's context (once per command: capacity probes repeat it)."""
+    said: set[str] = set()
+
+    def warn(fit: ContextFit) -> None:
+        text = fit.warning(_option)
+        if text and text not in said:
+            said.add(text)
+            err.print(f"[bold yellow]warning:[/] {escape(text)}", soft_wrap=True)
+
+    return warn
+
+
+#: ClientOptions fields that the CLI takes under other names.
+_CLI_PARAMS = {
+    "timeout_s": "timeout",
+    "read_timeout_s": "read_timeout",
+    "late_after_s": "late_after",
+}
 
 
 def _api_key(env: str | None) -> str | None:
@@ -141,6 +216,7 @@ def _config(
     max_input_tokens: int | None = None,
     max_output_tokens: int | None = None,
     sessions: bool = True,
+    fit_context: str = "send",
     timeout: float = 600.0,
     read_timeout: float | None = None,
     api_key_env: str | None = None,
@@ -153,7 +229,11 @@ def _config(
         raise UsageError(f"expected completions or chat, found {endpoint!r}", param="endpoint")
     if policy not in ("send-late", "drop"):
         raise UsageError(f"expected send-late or drop, found {policy!r}", param="policy")
-    return ReplayConfig(
+    if fit_context not in FIT_CONTEXT:
+        raise UsageError(
+            f"expected one of {', '.join(FIT_CONTEXT)}, found {fit_context!r}", param="fit_context"
+        )
+    config = ReplayConfig(
         client=ClientOptions(
             url=url, endpoint=endpoint, policy=policy, late_after_s=late_after,
             max_concurrency=max_concurrency, timeout_s=timeout, read_timeout_s=read_timeout,
@@ -162,13 +242,20 @@ def _config(
         schedule=ScheduleOptions(
             window=parse_window(window), speedup=speedup, max_gap=max_gap, limit=limit,
             sessions=sessions, max_input_tokens=max_input_tokens,
-            max_output_tokens=max_output_tokens,
+            max_output_tokens=max_output_tokens, fit_context=fit_context,  # type: ignore[arg-type]
         ),
         model=model, tokenizer=str(tokenizer) if tokenizer else None,
         probe_tokenize=probe_tokenize, engine_extras=engine_extras, seed=seed,
         slo=parse_slo(slo, slo_anchor), warmup=warmup, drain=drain,
-        vllm_keys=vllm_keys, source=source,
+        vllm_keys=vllm_keys, source=source, on_context=_context_warner(),
     )  # fmt: skip
+    try:
+        check_config(config)  # before the output folder or the source is touched
+    except UsageError as exc:
+        if exc.param not in _CLI_PARAMS:
+            raise
+        raise UsageError(exc.message, param=_CLI_PARAMS[exc.param]) from None
+    return config
 
 
 def replay_cmd(
@@ -216,6 +303,7 @@ def replay_cmd(
     ] = True,
     max_input_tokens: MaxIn = None,
     max_output_tokens: MaxOut = None,
+    fit_context: FitContext = "send",
     sessions: Annotated[
         bool, opt("sessions", "a later turn is sent its think time after the previous ends")
     ] = True,
@@ -258,7 +346,8 @@ def replay_cmd(
         policy=policy, late_after=late_after, slo=slo, slo_anchor=slo_anchor,
         vllm_keys=vllm_keys, tokenizer=tokenizer, probe_tokenize=probe_tokenize,
         engine_extras=engine_extras, max_input_tokens=max_input_tokens,
-        max_output_tokens=max_output_tokens, sessions=sessions, timeout=timeout,
+        max_output_tokens=max_output_tokens, fit_context=fit_context, sessions=sessions,
+        timeout=timeout,
         read_timeout=read_timeout, api_key_env=api_key_env, seed=seed, warmup=warmup,
         drain=drain, source=source,
     )  # fmt: skip
@@ -291,6 +380,7 @@ def capacity_cmd(
     max_probes: Annotated[int, typer.Option(help="Most probes to run.")] = 10,
     max_input_tokens: MaxIn = None,
     max_output_tokens: MaxOut = None,
+    fit_context: FitContext = "send",
     api_key_env: ApiKeyEnv = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045
@@ -312,7 +402,7 @@ def capacity_cmd(
         url=url, endpoint=endpoint, model=model, window=window, speedup=speedup,
         max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
         max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-        api_key_env=api_key_env, source=source,
+        fit_context=fit_context, api_key_env=api_key_env, source=source,
     )  # fmt: skip
     folder = _out(ctx, out, "capacity", overwrite)
     requests = _requests(ctx, source)
@@ -345,6 +435,7 @@ def compare_load_cmd(
     slo_anchor: SloAnchor = "service",
     max_input_tokens: MaxIn = None,
     max_output_tokens: MaxOut = None,
+    fit_context: FitContext = "send",
     api_key_env: ApiKeyEnv = None,
     out: Annotated[
         Optional[Path],  # noqa: UP045
@@ -366,7 +457,7 @@ def compare_load_cmd(
         url=url, endpoint=endpoint, model=model, window=window, speedup=speedup,
         max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
         max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
-        api_key_env=api_key_env, source=real,
+        fit_context=fit_context, api_key_env=api_key_env, source=real,
     )  # fmt: skip
     folder = _out(ctx, out, "compare-load", overwrite)
     real_frame, synthetic_frame = _requests(ctx, real), _requests(ctx, synthetic)

@@ -116,6 +116,7 @@ class Plan:
     turn: Sequence[int | None]
     follows: Sequence[int]
     think_s: Sequence[float | None]
+    oversized: Sequence[bool | None] | None = None  # None: the server's context is unknown
 
     def __len__(self) -> int:
         return len(self.req_id)
@@ -464,6 +465,7 @@ class ReplayClient:
             False, lag > self.opts.late_after_s, lag, r.queue_s, plan.input_tokens[i],
             plan.prompt_tokens_client[i], r.prompt_srv, plan.output_tokens_target[i],
             len(r.times), completion_srv, comments, r.attempts,
+            None if plan.oversized is None else plan.oversized[i],
         ))  # fmt: skip
         return end
 
@@ -475,6 +477,7 @@ class ReplayClient:
             [], [], [], None, False, kind, text, None, kind == "dropped", False, None, None,
             plan.input_tokens[i], plan.prompt_tokens_client[i], None,
             plan.output_tokens_target[i], None, None, None, 0,
+            None if plan.oversized is None else plan.oversized[i],
         ))  # fmt: skip
 
 

@@ -191,6 +191,23 @@ def summarize(
     return RunSummary.from_dict(summary)
 
 
+def context_outcome(records: pl.DataFrame) -> dict[str, int]:
+    """The records split by their `oversized` flag (requests that needed more than the server's
+    context vs those that fit; neither when it is null, i.e. unknown): recorded, failed (an
+    error, not a drop) and short (completed with fewer output tokens than asked)."""
+    flag = records["oversized"] if "oversized" in records.columns else None
+    out: dict[str, int] = {}
+    for name, want in (("oversized", True), ("fitting", False)):
+        group = records.filter(flag == want) if flag is not None else records.clear()
+        short = group.filter(
+            pl.col("ok") & (pl.col("output_tokens_server") < pl.col("output_tokens_target"))
+        )
+        out[f"{name}_recorded"] = group.height
+        out[f"{name}_failed"] = int((~group["ok"] & ~group["dropped"]).sum())
+        out[f"{name}_short"] = short.height
+    return out
+
+
 def _lag_bins(pr: pl.DataFrame, span: float) -> dict:
     """Schedule lag p50 / p99 / max per bin of intended time (~100 bins), as lists."""
     bin_s = bin_width(max(span, 0.01))

@@ -16,6 +16,7 @@ so the server's `usage.prompt_tokens` equals the trace's input length.
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from burstlab.errors import ReplayError
+from burstlab.engines import optional_import
+from burstlab.errors import InputError, ReplayError
 from burstlab.replay.http import ControlClient
 
 #: One piece of a prompt: literal text, or [pool start, words] (a slice of the word pool).
@@ -81,16 +83,19 @@ class HFTokenizerCounter:
     exact = True
 
     def __init__(self, path: str | Path) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise ReplayError(
-                "--tokenizer needs the `tokenizers` package: pip install tokenizers"
-            ) from None
+        tokenizers = optional_import(
+            "tokenizers", "tokenizers", "exact prompt lengths from a tokenizer.json"
+        )
         path = Path(path)
         if not path.is_file():
-            raise ReplayError(f"{path}: tokenizer file not found; expected a tokenizer.json")
-        self._tok = Tokenizer.from_file(str(path))
+            raise InputError(path, "tokenizer file not found", expected="a tokenizer.json")
+        try:
+            self._tok = tokenizers.Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot load
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise InputError(
+                path, f"not a Hugging Face tokenizer file ({first})", expected="a tokenizer.json"
+            ) from None
         self.name = f"tokenizers:{path.name}"
 
     def count(self, texts: Sequence[str]) -> list[int]:
@@ -114,11 +119,20 @@ class ServerTokenizeCounter:
             body["add_special_tokens"] = False
             if self._model:
                 body["model"] = self._model
-            status, data = self._client.json("POST", "/tokenize", body)
+            try:
+                status, data = self._client.json("POST", "/tokenize", body)
+            except (OSError, http.client.HTTPException) as exc:
+                raise ReplayError(f"{self.name}: {type(exc).__name__}: {exc}") from None
             if status != 200 or not isinstance(data, dict):
-                raise ReplayError(f"{self.name}: HTTP {status}: {str(data)[:200]}")
-            n = data.get("count")
-            out.append(int(n) if n is not None else len(data["tokens"]))
+                text = " ".join(str(data).split())[:200]
+                raise ReplayError(f"{self.name}: HTTP {status}: {text}")
+            n, tokens = data.get("count"), data.get("tokens")
+            if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+                out.append(n)
+            elif isinstance(tokens, list):
+                out.append(len(tokens))
+            else:
+                raise ReplayError(f"{self.name}: the answer has no token count or tokens")
         return out
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from burstlab.errors import InputError
 from burstlab.parquet import write_atomic
 
 #: The record table. `*_s` are run-clock seconds; token counts are tokens.
@@ -50,6 +51,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "output_tokens_server": pl.Int32(),  # usage.completion_tokens
     "sse_comments": pl.Int32(),  # keep-alive comment lines seen
     "attempts": pl.Int8(),  # 2 when a dropped keep-alive connection forced one resend; 0 unsent
+    # prompt + output tokens as sent exceed the context the server reported; null: not reported
+    "oversized": pl.Boolean(),
 }
 COLUMNS = tuple(RECORD_SCHEMA)
 ARROW_SCHEMA = pl.DataFrame(schema=RECORD_SCHEMA).to_arrow().schema
@@ -157,4 +160,14 @@ def read_records(run_dir: str | Path) -> pl.DataFrame:
     parts = sorted(folder.glob("part-*.parquet"))
     if not parts:
         return pl.DataFrame(schema=RECORD_SCHEMA)
-    return pl.read_parquet(parts).sort("req_id")
+    try:
+        frame = pl.read_parquet(parts)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(folder, f"cannot read the run's records: {first}") from None
+    missing = [c for c in RECORD_SCHEMA if c not in frame.columns and c != "oversized"]
+    if missing:
+        raise InputError(folder, "not replay records", expected=f"the column(s) {missing}")
+    if "oversized" not in frame.columns:  # a run recorded before the column existed
+        frame = frame.with_columns(oversized=pl.lit(None, pl.Boolean))
+    return frame.sort("req_id")

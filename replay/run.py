@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import secrets
 import shutil
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,19 @@ import polars as pl
 
 from burstlab import __version__
 from burstlab.atomic import write_json
-from burstlab.engines import EngineHandle
+from burstlab.engines import EngineHandle, require
 from burstlab.errors import ReplayError, UsageError
 from burstlab.progress import progress as progress_bar
-from burstlab.replay.client import ClientOptions, LiveStats, Plan, ReplayClient, run_async
+from burstlab.replay.client import (
+    ENDPOINT_PATHS,
+    ClientOptions,
+    LiveStats,
+    Plan,
+    ReplayClient,
+    run_async,
+)
 from burstlab.replay.goodput import SLO, goodput
-from burstlab.replay.metrics import per_request, summarize, vllm_keys
+from burstlab.replay.metrics import context_outcome, per_request, summarize, vllm_keys
 from burstlab.replay.prompts import (
     PROBE_REQ_ID,
     HFTokenizerCounter,
@@ -41,13 +51,32 @@ from burstlab.replay.prompts import (
 )
 from burstlab.replay.records import RecordWriter, read_records
 from burstlab.replay.report import run_report
-from burstlab.replay.schedule import Schedule, ScheduleOptions, build_schedule
-from burstlab.replay.summary import RunSummary
-from burstlab.replay.target import first_model, measure_overhead, server_info
+from burstlab.replay.schedule import (
+    Schedule,
+    ScheduleOptions,
+    apply_context,
+    build_schedule,
+    check_prompt_lengths,
+)
+from burstlab.replay.summary import ContextFit, RunSummary
+from burstlab.replay.target import (
+    check_url,
+    context_length,
+    first_model,
+    measure_overhead,
+    server_info,
+)
 from burstlab.results import Result, Summary
 
 #: `ReplayConfig.source` when the caller did not name the load.
 DEFAULT_SOURCE = "<frame>"
+#: What needs the optional package tokenizers (extra `tokenizers`).
+TOKENIZER_PURPOSE = "exact prompt lengths from a tokenizer.json"
+
+
+class ContextWarning(UserWarning):
+    """Scheduled requests do not fit the context length the server reported (see
+    `ContextFit.warning`); issued by `replay` unless `ReplayConfig.on_context` takes it."""
 
 
 @dataclass
@@ -61,6 +90,9 @@ class ReplayConfig:
         a second run against the same server — a capacity probe, a repeat — finds nothing of
         the first in its prefix cache; give one to reproduce a run's exact texts.
     warmup / drain: fractions of the schedule span left out of the steady-state block.
+    on_context: called once before the run with the schedule against the server's context
+        length (`ContextFit`: how many requests do not fit, what is done with them); None
+        issues its one-line `ContextFit.warning()` as a `ContextWarning` when some do not fit.
     """
 
     client: ClientOptions
@@ -79,6 +111,7 @@ class ReplayConfig:
     source: str = DEFAULT_SOURCE
     flush_every: int = 2000
     flush_s: float = 2.0
+    on_context: Callable[[ContextFit], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -191,6 +224,7 @@ def make_plan(
         turn=t["turn"].to_list(),
         follows=follows,
         think_s=t["think_s"].to_list(),
+        oversized=t["oversized"].to_list() if "oversized" in t.columns else None,
     )
 
 
@@ -204,22 +238,30 @@ def replay(
 ) -> RunResult:
     """Replay `requests` against config.client.url and write the run directory `out`.
 
+    Before anything is sent: the config and the table are checked (UsageError, InputError,
+    ReplayError for an empty schedule, MissingExtraError for a tokenizer without its extra —
+    one line each, and no run folder is made), and the schedule is checked against the context
+    length the server reports (`fit_context`: counted, announced, sent / skipped / clipped as
+    `config.schedule.fit_context` says, recorded in run.json, the records and summary.json).
+
     Ctrl-C (KeyboardInterrupt) stops sending, records in-flight requests as cancelled, and still
     writes records and summary; the result then has `interrupted=True`. An `out` that already
-    holds a run is refused unless `overwrite` (then that run's files are removed first).
+    holds a run is refused unless `overwrite` (then that run's files are removed, once the new
+    run is sure to start).
     """
     run_dir = Path(out)
-    if (run_dir / "records").exists() and any((run_dir / "records").iterdir()):
-        if not overwrite:
-            raise UsageError(
-                f"{run_dir} already holds a run's records; choose an empty folder or allow "
-                "replacing it (overwrite)",
-                param="out",
-            )
-        shutil.rmtree(run_dir / "records")
-        for name in ("run.json", "summary.json", "report.html"):
-            (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_out(run_dir, overwrite)
+    check_config(config)
+    if not isinstance(requests, pl.DataFrame | pl.LazyFrame):
+        raise UsageError(
+            f"expected a polars DataFrame or LazyFrame, found {type(requests).__name__}",
+            param="requests",
+        )
+    schedule = build_schedule(requests, config.schedule)
+    if schedule.n == 0:
+        raise ReplayError(
+            f"the schedule is empty (counts {schedule.counts}); check the window and the limit"
+        )
     if config.source == DEFAULT_SOURCE and "source" in requests.lazy().collect_schema().names():
         # a frame from Python: name it after its own `source` column (dataset ids) when it has one
         names = requests.lazy().select(pl.col("source").unique().sort()).collect().to_series()
@@ -227,13 +269,10 @@ def replay(
             config = dataclasses.replace(config, source=",".join(names.to_list()))
     if config.seed is None:
         config = dataclasses.replace(config, seed=secrets.randbits(31))
-    schedule = build_schedule(requests, config.schedule)
-    if schedule.n == 0:
-        raise ReplayError(
-            f"the schedule is empty (counts {schedule.counts}); check the window and the limit"
-        )
     info = server_info(config.client.url, config.client.api_key)
     model = config.model or first_model(info)
+    schedule, fit = fit_context(schedule, info, model, config)
+    check_prompt_lengths(schedule)
     prompts = build_prompts(schedule, config, model)
     plan = make_plan(schedule, prompts, config, model)
     run_json = {
@@ -244,6 +283,7 @@ def replay(
         "engine": {**info, **(engine_info or {})},
         "schedule": {**config.schedule.to_dict(), "counts": schedule.counts,
                      "span_s": schedule.span_s},
+        "context": fit.plan_dict(),
         "prompts": {"counter": prompts.counter, "exact": prompts.exact,
                     "overhead_tokens": prompts.overhead, "vocabulary": prompts.vocabulary},
         "engine_extras": config.engine_extras,
@@ -251,6 +291,7 @@ def replay(
         "seed": config.seed,
         "pid": os.getpid(),
     }  # fmt: skip
+    _prepare_out(run_dir, overwrite)
     writer = RecordWriter(
         run_dir / "records", flush_every=config.flush_every, flush_s=config.flush_s
     )
@@ -269,9 +310,99 @@ def replay(
         run_json["t0_utc"] = dt.datetime.fromtimestamp(client.t0_unix, dt.timezone.utc).isoformat()
         write_json(run_dir / "run.json", run_json)
     metrics = finish(
-        run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats
-    )
+        run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats,
+        context=fit,
+    )  # fmt: skip
     return RunResult(run_dir, metrics, schedule, prompts, interrupted)
+
+
+def check_config(config: ReplayConfig) -> None:
+    """UsageError (or MissingExtraError) for a config that cannot run, before any work: the
+    URL, endpoint and policy, the schedule options, and the tokenizer's optional package."""
+    opts = config.client
+    check_url(opts.url)
+    if opts.endpoint not in ENDPOINT_PATHS:
+        raise UsageError(
+            f"expected one of {', '.join(ENDPOINT_PATHS)}, found {opts.endpoint!r}",
+            param="endpoint",
+        )
+    if opts.policy not in ("send-late", "drop"):
+        raise UsageError(f"expected send-late or drop, found {opts.policy!r}", param="policy")
+    for name in ("timeout_s", "connect_timeout_s", "read_timeout_s"):
+        value = getattr(opts, name)
+        if value is not None and not 0 < value < math.inf:
+            raise UsageError(f"must be a finite number of seconds > 0, found {value}", param=name)
+    if not 0 <= opts.late_after_s < math.inf:
+        raise UsageError(
+            f"must be a finite number of seconds ≥ 0, found {opts.late_after_s}",
+            param="late_after_s",
+        )
+    if opts.max_concurrency is not None and opts.max_concurrency < 1:
+        raise UsageError(f"must be ≥ 1, found {opts.max_concurrency}", param="max_concurrency")
+    for name in ("warmup", "drain"):
+        value = getattr(config, name)
+        if not 0 <= value <= 1:
+            raise UsageError(f"must be a fraction between 0 and 1, found {value}", param=name)
+    config.schedule.check()
+    if config.tokenizer:
+        require("tokenizers", "tokenizers", TOKENIZER_PURPOSE)
+
+
+def fit_context(
+    schedule: Schedule, info: dict[str, Any], model: str | None, config: ReplayConfig
+) -> tuple[Schedule, ContextFit]:
+    """The schedule against the context length the server reported (see
+    `schedule.apply_context`), and the `ContextFit` that says so — handed to
+    `config.on_context`, or warned about (`ContextWarning`) when some requests do not fit.
+    ReplayError when skipping the oversized requests leaves nothing to send."""
+    tokens, where = context_length(info, model)
+    t = schedule.table
+    need = (t["input_tokens"].cast(pl.Int64) + t["output_tokens"].cast(pl.Int64)).max()
+    fitted, counts = apply_context(schedule, tokens)
+    fit = ContextFit(
+        context_tokens=tokens, reported_by=where, action=config.schedule.fit_context,
+        scheduled=schedule.n, longest=int(need) if isinstance(need, int) else 0, **counts,
+    )  # fmt: skip
+    if config.on_context is not None:
+        config.on_context(fit)
+    else:
+        text = fit.warning()
+        if text:
+            warnings.warn(text, ContextWarning, stacklevel=3)
+    if fitted.n == 0:
+        raise ReplayError(
+            f"all {schedule.n} scheduled requests need more than the server's {tokens}-token "
+            "context and were left out (fit_context skip); clip them instead or serve a "
+            "larger context"
+        )
+    return fitted, fit
+
+
+def _check_out(run_dir: Path, overwrite: bool) -> None:
+    """Refuse an `out` that is a file, or already holds a run unless `overwrite` — before work."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file; a run is written to a folder", param="out")
+    if (run_dir / "records").is_dir() and any((run_dir / "records").iterdir()) and not overwrite:
+        raise UsageError(
+            f"{run_dir} already holds a run's records; choose an empty folder or allow "
+            "replacing it (overwrite)",
+            param="out",
+        )
+
+
+def _prepare_out(run_dir: Path, overwrite: bool) -> None:
+    """Create the run folder (removing a previous run's files when `overwrite`), once the run is
+    sure to start: a run refused before that leaves no folder behind."""
+    if overwrite and (run_dir / "records").is_dir():
+        shutil.rmtree(run_dir / "records")
+        for name in ("run.json", "summary.json", "report.html"):
+            (run_dir / name).unlink(missing_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the run folder {run_dir}: {exc.strerror or exc}", param="out"
+        ) from None
 
 
 def finish(
@@ -281,11 +412,14 @@ def finish(
     scheduled: int,
     interrupted: bool,
     client: LiveStats | None = None,
+    context: ContextFit | None = None,
 ) -> RunSummary:
     """Compute summary.json (and report.html) from the records on disk."""
     records = read_records(run_dir)
     summary = summarize(records, scheduled=scheduled, warmup=config.warmup, drain=config.drain)
     summary.interrupted = interrupted
+    if context is not None:
+        summary.context = dataclasses.replace(context, **context_outcome(records))
     if client is not None:
         summary.client = {
             "connections_opened": client.connections,

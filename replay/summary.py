@@ -7,8 +7,13 @@ Times are seconds, rates per second, token counts tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +139,92 @@ class Steady:
         )
 
 
+#: ContextFit fields that are outcomes of the run (its records), not its plan.
+OUTCOME_PREFIXES = ("oversized_", "fitting_")
+
+
+@dataclass(frozen=True)
+class ContextFit:
+    """The schedule against the context length the server reported (prompt + output tokens one
+    request may fill; llama.cpp: per slot), and how oversized and fitting requests fared.
+
+    `oversized` requests of the `scheduled` ones needed more than `context_tokens` (up to
+    `longest`); by `action` they were sent as they are (``send``), left out (``skip``:
+    `skipped`) or clipped to fit (``clip``: `clipped`). The ``*_recorded`` / ``*_failed`` /
+    ``*_short`` counts split the records by their `oversized` flag (as sent): failed = an error
+    (not dropped), short = completed with fewer output tokens than asked (llama.cpp stops at
+    its context). `context_tokens` is None when the server did not report one.
+    """
+
+    context_tokens: int | None
+    reported_by: str | None
+    action: str
+    scheduled: int
+    oversized: int
+    longest: int
+    skipped: int = 0
+    clipped: int = 0
+    oversized_recorded: int = 0
+    oversized_failed: int = 0
+    oversized_short: int = 0
+    fitting_recorded: int = 0
+    fitting_failed: int = 0
+    fitting_short: int = 0
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def plan_dict(self) -> dict[str, Any]:
+        """What is known before the run (for run.json): the context and the schedule against
+        it, without the outcome counts."""
+        return {k: v for k, v in asdict(self).items() if not k.startswith(OUTCOME_PREFIXES)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContextFit:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def warning(self, option: Callable[[str], str] = str) -> str | None:
+        """One line on the requests that do not fit (None when all fit or nothing is known);
+        `option` turns a parameter name into how the reader names it (a CLI flag)."""
+        if self.context_tokens is None:
+            if self.action == "send":
+                return None
+            return (
+                f"the server did not report its context length, so {option('fit_context')} "
+                f"{self.action} cannot tell which requests do not fit; every request is sent"
+            )
+        if not self.oversized:
+            return None
+        head = (
+            f"{self.oversized:,} of {self.scheduled:,} scheduled requests need more than the "
+            f"server's {self.context_tokens:,}-token context (prompt + output tokens, up to "
+            f"{self.longest:,})"
+        )
+        if self.action == "skip":
+            return f"{head}: left out ({option('fit_context')} skip)"
+        if self.action == "clip":
+            return f"{head}: clipped to fit ({option('fit_context')} clip)"
+        return (
+            f"{head}: sent as asked, they will fail or stop short — clip prompts with "
+            f"{option('max_input_tokens')}, leave them out or clip them with "
+            f"{option('fit_context')} skip|clip, or serve a larger context"
+        )
+
+    def note(self) -> str | None:
+        """How the oversized requests fared next to the fitting ones (one line), or None."""
+        if not self.oversized_recorded:
+            return None
+        return (
+            f"{self.oversized_recorded:,} requests did not fit the {self.context_tokens:,}-token "
+            f"context: {self.oversized_failed:,} failed, {self.oversized_short:,} stopped short; "
+            f"of {self.fitting_recorded:,} that fit, {self.fitting_failed:,} failed"
+        )
+
+
 #: Latency metrics shown in a summary table, with their labels.
 SHOWN = (
     ("ttft_s", "TTFT"),
@@ -169,6 +260,7 @@ class RunSummary(Result):
     client: dict[str, int] | None = None
     goodput: Goodput | None = None
     vllm_bench_serve: dict[str, Any] | None = None
+    context: ContextFit | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -202,6 +294,8 @@ class RunSummary(Result):
             out["goodput"] = self.goodput.to_dict()
         if self.vllm_bench_serve is not None:
             out["vllm_bench_serve"] = dict(self.vllm_bench_serve)
+        if self.context is not None:
+            out["context"] = self.context.to_dict()
         return out
 
     @classmethod
@@ -228,6 +322,7 @@ class RunSummary(Result):
             client=data.get("client"),
             goodput=Goodput.from_dict(data["goodput"]) if data.get("goodput") else None,
             vllm_bench_serve=data.get("vllm_bench_serve"),
+            context=ContextFit.from_dict(data["context"]) if data.get("context") else None,
         )
 
     def latency_table(self, steady: bool = False) -> pl.DataFrame:
@@ -267,6 +362,12 @@ class RunSummary(Result):
             s.add(f"goodput ({self.goodput.slo.anchor}-anchored)", self.goodput.table())
         if c.errors_by_kind:
             s.notes.append(f"errors by kind: {c.errors_by_kind}")
+        if self.context is not None:
+            line = self.context.note() or (
+                self.context.warning() if self.context.action != "send" else None
+            )
+            if line:
+                s.notes.append(line)
         if self.interrupted:
             s.notes.append("interrupted: the records of every finished request were kept")
         return s
@@ -281,7 +382,84 @@ def read_summary(run_dir: str | Path) -> RunSummary:
         raise InputError(path, f"cannot read a run summary ({exc.strerror})") from None
     except ValueError as exc:
         raise InputError(path, f"not a JSON document ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "not a burstlab run summary", expected="a JSON object")
     try:
-        return RunSummary.from_dict(data)
-    except (KeyError, TypeError) as exc:
+        summary = RunSummary.from_dict(data)
+    except KeyError as exc:
         raise InputError(path, "not a burstlab run summary", expected=f"the key {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"not a burstlab run summary ({exc})") from None
+    problem = type_problem(summary, RunSummary)
+    if problem:
+        raise InputError(path, f"not a burstlab run summary: {problem}")
+    return summary
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def type_problem(value: Any, hint: Any, where: str = "") -> str | None:
+    """Where `value` (a summary dataclass, as read from JSON) differs from its declared types,
+    in words, or None: numbers are finite int/float (never bool), lists and string-keyed dicts
+    hold what they declare, nested dataclasses are checked field by field."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        problems = [type_problem(value, h, where) for h in options if h is not type(None)]
+        return None if any(p is None for p in problems) else problems[0]
+    if origin is typing.Literal:
+        ok = value in typing.get_args(hint)
+        return (
+            None
+            if ok
+            else f"{where or 'the document'} is {_show(value)}; expected one of {typing.get_args(hint)}"
+        )
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where} is {type(value).__name__}; expected a list"
+        (item,) = typing.get_args(hint)
+        return next(
+            (p for i, v in enumerate(value) if (p := type_problem(v, item, f"{where}[{i}]"))), None
+        )
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} is {type(value).__name__}; expected an object"
+        _, item = typing.get_args(hint)
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{where} has a key {_show(k)} that is not text"
+            problem = type_problem(v, item, f"{where}.{k}" if where else k)
+            if problem:
+                return problem
+        return None
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            return f"{where} is {type(value).__name__}; expected an object"
+        hints = typing.get_type_hints(hint)
+        for f in fields(hint):
+            problem = type_problem(
+                getattr(value, f.name), hints[f.name], f"{where}.{f.name}" if where else f.name
+            )
+            if problem:
+                return problem
+        return None
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"{where} is {_show(value)}; expected a finite number"
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"{where} is {_show(value)}; expected a whole number"
+    if hint in (bool, str):
+        return (
+            None
+            if isinstance(value, hint)
+            else f"{where} is {_show(value)}; expected {hint.__name__}"
+        )
+    return None

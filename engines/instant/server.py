@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 
 from burstlab.engines.instant.config import DEFAULT_MODEL, HOST, InstantConfig
-from burstlab.engines.process import ChildServer, spawn_module, stop_process
+from burstlab.engines.process import ChildServer, check_port, spawn_module, stop_process
 from burstlab.errors import EngineError
 
 
@@ -36,13 +36,16 @@ def instant_server(
     workers: int = 1,
     model: str = DEFAULT_MODEL,
     seed: int = 0,
+    max_model_len: int = 32768,
     timeout_s: float = 20.0,
 ) -> InstantHandle:
     """Start the instant server in its own process on 127.0.0.1 and return once it listens.
 
     `faults` maps fault modes (`FAULTS`) to per-request probabilities for generation requests;
     a request's `X-Burstlab-Fault` header overrides the draw. `delay_s` holds back the first
-    token chunk, `itl_s` spaces the following ones (seconds). `port=0` lets the OS pick.
+    token chunk, `itl_s` spaces the following ones (seconds). `port=0` lets the OS pick; a
+    taken port is an EngineError before anything starts. `max_model_len` is the context length
+    /v1/models reports (as vLLM does); the server itself never refuses a long prompt.
     """
     cfg = InstantConfig(
         port=port,
@@ -55,8 +58,10 @@ def instant_server(
         workers=workers,
         model=model,
         seed=seed,
+        max_model_len=max_model_len,
     )
     cfg.validate()
+    check_port(port)
     process = spawn_module("burstlab.engines.instant", ["--config", json.dumps(asdict(cfg))])
     stdout = process.stdout
     assert stdout is not None  # spawn_module pipes stdout when no log_path is given
@@ -65,9 +70,12 @@ def instant_server(
     try:
         actual = int(json.loads(line)["port"])
     except (ValueError, KeyError, TypeError):
+        exited = process.poll() is not None
         stop_process(process)
         raise EngineError(
-            f"instant server did not start within {timeout_s:.0f} s "
-            f"(exit code {process.returncode}); see its stderr above"
+            f"instant server exited with code {process.returncode} before it listened; see "
+            "its stderr above"
+            if exited
+            else f"instant server did not start within {timeout_s:.0f} s; see its stderr above"
         ) from None
     return InstantHandle(f"http://{HOST}:{actual}", actual, model, cfg, process)

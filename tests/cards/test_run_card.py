@@ -90,3 +90,35 @@ def test_run_card_rejects_an_unfinished_run(run_dir, tmp_path):
     (broken / "run.json").write_text((run_dir / "run.json").read_text())
     with pytest.raises(InputError, match=r"summary\.json: missing"):
         cards.card(broken, tmp_path / "out")
+
+
+def test_run_card_says_how_many_requests_did_not_fit_the_context(tmp_path):
+    """Oversized requests sent anyway are a caveat of the run: how many, how they fared."""
+    from burstlab.engines.instant import instant_server
+    from burstlab.replay.client import ClientOptions
+    from burstlab.replay.run import ReplayConfig, replay
+    from burstlab.replay.schedule import ScheduleOptions
+
+    requests = pl.DataFrame(
+        {
+            "source": ["fixture"] * 6,
+            "arrival_s": [i * 0.01 for i in range(6)],
+            "input_tokens": [10, 20, 500, 30, 900, 40],
+            "output_tokens": [5] * 6,
+            "failed": [False] * 6,
+        }
+    )
+    with instant_server(max_model_len=256) as server:
+        config = ReplayConfig(
+            client=ClientOptions(url=server.base_url),
+            schedule=ScheduleOptions(max_gap=0.01),
+            probe_tokenize=False, report=False, progress=False, on_context=lambda fit: None,
+        )  # fmt: skip
+        replay(requests, config, tmp_path / "run")
+    card = cards.card(tmp_path / "run", tmp_path / "card")
+    text = card.readme.read_text(encoding="utf-8")
+    assert (
+        "- 2 scheduled requests needed more than the server's 256-token context (prompt + output "
+        "tokens) and were sent anyway: 0 of them failed and 0 stopped short (records: "
+        "`oversized`)."
+    ) in text

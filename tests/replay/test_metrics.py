@@ -21,7 +21,7 @@ def row(req_id, intended, sent, first, end, times, tokens, *, ok=True, kind=None
         req_id, None, None, intended, intended, sent, first, first, end, times,
         [1] * len(times), tokens, status, ok, kind, None if ok else kind, "length" if ok else None,
         dropped, False, lag, 0.0 if sent is not None else None, 10, prompt_client, prompt_server,
-        4, len(times), out_server, 0, 1,
+        4, len(times), out_server, 0, 1, None,
     )  # fmt: skip
 
 

@@ -110,10 +110,10 @@ def test_hugging_face_tokenizer_file_gives_exact_counts(tmp_path):
 
 def test_missing_tokenizer_file_is_a_clear_error(tmp_path):
     pytest.importorskip("tokenizers")
-    from burstlab.errors import ReplayError
+    from burstlab.errors import InputError
     from burstlab.replay.prompts import HFTokenizerCounter
 
-    with pytest.raises(ReplayError, match=r"nope\.json: tokenizer file not found"):
+    with pytest.raises(InputError, match=r"nope\.json: tokenizer file not found"):
         HFTokenizerCounter(tmp_path / "nope.json")
 
 

@@ -74,7 +74,7 @@ def test_sessions_follow_previous_turn_with_think_time():
 
 
 def test_bad_options_raise_clear_errors():
-    with pytest.raises(UsageError, match="speedup: must be > 0"):
+    with pytest.raises(UsageError, match="speedup: must be a finite number > 0"):
         build_schedule(frame([0.0]), ScheduleOptions(speedup=0))
     with pytest.raises(UsageError, match="window: end must be after start"):
         build_schedule(frame([0.0]), ScheduleOptions(window=(5, 1)))
