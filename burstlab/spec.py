@@ -372,13 +372,63 @@ class SessionSpec:
 
 
 @dataclass
+class PrefixDepthBin:
+    """How deep the shared prefix goes for requests of ``min_blocks`` ≤ blocks < ``max_blocks``
+    (a request of n input tokens has ⌈n / block_tokens⌉ blocks).
+
+    ``fraction`` is the law of (leading blocks already used by an earlier request) ÷ (the
+    request's blocks): a point mass at 0 (nothing shared), one at 1 (the whole prompt was
+    seen before) and a log-space histogram in between."""
+
+    min_blocks: int
+    max_blocks: int  # exclusive
+    requests: int  # fitted requests in this bin
+    fraction: EmpiricalDist
+
+
+@dataclass
+class ReuseGapBin:
+    """How long ago the reused prefix was last used, for requests whose shared prefix is
+    ``min_blocks`` ≤ depth < ``max_blocks`` blocks deep.
+
+    ``gap_s`` is the law of the time (seconds) between a request and the previous use of the
+    deepest block it shares (its *parent*): a point mass at 0 for the same timestamp, a
+    log-space histogram above. Synth picks the parent by this gap."""
+
+    min_blocks: int
+    max_blocks: int  # exclusive
+    requests: int  # fitted requests (with a shared prefix) in this bin
+    gap_s: EmpiricalDist
+
+
+@dataclass
 class PrefixSpec:
-    """Prefix sharing measured from prefix-block ids (Mooncake: 512 tokens a block)."""
+    """Prefix sharing measured from prefix-block ids (Mooncake: 512 tokens a block).
+
+    The summary statistics (``hit_rate``, ``shared_prefix_blocks``, the reuse distances, the
+    Zipf exponent) describe the source; ``depth`` and ``reuse_gap`` are the generative model
+    synth draws ``hash_ids`` from (docs/synth.md, "Prefix sharing"). A spec without them
+    (fitted before they existed) generates no ``hash_ids``."""
 
     block_tokens: int = 512
-    hit_rate: float = 0.0  # share of all blocks already seen earlier in the trace
+    hit_rate: float = 0.0  # share of all blocks already used by an earlier request
     shared_prefix_blocks: Marginal | None = None  # leading blocks already seen, per request
     popularity_zipf_s: float | None = None  # Zipf exponent of how often a block is reused
+    #: mean over requests of (leading shared blocks ÷ blocks), requests with ≥ 1 block
+    shared_fraction_mean: float | None = None
+    #: per reused block: requests since the previous request that used the same block
+    reuse_distance_requests: EmpiricalDist | None = None
+    #: per reused block: seconds since the previous request that used the same block
+    reuse_distance_s: EmpiricalDist | None = None
+    #: the generative model: shared-prefix depth by block count, ordered by min_blocks
+    depth: list[PrefixDepthBin] | None = None
+    #: the generative model: parent gap (seconds) by shared depth, ordered by min_blocks
+    reuse_gap: list[ReuseGapBin] | None = None
+    requests: int = 0  # requests with hash_ids the statistics were measured on
+
+    def generative(self) -> bool:
+        """True when the spec carries the model synth generates ``hash_ids`` from."""
+        return bool(self.depth) and bool(self.reuse_gap)
 
 
 @dataclass

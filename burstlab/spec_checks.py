@@ -17,7 +17,7 @@ from burstlab.errors import SpecError
 
 #: The spec's dataclasses (`burstlab.spec`), named for the signatures below; not imported,
 #: because burstlab.spec imports this module (no import cycles between modules).
-ArrivalSpec = EmpiricalDist = FamilyFit = Marginal = WorkloadSpec = Any
+ArrivalSpec = EmpiricalDist = FamilyFit = Marginal = PrefixSpec = WorkloadSpec = Any
 
 
 def _check(cond: bool, where: str, msg: str) -> None:
@@ -166,6 +166,71 @@ def _validate_arrivals(a: ArrivalSpec, where: str) -> None:
         )
 
 
+def _validate_bins(bins: list[Any], where: str, law: str) -> None:
+    """Depth or reuse-gap bins: not empty, contiguous block ranges [min_blocks, max_blocks)
+    from ≥ 1 block up, request counts ≥ 0, and a valid law (`law`: the field name) each."""
+    _check(len(bins) > 0, where, "needs at least one bin (or null)")
+    for i, b in enumerate(bins):
+        w = f"{where}[{i}]"
+        _check(b.min_blocks >= 1, f"{w}.min_blocks", f"must be ≥ 1, found {b.min_blocks}")
+        _check(
+            b.max_blocks > b.min_blocks,
+            f"{w}.max_blocks",
+            f"must be > min_blocks {b.min_blocks}, found {b.max_blocks}",
+        )
+        if i:
+            prev = bins[i - 1].max_blocks
+            _check(
+                b.min_blocks == prev,
+                f"{w}.min_blocks",
+                f"bins must be contiguous: expected {prev} (the previous max_blocks), "
+                f"found {b.min_blocks}",
+            )
+        _check(b.requests >= 0, f"{w}.requests", f"must be ≥ 0, found {b.requests}")
+        _validate_empirical(getattr(b, law), f"{w}.{law}")
+
+
+def _validate_prefix(p: PrefixSpec, where: str) -> None:
+    """Prefix sharing: probabilities in [0, 1], block sizes ≥ 1, valid laws; the depth model
+    holds fractions in [0, 1] and comes with its reuse-gap model (synth needs both)."""
+    _check(p.block_tokens >= 1, f"{where}.block_tokens", f"must be ≥ 1, found {p.block_tokens}")
+    _check(0 <= p.hit_rate <= 1, f"{where}.hit_rate", f"must be in [0, 1], found {p.hit_rate}")
+    if p.shared_fraction_mean is not None:
+        _check(
+            0 <= p.shared_fraction_mean <= 1,
+            f"{where}.shared_fraction_mean",
+            f"must be in [0, 1], found {p.shared_fraction_mean}",
+        )
+    if p.popularity_zipf_s is not None:
+        _check(
+            p.popularity_zipf_s >= 0,
+            f"{where}.popularity_zipf_s",
+            f"must be ≥ 0, found {p.popularity_zipf_s}",
+        )
+    _check(p.requests >= 0, f"{where}.requests", f"must be ≥ 0, found {p.requests}")
+    if p.shared_prefix_blocks is not None:
+        _validate_marginal(p.shared_prefix_blocks, f"{where}.shared_prefix_blocks")
+    for name in ("reuse_distance_requests", "reuse_distance_s"):
+        if getattr(p, name) is not None:
+            _validate_empirical(getattr(p, name), f"{where}.{name}")
+    _check(
+        (p.depth is None) == (p.reuse_gap is None),
+        f"{where}.{'reuse_gap' if p.reuse_gap is None else 'depth'}",
+        "depth and reuse_gap come together (synth needs both) or are both null",
+    )
+    if p.depth is not None:
+        _validate_bins(p.depth, f"{where}.depth", "fraction")
+        for i, b in enumerate(p.depth):
+            w = f"{where}.depth[{i}].fraction"
+            _check(b.fraction.edges[-1] <= 1, f"{w}.edges", "a shared fraction is at most 1")
+            for j, m in enumerate(b.fraction.point_masses):
+                _check(
+                    m.value <= 1, f"{w}.point_masses[{j}].value", f"must be ≤ 1, found {m.value}"
+                )
+    if p.reuse_gap is not None:
+        _validate_bins(p.reuse_gap, f"{where}.reuse_gap", "gap_s")
+
+
 def validate_spec(spec: WorkloadSpec, where: str, version: int) -> None:
     """Check every number of `spec` (groups included) against format `version`; SpecError
     names the first bad field, prefixed by `where` (the file name when the spec was loaded
@@ -205,8 +270,8 @@ def validate_spec(spec: WorkloadSpec, where: str, version: int) -> None:
             _validate_empirical(ss.think_time_empirical, f"{w}.think_time_empirical")
         if ss.new_tokens is not None:
             _validate_marginal(ss.new_tokens, f"{w}.new_tokens")
-    if spec.prefix is not None and spec.prefix.shared_prefix_blocks is not None:
-        _validate_marginal(spec.prefix.shared_prefix_blocks, f"{where}.prefix.shared_prefix_blocks")
+    if spec.prefix is not None:
+        _validate_prefix(spec.prefix, f"{where}.prefix")
     if spec.groups:
         _check_probs([g.weight for g in spec.groups], f"{where}.groups (weights)")
         for i, g in enumerate(spec.groups):

@@ -10,6 +10,7 @@ per-group specs with ``by``. Each step's result object keeps its diagnostics.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from burstlab.fitting.arrivals import ArrivalFit, fit_arrivals
 from burstlab.fitting.choice import ArrivalChoice, choose_arrival_model
 from burstlab.fitting.lengths import LengthsFit, fit_lengths
 from burstlab.fitting.modulation import ModulationFit, fit_modulation
-from burstlab.fitting.prefix import fit_prefix
+from burstlab.fitting.prefix import fit_prefix, prefix_note
 from burstlab.fitting.select import audit
 from burstlab.fitting.sessions import SessionFit, fit_sessions
 from burstlab.results import Result, Summary
@@ -129,6 +130,12 @@ def fit(
     if df.height < 10:
         raise FitError(f"need at least 10 requests to fit a workload, found {df.height}")
     t = df["arrival_s"].to_numpy().astype(np.float64)
+    span = float(t[-1] - t[0])
+    if span > 0 and not math.isfinite(df.height / span):  # a denormal span: 10 / 1e-316 = inf
+        raise FitError(
+            f"the {df.height} arrivals span {span:g} s: a rate of {df.height} per {span:g} s "
+            "is beyond the float range (are the timestamps in seconds?)"
+        )
     src = source or (str(df["source"][0]) if "source" in df.columns else "unknown")
     has_lengths = {"input_tokens", "output_tokens"} <= set(df.columns)
     lengths = fit_lengths(df) if has_lengths else None  # first: it fails fast (all failed …)
@@ -158,6 +165,9 @@ def fit(
         else:
             mod = None
     sessions = fit_sessions(df)
+    prefix = fit_prefix(df)
+    if prefix is not None:
+        notes.append(prefix_note(prefix))
     fp = SourceFingerprint(
         source=src,
         rows=df.height,
@@ -174,7 +184,7 @@ def fit(
         arrivals=spec_arrivals,
         lengths=lengths.to_spec() if lengths else None,
         sessions=sessions.to_spec() if sessions else None,
-        prefix=fit_prefix(df),
+        prefix=prefix,
         notes=notes + (lengths.input.notes + lengths.output.notes if lengths else []),
         created_by=f"burstlab {__version__}",
     )

@@ -4,8 +4,9 @@
   spec sha256, seed, knobs) — burstlab's own format, readable by DuckDB/polars/pandas.
 - Mooncake-style JSONL (``timestamp`` integer ms, ``input_length``, ``output_length``,
   ``hash_ids``): the trace format AIPerf's and SGLang's trace replay and vLLM's timed-trace
-  dataset read. Rows without prefix ids get fresh, unshared ids (⌈input/512⌉ blocks each), so
-  a replay neither fakes nor loses cache hits.
+  dataset read. A workload from a spec with a prefix model (or a session workload) carries its
+  generated ids (synth/prefix.py); rows without prefix ids get fresh, unshared ids
+  (⌈input/512⌉ blocks each), so a replay neither fakes nor loses cache hits.
 - CSV in the BurstGPT schema (``Timestamp,Model,Request tokens,Response tokens,Total tokens,
   Log Type``), for tools that take BurstGPT files. Timestamps keep millisecond precision
   (BurstGPT's own are whole seconds). Rows without a model get ``GPT-4`` because vLLM's

@@ -10,6 +10,12 @@ Knobs, all explicit so a run is reproducible from (spec sha, seed, knobs):
 - `group_mix`: new shares of the spec's groups (ServeGen-style mixtures); each group stays its
   own point process, so there is no fixed count per window.
 - `failures`: mark the source's share of requests failed (output 0).
+
+Prefix sharing is not a knob: when the spec (or a group's spec) carries a prefix model
+(`PrefixSpec.depth` and `reuse_gap`, fitted from `hash_ids`), every generated request gets
+Mooncake-style `hash_ids` drawn from it (synth/prefix.py), on a random stream of its own so
+the other columns are the same with or without it. `rate_scale` keeps the fitted reuse gaps in
+seconds (more users, same think times); `speedup` compresses them with everything else.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import polars as pl
 
 from burstlab.errors import SpecError, UsageError
 from burstlab.results import Result, Summary
+from burstlab.scalars import integer
 from burstlab.spec import ArrivalModel, GroupSpec, WorkloadSpec
 from burstlab.synth.arrivals import arrival_times, check_count, mean_rate
 from burstlab.synth.lengths import sample_lengths
+from burstlab.synth.prefix import prefix_hash_ids
 from burstlab.synth.sessions import SystemPrompts, session_requests
 from burstlab.synth.table import requests_table
 
@@ -228,7 +236,8 @@ def generate(
     group name fills `model` or `kind` when the groups split on that column. Otherwise the
     top-level arrivals and lengths are used. With `sessions`, requests are turns of
     multi-turn conversations with `session_id` and prefix `hash_ids` (synth/sessions.py;
-    `prompts` adds a shared system-prompt pool); groups are not used then.
+    `prompts` adds a shared system-prompt pool); groups are not used then. Otherwise, when
+    the spec has a prefix model, requests get `hash_ids` drawn from it (synth/prefix.py).
     """
     duration_s = _positive(duration_s, "duration_s")
     speedup = _positive(speedup, "speedup")
@@ -350,11 +359,16 @@ def _request_frame(
         parts.append(_one(spec, np.random.default_rng(seed), horizon, rate_scale, failures))
     t, inp, out, failed = (np.concatenate([p[i] for p in parts]) for i in range(4))
     order = np.argsort(t, kind="stable") if len(parts) > 1 else slice(None)
-    t = t[order] / speedup
+    t_spec = t[order]  # seconds of the spec's clock (before the speedup)
+    t = t_spec / speedup
     k = _before(t, duration_s)
-    extra = {}
+    extra: dict[str, pl.Series] = {}
     if labels and key in ("model", "kind"):
         extra[key] = pl.Series(np.concatenate(labels)[order][:k], dtype=pl.String)
+    names = np.concatenate(labels)[order][:k] if labels else None
+    ids = _hash_ids(spec, groups, seed, t_spec[:k], inp[order][:k], names)
+    if ids is not None:
+        extra["hash_ids"] = ids
     frame = requests_table(
         synth_source(sha),
         t[:k],
@@ -364,6 +378,52 @@ def _request_frame(
         extra=extra,
     )
     diagnostics: dict[str, Any] = {"failed": int(failed.sum())}
+    if ids is not None:
+        diagnostics["prefix_blocks"] = integer(ids.list.len().sum(), "hash_ids")
     if counts:
         diagnostics["group_requests"] = counts
     return frame, diagnostics
+
+
+#: Seeds the prefix stream apart from the arrivals and lengths (ASCII "pref").
+PREFIX_STREAM = 0x70726566
+
+
+def _hash_ids(
+    spec: WorkloadSpec,
+    groups: list[GroupSpec] | None,
+    seed: int,
+    t_s: np.ndarray,
+    input_tokens: np.ndarray,
+    names: np.ndarray | None,
+) -> pl.Series | None:
+    """`hash_ids` for sorted requests (arrivals `t_s` in the spec's seconds) from the spec's
+    prefix model, or from each group's own over that group's rows (ids never shared between
+    groups); None when no model applies. Its own random stream per (seed, group)."""
+    models = [
+        (i, g.name, g.spec.prefix)
+        for i, g in enumerate(groups or [])
+        if g.spec.prefix is not None and g.spec.prefix.generative()
+    ]
+    if names is None or not models:
+        if spec.prefix is None or not spec.prefix.generative():
+            return None
+        rng = np.random.default_rng([seed, PREFIX_STREAM])
+        return prefix_hash_ids(spec.prefix, rng, t_s, input_tokens)
+    row_ids: list[pl.DataFrame] = []
+    start = 0
+    for i, name, prefix in models:
+        rows = np.flatnonzero(names == name)
+        if rows.size == 0:
+            continue
+        rng = np.random.default_rng([seed, PREFIX_STREAM, i])
+        ids = prefix_hash_ids(prefix, rng, t_s[rows], input_tokens[rows], start_id=start)
+        used = ids.explode().drop_nulls().to_numpy()
+        start = int(used.max()) + 1 if used.size else start
+        row_ids.append(pl.DataFrame({"_row": rows, "hash_ids": ids}))
+    whole = pl.DataFrame({"_row": np.arange(t_s.size)})
+    if row_ids:
+        whole = whole.join(pl.concat(row_ids), on="_row", how="left")
+    else:
+        whole = whole.with_columns(pl.lit(None, dtype=pl.List(pl.Int64)).alias("hash_ids"))
+    return whole.sort("_row")["hash_ids"]

@@ -53,7 +53,7 @@ class Holdout(Result):
         """Metric → is `generator`'s median closeness strictly better than `other`'s?"""
         piv = self.summary_table.pivot(on="generator", index="metric", values="closeness_median")
         return {
-            m: bool(a < b)
+            m: F.closer(a, b)
             for m, a, b in zip(piv["metric"], piv[generator], piv[other], strict=True)
         }
 
@@ -85,7 +85,7 @@ class Holdout(Result):
         """One row per metric, one column per generator, plus the envelope."""
         piv = self.summary_table.pivot(on="generator", index="metric", values=column)
         env = self.summary_table.select("metric", "env_low", "env_high").unique("metric")
-        order = pl.DataFrame({"metric": list(F.METRICS), "_o": range(len(F.METRICS))})
+        order = pl.DataFrame({"metric": list(F.ALL_METRICS), "_o": range(len(F.ALL_METRICS))})
         return piv.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
 
 

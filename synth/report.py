@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from burstlab.charts import write_html_report
-from burstlab.synth.suite import ACF_MAX_LAG, METRICS, REAL, FidelityResult
+from burstlab.synth.suite import ACF_MAX_LAG, ALL_METRICS, REAL, FidelityResult
 
 
 def _dispersion_rows(result: FidelityResult) -> pl.DataFrame:
@@ -63,7 +63,7 @@ def score_table(result: FidelityResult) -> pl.DataFrame:
     scores = []
     for row in t.iter_rows(named=True):
         v, hi = row["value"], row["accept_high"]
-        if METRICS[row["metric"]] == "ratio":
+        if ALL_METRICS[row["metric"]] == "ratio":
             lim = math.log(hi)
             s = abs(math.log(v)) / lim if v and v > 0 and lim > 0 else float("inf")
         else:
@@ -109,7 +109,7 @@ def fidelity_chart(result: FidelityResult, frames: Mapping[str, pl.DataFrame]) -
             .mark_point(filled=True, size=70)
             .encode(
                 alt.X("score:Q", scale=alt.Scale(type="symlog"), title="score (capped at 20)"),
-                alt.Y("metric:N", sort=list(METRICS), title=None),
+                alt.Y("metric:N", sort=list(ALL_METRICS), title=None),
                 color,
             )
         )

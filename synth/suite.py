@@ -13,6 +13,10 @@ Metric kinds:
   ACFs of 1-second counts, Wasserstein-1 on log1p lengths, |Δ Spearman(input, output)|,
   |Δ per-window corr(count, mean output length)|.
 - ``ratio`` (1 is perfect): index of dispersion of counts, candidate ÷ real, at 0.1–300 s.
+- prefix sharing (`PREFIX_METRICS`, only when the real frame has ``hash_ids``): block-reuse
+  rate candidate ÷ real (ratio), and KS distances between the reuse-distance distributions in
+  requests and in seconds (one value per reused block: how far back the id was last used). A
+  candidate without ids has reuse rate 0 and no distances (its KS is NaN: outside).
 
 Times are seconds since the start of the compared window; a frame's observation span (needed
 to count requests per bin, including empty bins at the end) defaults to its last arrival.
@@ -33,6 +37,7 @@ from burstlab.errors import SchemaError
 from burstlab.results import Result, Summary
 from burstlab.scalars import number
 from burstlab.stats import FIDELITY_SCALES, busy_windows, count_acf, dispersion_index
+from burstlab.synth.prefix import block_reuse
 
 #: Count-bin widths (seconds) for the index of dispersion, as in docs/design.md §4.
 DISPERSION_WINDOWS_S: tuple[float, ...] = FIDELITY_SCALES
@@ -60,6 +65,14 @@ METRICS: dict[str, str] = {
     "spearman_diff": "distance",
     "load_corr_diff": "distance",
 }
+#: Prefix-sharing metrics, computed only when the real (reference) frame has ``hash_ids``.
+PREFIX_METRICS: dict[str, str] = {
+    "block_reuse_ratio": "ratio",
+    "reuse_distance_ks": "distance",
+    "reuse_distance_s_ks": "distance",
+}
+#: Every metric the suite can report, in report order, name → kind.
+ALL_METRICS: dict[str, str] = {**METRICS, **PREFIX_METRICS}
 
 
 # --------------------------------------------------------------------------- primitives
@@ -121,6 +134,33 @@ def _spearman(frame: pl.DataFrame) -> float:
     return float(stats.spearmanr(x, y).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample KS distance; NaN when either sample is empty."""
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    # SciPy builds its result classes at run time: pyright sees no `statistic`
+    return float(stats.ks_2samp(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def prefix_values(
+    real: pl.DataFrame, candidate: pl.DataFrame, resolution_s: float | None = None
+) -> dict[str, float]:
+    """The `PREFIX_METRICS` of `candidate` against `real`; empty when `real` has no
+    ``hash_ids``. Reuse is measured inside each frame (a window starts with a cold cache,
+    real or synthetic); seconds on the `resolution_s` grid."""
+    r = block_reuse(real, resolution_s)
+    if r is None:
+        return {}
+    c = block_reuse(candidate, resolution_s)
+    rate_c, dr_c, ds_c = c if c is not None else (0.0, np.zeros(0), np.zeros(0))
+    rate_r, dr_r, ds_r = r
+    return {
+        "block_reuse_ratio": rate_c / rate_r if rate_r > 0 else float("nan"),
+        "reuse_distance_ks": _ks(dr_r.astype(np.float64), dr_c.astype(np.float64)),
+        "reuse_distance_s_ks": _ks(ds_r, ds_c),
+    }
+
+
 def _span(frame: pl.DataFrame, span_s: float | None) -> float:
     if span_s is not None:
         return float(span_s)
@@ -153,7 +193,8 @@ def compare(
     candidate_span_s: float | None = None,
     resolution_s: float | None = None,
 ) -> Comparison:
-    """Every docs/design.md §4 metric of `candidate` against `real` (both canonical requests frames).
+    """Every docs/design.md §4 metric of `candidate` against `real` (both canonical requests
+    frames); the prefix metrics only when `real` has ``hash_ids``.
 
     `span_s` is the real frame's observation span in seconds (default: its last arrival);
     `candidate_span_s` defaults to `span_s`. `resolution_s` snaps both frames' arrivals to
@@ -186,6 +227,7 @@ def compare(
     values["load_corr_diff"] = abs(
         load_length_corr(candidate, span_c) - load_length_corr(real, span_r)
     )
+    values.update(prefix_values(real, candidate, resolution_s))
     return Comparison(values, disp_r, disp_c, acf_r, acf_c)
 
 
@@ -201,7 +243,7 @@ def window(frame: pl.DataFrame, start_s: float, end_s: float) -> pl.DataFrame:
 def closeness(metric: str, value: float) -> float:
     """How far a metric value is from perfect, on one scale for ranking generators:
     the distance itself, or |ln ratio| for ratios (so 0.5× and 2× are equally wrong)."""
-    if METRICS[metric] == "ratio":
+    if ALL_METRICS[metric] == "ratio":
         return abs(math.log(value)) if value > 0 else float("inf")
     return value
 
@@ -227,9 +269,12 @@ class Envelope:
         window, widened by `slack` (0.25 = 25 %). Distances: [0, high·(1+slack)]. Ratios
         are judged in log space, symmetrically: a generator *closer* to the held-out window
         than every real window is never a failure, so the range is
-        [e^-m / (1+slack), e^m · (1+slack)] with m = max |ln ratio| over the real windows."""
+        [e^-m / (1+slack), e^m · (1+slack)] with m = max |ln ratio| over the real windows
+        (a real window with ratio 0 makes the range [0, ∞))."""
         lo, hi = self.low[metric], self.high[metric]
-        if METRICS[metric] == "ratio":
+        if ALL_METRICS[metric] == "ratio":
+            if lo <= 0:
+                return 0.0, math.inf
             m = max(abs(math.log(lo)), abs(math.log(hi))) + math.log1p(slack)
             return math.exp(-m), math.exp(m)
         return 0.0, hi * (1.0 + slack)
@@ -274,7 +319,7 @@ def envelope(
     )
     low = dict(zip(agg["metric"], agg["low"], strict=True))
     high = dict(zip(agg["metric"], agg["high"], strict=True))
-    for m in METRICS:
+    for m in ALL_METRICS:
         low.setdefault(m, float("nan"))
         high.setdefault(m, float("nan"))
     return Envelope(float(window_s), tuple(float(s) for s in starts), table, low, high)
@@ -305,7 +350,7 @@ class FidelityResult(Result):
         """One row per metric, one column per generator (plus the envelope bounds)."""
         pivot = self.verdicts.pivot(on="generator", index="metric", values=column)
         env = self.verdicts.select("metric", "env_low", "env_high").unique("metric")
-        order = pl.DataFrame({"metric": list(METRICS), "_o": range(len(METRICS))})
+        order = pl.DataFrame({"metric": list(ALL_METRICS), "_o": range(len(ALL_METRICS))})
         return pivot.join(env, on="metric").join(order, on="metric").sort("_o").drop("_o")
 
     def within_all(self, generator: str) -> bool:
@@ -341,9 +386,19 @@ class FidelityResult(Result):
         return s
 
     def wins(self, generator: str, other: str) -> dict[str, bool]:
-        """Per metric: is `generator` strictly closer to the held-out window than `other`?"""
+        """Per metric: is `generator` strictly closer to the held-out window than `other`?
+        A value that could not be computed (null closeness) is the farthest."""
         c = self.wide("closeness")
-        return {m: bool(a < b) for m, a, b in zip(c["metric"], c[generator], c[other], strict=True)}
+        return {
+            m: closer(a, b) for m, a, b in zip(c["metric"], c[generator], c[other], strict=True)
+        }
+
+
+def closer(a: float | None, b: float | None) -> bool:
+    """Is closeness `a` strictly better than `b`? None (not computable) is +inf."""
+    x = math.inf if a is None or math.isnan(a) else a
+    y = math.inf if b is None or math.isnan(b) else b
+    return x < y
 
 
 def fidelity(
@@ -385,7 +440,9 @@ def fidelity(
     }
     rows = []
     for name, cmp in comparisons.items():
-        for metric, kind in METRICS.items():
+        for metric, kind in ALL_METRICS.items():
+            if metric not in cmp.values:  # a prefix metric of a real frame without ids
+                continue
             value = cmp.values[metric]
             row = {
                 "generator": name,

@@ -143,6 +143,14 @@ def test_gaps_below_float_resolution_are_ties():
     fit.spec.validate()
 
 
+def test_a_denormal_span_is_a_fit_error_not_an_infinite_rate():
+    """Found by `make fuzz`: nine arrivals at 0 and one at 1.1e-316 s fitted, then the spec
+    refused to save (`spec.source.rate_per_s: inf is not a finite number`)."""
+    t = np.array([0.0] * 9 + [1.0964e-316])
+    with pytest.raises(FitError, match=r"the 10 arrivals span 1\.0964e-316 s: .* beyond the float"):
+        fitting.fit(frame(t, 0, 0))
+
+
 def test_missing_or_non_finite_arrival_times_are_input_errors():
     f = frame(poisson_times(20), 5, 5).with_columns(
         pl.when(pl.int_range(pl.len()) == 3)
