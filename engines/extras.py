@@ -9,6 +9,7 @@ pyproject.toml. A missing one is a `MissingExtraError` — one line naming the p
     tokenizers  tokenizers  exact prompt lengths from a tokenizer.json (replay `tokenizer=`)
     huggingface_hub  card   writing and validating dataset cards (`cards.card`)
     uvloop      uvloop      a faster event loop; optional for real: asyncio's loop is used without it
+    vllm        vllm        serving a real vLLM engine, its CPU build (`engines.vllm_local`, make test-vllm)
 """
 
 from __future__ import annotations
