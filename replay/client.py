@@ -2,14 +2,20 @@
 time and records what came back.
 
 Design choices that peers get wrong and this gets right:
-- Pacing by absolute deadlines on a monotonic clock (schedule.wait_until), so lateness never
-  accumulates; what lateness there is, is recorded per request (`lag_s`), and the behind-schedule
-  policy (`send-late` or `drop`) is explicit.
+- Pacing by absolute deadlines on a monotonic clock (pacer.Pacer: one kernel timer, no
+  spinning; sends due together go out in one wake-up), so lateness never accumulates; what
+  lateness there is, is recorded per request (`lag_s`), and the behind-schedule policy
+  (`send-late` or `drop`) is explicit.
 - The connection pool is never a hidden cap: its limit is the number of requests in the run
   (or --max-concurrency, whose queueing delay is then part of `lag_s` and of the
-  schedule-anchored metrics), and the open-file limit is raised to match.
-- Request bodies are bytes built before the run; the hot path is: wait, post, parse SSE, append
-  a tuple. Records go to Parquet on a worker thread (records.RecordWriter).
+  schedule-anchored metrics), and the open-file limit is raised to match. Where the system
+  grants fewer open files than that, concurrent requests are bounded to what it grants, the
+  wait shows in `queue_s`/`lag_s`, and `LiveStats.client_saturated` says so.
+- The client's own limits are never blamed on the server: running out of file descriptors or
+  local ports, or a connect timeout while the client itself is far behind schedule, is
+  recorded as error_kind `client`, not `refused` or `timeout`.
+- Request bodies are bytes built before the run; the hot path is: wake, post, parse SSE, append
+  a row to typed columns. Records go to Parquet on a worker thread (records.RecordWriter).
 - Faults are data: refused connections, HTTP errors, timeouts, cut streams and malformed SSE
   become per-request error records and the run goes on.
 """
@@ -19,25 +25,45 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import gc
 import resource
 import sys
 import time
+from array import array
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import aiohttp
+from yarl import URL
 
 from burstlab.errors import ReplayError
+from burstlab.replay.pacer import Pacer
 from burstlab.replay.records import RecordWriter, chunk_tokens
-from burstlab.replay.schedule import now, wait_until
-from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, interpret, text_chars
+from burstlab.replay.schedule import now
+from burstlab.replay.sse import DONE, MalformedEvent, SSEParser, TokenCounter, interpret
 
 Policy = Literal["send-late", "drop"]
 T = TypeVar("T")
 GC_SAFETY_OBJECTS = 2_000_000
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+#: File descriptors kept out of the connection pool: the event loop's epoll and timer, the
+#: record writer's files, stdio, imported libraries.
+FD_RESERVE = 64
+#: The client is itself behind schedule when a send leaves the pacer this late (seconds); a
+#: connect timeout then is the client's fault, not the server's.
+BEHIND_S = 0.05
+#: Local socket errors that are the client's limits, not the server's answer.
+CLIENT_ERRNOS = {
+    errno.EMFILE: "open-file limit reached",
+    errno.ENFILE: "system open-file limit reached",
+    errno.EADDRNOTAVAIL: "local ports exhausted",
+    errno.ENOBUFS: "out of socket buffers",
+    errno.ENOMEM: "out of memory",
+}
+SATURATED_BEHIND = f"sends more than {BEHIND_S * 1000:g} ms behind schedule"
+SATURATED_FDS = "open-file limit reached"
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,14 @@ class LiveStats:
     last_lag_s: float = 0.0
     max_lag_s: float = 0.0
     interrupted: bool = False
+    client_errors: int = 0  # records with error_kind "client": the client's own failures
+    #: the first sign the client, not the server, limited the run (a short phrase), else None
+    client_saturated: str | None = None
+
+    def saturated(self, reason: str) -> None:
+        """Remember the first reason the client could not keep up."""
+        if self.client_saturated is None:
+            self.client_saturated = reason
 
 
 @dataclass
@@ -123,7 +157,8 @@ class Plan:
 
 
 def raise_open_file_limit(wanted: int) -> int:
-    """Raise the soft open-file limit toward `wanted` (+ headroom); returns the new soft limit."""
+    """Raise the soft open-file limit toward `wanted` (+ headroom); returns the new soft limit
+    (sys.maxsize when unlimited)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     goal = wanted + 256
     if soft != resource.RLIM_INFINITY and soft < goal:
@@ -131,7 +166,26 @@ def raise_open_file_limit(wanted: int) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
             soft = new
-    return soft
+    return sys.maxsize if soft == resource.RLIM_INFINITY else soft
+
+
+def socket_budget(wanted: int) -> int:
+    """Concurrent connections the process can hold: `wanted`, or fewer when the open-file limit
+    (raised as far as allowed) leaves less than that after FD_RESERVE."""
+    return max(1, min(wanted, raise_open_file_limit(wanted) - FD_RESERVE))
+
+
+def client_reason(exc: BaseException | None) -> str | None:
+    """The client-side limit behind a connection error (EMFILE, local ports, ...), else None."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = getattr(exc, "errno", None)
+        if code in CLIENT_ERRNOS:
+            return CLIENT_ERRNOS[code]
+        inner = getattr(exc, "os_error", None)
+        exc = inner if isinstance(inner, BaseException) else (exc.__cause__ or exc.__context__)
+    return None
 
 
 class _Attempt:
@@ -153,8 +207,8 @@ class _Attempt:
         self.first_byte: float | None = None
         self.first_token: float | None = None
         self.end: float | None = None
-        self.times: list[float] = []
-        self.chars: list[int] = []
+        self.times = array("d")  # chunk arrival times, run-clock seconds
+        self.chars = array("q")  # generated characters per chunk
         self.error_kind: str | None = None
         self.error: str | None = None
         self.finish: str | None = None
@@ -207,6 +261,7 @@ class ReplayClient:
         *,
         on_tick: Callable[[LiveStats], None] | None = None,
         tick_s: float = 0.25,
+        timerfd: bool | None = None,
     ):
         if options.endpoint not in ENDPOINT_PATHS:
             raise ReplayError(
@@ -219,6 +274,7 @@ class ReplayClient:
         self.writer = writer
         self.on_tick = on_tick
         self.tick_s = tick_s
+        self.timerfd = timerfd  # None: the kernel timer where available (tests force the fallback)
         self.stats = LiveStats(scheduled=len(plan))
         self._followers: dict[int, list[int]] = {}
         for i, f in enumerate(plan.follows):
@@ -227,17 +283,24 @@ class ReplayClient:
         self._tasks: set[asyncio.Task] = set()
         self.t0 = 0.0
         self.t0_unix: float | None = None
+        self.pacer: Pacer | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_is_fd_cap = False
+        self._all_done: asyncio.Future | None = None
+        self._behind_at = -1.0  # run-clock time of the last send > BEHIND_S late (seconds)
+        self.max_pacer_lag_s = 0.0  # latest a send left the pacer (no concurrency queue; s)
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> LiveStats:
         """Send everything, wait for every response, flush records. Cancellation (Ctrl-C)
         records in-flight requests as `cancelled` and still flushes."""
-        pool = self.opts.max_concurrency or max(1, len(self.plan))
-        raise_open_file_limit(pool)
+        loop = asyncio.get_running_loop()
+        wanted = self.opts.max_concurrency or max(1, len(self.plan))
+        budget = socket_budget(wanted)
         # Idle connections are closed after 4 s, before common servers' 5 s keep-alive timeout
         # (llama.cpp's httplib, uvicorn), so the pool rarely hands out one the server dropped.
         connector = _CountingConnector(
-            self.stats, limit=pool, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
+            self.stats, limit=budget, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
         )
         timeout = aiohttp.ClientTimeout(
             total=self.opts.timeout_s,
@@ -247,72 +310,105 @@ class ReplayClient:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self.opts.api_key:
             headers["Authorization"] = f"Bearer {self.opts.api_key}"
-        self._headers = headers
-        self._sem = (
-            asyncio.Semaphore(self.opts.max_concurrency) if self.opts.max_concurrency else None
-        )
+        # parsed once: aiohttp would otherwise parse the URL and merge header dicts per request
+        self._url = URL(self.opts.target)
+        if budget < len(self.plan) or self.opts.max_concurrency:
+            # the request waits for a slot (queue_s) instead of inside aiohttp's pool
+            self._sem = asyncio.Semaphore(budget)
+            self._sem_is_fd_cap = budget < wanted
+        self._all_done = loop.create_future()
         async with aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
             auto_decompress=False,
             read_bufsize=1 << 18,
+            headers=headers,
             skip_auto_headers=("User-Agent",),
         ) as session:
             self._session = session
-            ticker = asyncio.get_running_loop().create_task(self._ticker())
+            self.pacer = Pacer(loop, timerfd=self.timerfd)
+            ticker = loop.create_task(self._ticker())
             try:
                 self.t0 = now()
                 self.t0_unix = time.time()  # the same instant on the wall clock
-                await self._pace()
-                while self._tasks:
+                self._start_pacing()
+                if self.stats.done < self.stats.scheduled:
+                    await self._all_done
+                while self._tasks:  # the last tasks are finishing their bookkeeping
                     await asyncio.wait(set(self._tasks))
             except asyncio.CancelledError:
                 self.stats.interrupted = True
+                self.pacer.close()
                 for task in list(self._tasks):
                     task.cancel()
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
                 raise
             finally:
+                self.pacer.close()
                 ticker.cancel()
                 self._tick()
                 self.writer.close()
         return self.stats
 
-    async def _pace(self) -> None:
-        plan, t0 = self.plan, self.t0
-        order = sorted(
+    def _start_pacing(self) -> None:
+        """Queue the first send; each send queues the next, so the pacer's heap stays small."""
+        plan = self.plan
+        self._order = sorted(
             (i for i in range(len(plan)) if plan.follows[i] < 0), key=plan.intended_s.__getitem__
         )
-        for i in order:
-            intended = plan.intended_s[i]
-            deadline = t0 + intended
-            if now() < deadline:
-                await wait_until(deadline)
-            self._dispatch(i, intended)
+        self._next = 0
+        self._queue_next()
+
+    def _queue_next(self) -> None:
+        if self._next < len(self._order):
+            i = self._order[self._next]
+            assert self.pacer is not None
+            self.pacer.call_at(self.t0 + self.plan.intended_s[i], self._send_next)
+
+    def _send_next(self) -> None:
+        i = self._order[self._next]
+        self._next += 1
+        self._queue_next()
+        self._dispatch(i, self.plan.intended_s[i])
 
     def _dispatch(self, i: int, intended: float) -> None:
+        """Release request i from the pacer: drop it (policy drop, too late) or start it."""
+        stats = self.stats
         dispatch = now() - self.t0
-        if self.opts.policy == "drop" and dispatch - intended > self.opts.late_after_s:
-            self.stats.dropped += 1
+        late = dispatch - intended
+        if late > BEHIND_S:
+            self._behind_at = dispatch
+            stats.saturated(SATURATED_BEHIND)
+        if late > self.max_pacer_lag_s:
+            self.max_pacer_lag_s = late
+        if self.opts.policy == "drop" and late > self.opts.late_after_s:
+            stats.dropped += 1
             self._record_unsent(i, intended, dispatch, "dropped", "behind schedule (policy drop)")
             self._release_followers(i, dispatch)
             return
         task = asyncio.get_running_loop().create_task(self._one(i, intended, dispatch))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """Forget a finished request task; a bug that escaped it ends the run with its error
+        instead of leaving the run waiting for a record that will never come."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        done = self._all_done
+        if exc is not None and done is not None and not done.done():
+            done.set_exception(exc)
 
     def _release_followers(self, i: int, end_s: float) -> None:
         """Schedule the next turns of i's session: think time after i ended (or was dropped)."""
+        pacer = self.pacer
         for j in self._followers.get(i, ()):
-            think = self.plan.think_s[j] or 0.0
-            task = asyncio.get_running_loop().create_task(self._followup(j, end_s + think))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _followup(self, j: int, intended: float) -> None:
-        await wait_until(self.t0 + intended)
-        self._dispatch(j, intended)
+            intended = end_s + (self.plan.think_s[j] or 0.0)
+            if pacer is not None and not pacer.closed:
+                pacer.call_at(self.t0 + intended, self._dispatch, j, intended)
 
     async def _ticker(self) -> None:
         last_flush = now()
@@ -330,13 +426,23 @@ class ReplayClient:
         if self.on_tick is not None:
             self.on_tick(self.stats)
 
+    def _count_done(self) -> None:
+        stats = self.stats
+        stats.done += 1
+        done = self._all_done
+        if stats.done >= stats.scheduled and done is not None and not done.done():
+            done.set_result(None)
+
     # -- one request -----------------------------------------------------------------------
     async def _one(self, i: int, intended: float, dispatch: float) -> None:
         stats, t0 = self.stats, self.t0
         r = _Attempt(i, intended, dispatch)
-        if self._sem is not None:
+        sem = self._sem
+        if sem is not None:
+            if self._sem_is_fd_cap and sem.locked():
+                stats.saturated(SATURATED_FDS)
             try:
-                await self._sem.acquire()
+                await sem.acquire()
             except asyncio.CancelledError:
                 self._record_unsent(i, intended, now() - t0, "cancelled", "run interrupted")
                 raise
@@ -351,12 +457,28 @@ class ReplayClient:
         if lag > stats.max_lag_s:
             stats.max_lag_s = lag
         try:
+            await self._send(r, parser)
+        except asyncio.CancelledError:
+            r.fail("cancelled", "run interrupted")
+            self._finish(r, parser.comments)
+            raise
+        finally:
+            stats.in_flight -= 1
+            if sem is not None:
+                sem.release()
+        end = self._finish(r, parser.comments)
+        if self._followers:
+            self._release_followers(i, end)
+
+    async def _send(self, r: _Attempt, parser: SSEParser) -> None:
+        """One request with its stale keep-alive re-sends; every failure becomes `r.fail`."""
+        try:
             while True:
                 try:
                     await self._exchange(r, parser)
-                    break
-                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-                    if r.status is not None or r.attempts >= MAX_ATTEMPTS:
+                    return
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+                    if r.status is not None or r.attempts >= MAX_ATTEMPTS or client_reason(exc):
                         raise
                     # Nothing came back: a keep-alive connection the server had just closed
                     # (the failed one leaves the pool, and several idle ones can be stale at
@@ -365,9 +487,9 @@ class ReplayClient:
         except MalformedEvent as exc:
             r.fail("malformed", str(exc))
         except (TimeoutError, asyncio.TimeoutError) as exc:
-            r.fail("timeout", f"timed out: {type(exc).__name__} {exc}".strip())
+            self._timed_out(r, exc)
         except aiohttp.ClientConnectorError as exc:
-            r.fail("refused", f"connection failed: {exc}")
+            self._os_failure(r, exc, "refused", f"connection failed: {exc}")
         except (
             aiohttp.ClientPayloadError,
             aiohttp.ClientOSError,
@@ -376,29 +498,46 @@ class ReplayClient:
             # before the response head: the server reset or closed the connection on us;
             # after it: the stream was cut mid-body
             kind = "reset" if r.status is None else "cut"
-            r.fail(kind, f"connection {kind}: {type(exc).__name__}: {exc}")
+            self._os_failure(r, exc, kind, f"connection {kind}: {type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
             r.fail("client", f"{type(exc).__name__}: {exc}")
         except OSError as exc:
-            r.fail("refused", f"{type(exc).__name__}: {exc}")
-        except asyncio.CancelledError:
-            r.fail("cancelled", "run interrupted")
-            self._finish(r, parser.comments)
-            raise
-        finally:
-            stats.in_flight -= 1
-            if self._sem is not None:
-                self._sem.release()
-        end = self._finish(r, parser.comments)
-        if self._followers:
-            self._release_followers(i, end)
+            self._os_failure(r, exc, "refused", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug of the client's must not lose the record or the run
+            r.fail("client", f"client error: {type(exc).__name__}: {exc}")
+
+    def _os_failure(self, r: _Attempt, exc: BaseException, kind: str, text: str) -> None:
+        """A socket-level failure: the client's own limit when the errno says so."""
+        reason = client_reason(exc)
+        if reason is None:
+            r.fail(kind, text)
+            return
+        self.stats.saturated(reason)
+        r.fail("client", f"{reason}: {type(exc).__name__}: {exc}")
+
+    def _timed_out(self, r: _Attempt, exc: BaseException) -> None:
+        """A timeout is the server's unless it hit connecting while the client was itself far
+        behind schedule (its event loop too busy to finish the handshake in time)."""
+        text = f"timed out: {type(exc).__name__} {exc}".strip()
+        if r.status is None and _is_connect_timeout(exc) and self._behind_since(r.sent):
+            self.stats.saturated(SATURATED_BEHIND)
+            r.fail("client", f"connect {text} while the client was behind schedule")
+            return
+        r.fail("timeout", text)
+
+    def _behind_since(self, t: float) -> bool:
+        """Whether the client fell behind schedule (a send left the pacer more than BEHIND_S
+        late, or one is that overdue now) at or after run-clock time `t` (seconds)."""
+        if self._behind_at >= t:
+            return True
+        pacer = self.pacer
+        overdue = pacer.next_deadline() if pacer is not None else None
+        return overdue is not None and now() - overdue > BEHIND_S
 
     async def _exchange(self, r: _Attempt, parser: SSEParser) -> None:
         """POST one prepared body and read its SSE stream into `r` (raises on transport faults)."""
         t0 = self.t0
-        async with self._session.post(
-            self.opts.target, data=self.plan.bodies[r.i], headers=self._headers
-        ) as resp:
+        async with self._session.post(self._url, data=self.plan.bodies[r.i]) as resp:
             r.first_byte = now() - t0
             r.status = status = resp.status
             if status != 200:
@@ -407,41 +546,7 @@ class ReplayClient:
                 r.fail("http", f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
                 return
             content = resp.content
-            times, chars = r.times, r.chars
-            done = False
-            while not done:
-                data = await content.readany()
-                t = now() - t0
-                payloads = parser.feed(data) if data else parser.close()
-                for payload in payloads:
-                    n = text_chars(payload)
-                    if n is not None:  # a plain token chunk: the hot path
-                        if n:
-                            if r.first_token is None:
-                                r.first_token = t
-                            times.append(t)
-                            chars.append(n)
-                        continue
-                    if payload == DONE:
-                        done = True
-                        break
-                    c = interpret(payload)
-                    if c.error is not None:
-                        r.fail("server-error", c.error)
-                        done = True
-                        break
-                    if c.text_chars:
-                        if r.first_token is None:
-                            r.first_token = t
-                        times.append(t)
-                        chars.append(c.text_chars)
-                    if c.finish_reason is not None:
-                        r.finish = c.finish_reason
-                    if c.completion_tokens is not None:
-                        r.completion_srv = c.completion_tokens
-                        r.prompt_srv = c.prompt_tokens
-                if not data:
-                    break
+            done = await self._read_stream(r, parser, content)
             r.end = now() - t0
             if not done and r.finish is None:
                 r.fail("cut", "stream ended before [DONE] or a finish_reason")
@@ -449,29 +554,83 @@ class ReplayClient:
                 # read the chunked terminator so the keep-alive connection can be reused
                 await _drain(content)
 
+    async def _read_stream(
+        self, r: _Attempt, parser: SSEParser, content: aiohttp.StreamReader
+    ) -> bool:
+        """Read SSE events into `r` until [DONE], an error event or the end of the body;
+        True when the stream ended by [DONE] or an error event."""
+        t0 = self.t0
+        times, chars = r.times, r.chars
+        readany, feed = content.readany, parser.feed
+        text_chars = TokenCounter().chars
+        while True:
+            data = await readany()
+            t = now() - t0
+            payloads = feed(data) if data else parser.close()
+            for payload in payloads:
+                n = text_chars(payload)
+                if n is not None:  # a plain token chunk: the hot path
+                    if n:
+                        if r.first_token is None:
+                            r.first_token = t
+                        times.append(t)
+                        chars.append(n)
+                    continue
+                if payload == DONE:
+                    return True
+                if self._event(r, payload, t):
+                    return True
+            if not data:
+                return False
+
+    @staticmethod
+    def _event(r: _Attempt, payload: bytes, t: float) -> bool:
+        """A payload the byte scan declined (finish, usage, error, odd shapes); True on error."""
+        c = interpret(payload)
+        if c.error is not None:
+            r.fail("server-error", c.error)
+            return True
+        if c.text_chars:
+            if r.first_token is None:
+                r.first_token = t
+            r.times.append(t)
+            r.chars.append(c.text_chars)
+        if c.finish_reason is not None:
+            r.finish = c.finish_reason
+        if c.completion_tokens is not None:
+            r.completion_srv = c.completion_tokens
+            r.prompt_srv = c.prompt_tokens
+        return False
+
     def _finish(self, r: _Attempt, comments: int) -> float:
         end = r.end if r.end is not None else now() - self.t0
-        ok = r.error_kind is None
-        self.stats.done += 1
+        kind = r.error_kind
+        ok = kind is None
         if not ok:
             self.stats.errors += 1
+            if kind == "client":
+                self.stats.client_errors += 1
         plan, i = self.plan, r.i
         lag = r.sent - r.intended
         completion_srv = r.completion_srv
+        n = len(r.times)
+        tokens = (
+            chunk_tokens(r.chars, completion_srv) if completion_srv and completion_srv > n else None
+        )
         self.writer.add((
             plan.req_id[i], plan.session_id[i], plan.turn[i], r.intended, r.dispatch, r.sent,
             r.first_byte, r.first_token, end, r.times, r.chars,
-            chunk_tokens(r.chars, completion_srv), r.status, ok, r.error_kind, r.error, r.finish,
+            tokens if tokens is not None else _ones(n), r.status, ok, kind, r.error, r.finish,
             False, lag > self.opts.late_after_s, lag, r.queue_s, plan.input_tokens[i],
             plan.prompt_tokens_client[i], r.prompt_srv, plan.output_tokens_target[i],
-            len(r.times), completion_srv, comments, r.attempts,
+            n, completion_srv, comments, r.attempts,
             None if plan.oversized is None else plan.oversized[i],
         ))  # fmt: skip
+        self._count_done()
         return end
 
     def _record_unsent(self, i: int, intended: float, at: float, kind: str, text: str) -> None:
         plan = self.plan
-        self.stats.done += 1
         self.writer.add((
             plan.req_id[i], plan.session_id[i], plan.turn[i], intended, at, None, None, None, at,
             [], [], [], None, False, kind, text, None, kind == "dropped", False, None, None,
@@ -479,6 +638,24 @@ class ReplayClient:
             plan.output_tokens_target[i], None, None, None, 0,
             None if plan.oversized is None else plan.oversized[i],
         ))  # fmt: skip
+        self._count_done()
+
+
+def _is_connect_timeout(exc: BaseException) -> bool:
+    """aiohttp's sock_connect timeout (ConnectionTimeoutError from 3.10, a ServerTimeoutError
+    saying "connect" before)."""
+    cls = getattr(aiohttp, "ConnectionTimeoutError", None)
+    if cls is not None and isinstance(exc, cls):
+        return True
+    return isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower()
+
+
+_ONES = array("q", [1]) * 4096
+
+
+def _ones(n: int) -> array:
+    """`n` ones (one token per chunk), as the typed column takes them."""
+    return _ONES[:n] if n <= len(_ONES) else array("q", [1]) * n
 
 
 @contextlib.contextmanager

@@ -20,11 +20,12 @@ from typing import Literal
 import polars as pl
 
 from burstlab.errors import InputError, UsageError
+from burstlab.replay.pacer import sleep_until
 from burstlab.scalars import integer, number
 from burstlab.schema import conform
 
-#: Last stretch before a deadline that is spent yielding to the loop instead of sleeping:
-#: event-loop timers (libuv) have millisecond resolution, so a plain sleep would be late.
+#: With a clock other than the run clock (no kernel timer on it): the last stretch before a
+#: deadline spent yielding to the loop, as event-loop timers have millisecond resolution.
 SPIN_S = 0.0015
 #: The longest prompt a schedule may ask for (tokens). Prompt texts are built in memory before
 #: the run (about 5 bytes a token), so a corrupt length of 2**31 must be refused, not built.
@@ -307,9 +308,13 @@ def now() -> float:
 async def wait_until(deadline: float, clock: Callable[[], float] = now) -> None:
     """Return at `deadline` (absolute `clock()` seconds), never relative to the last wake-up.
 
-    Sleeps on the loop's timer until SPIN_S before the deadline, then yields to the loop
-    (`sleep(0)`, so responses keep being read) until the deadline has passed.
+    On the run clock this waits on a kernel timer (`pacer.sleep_until`: a timerfd on Linux, so
+    no spinning); with another clock it sleeps on the loop's timer until SPIN_S before the
+    deadline, then yields to the loop (`sleep(0)`) until the deadline has passed.
     """
+    if clock is now:
+        await sleep_until(deadline)
+        return
     delay = deadline - clock()
     if delay > SPIN_S:
         await asyncio.sleep(delay - SPIN_S)

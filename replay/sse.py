@@ -141,8 +141,10 @@ def text_chars(payload: bytes) -> int | None:
     """Generated characters in a plain token chunk, or None when the payload needs `interpret`.
 
     The client's per-event hot path: a token chunk with no usage, no error, no reasoning and no
-    finish reason (most events) costs a few byte scans and one string decode instead of a JSON
-    parse. Tested to agree with `interpret_json` on every payload it accepts.
+    finish reason (most events) costs a few byte scans instead of a JSON parse; the text is
+    counted on its bytes (ASCII) or decoded alone (other UTF-8), and only a text with escapes
+    goes through json's string scanner. Tested to agree with `interpret_json` on every payload
+    it accepts.
     """
     if payload[:1] != b"{" or payload[-1:] != b"}":
         return None
@@ -155,10 +157,71 @@ def text_chars(payload: bytes) -> int | None:
     end = _text_at(payload)
     if end is None:
         return None
+    close = payload.find(b'"', end)
+    if close < 0:
+        return None
+    text = payload[end:close]
+    if b"\\" not in text:  # no escapes: count characters on the bytes, no decoding
+        if text.isascii():
+            return close - end
+        try:
+            return len(text.decode())
+        except UnicodeDecodeError:  # the decoder reports it properly
+            return None
     try:
         return len(scanstring(payload[end:].decode(), 0)[0])
     except ValueError:  # bad escape or UTF-8: the decoder reports it properly
         return None
+
+
+class TokenCounter:
+    """`text_chars` for the events of one stream, learning their shape from the first.
+
+    A server frames every plain token event of one stream identically: the same bytes before the
+    text (id, created, model, index) and after it (logprobs, `"finish_reason":null`). Once one
+    event passed `text_chars`, an event with exactly that prefix and suffix around a text
+    without quotes or backslashes is the same JSON with another string, so its characters are
+    counted with two comparisons and no scan; anything else goes through `text_chars` (which
+    then learns the new shape). Tested to agree with `text_chars` on every payload.
+    """
+
+    __slots__ = ("_min", "_plen", "_prefix", "_slen", "_suffix")
+
+    def __init__(self) -> None:
+        self._prefix = b"\0"  # matches no event until one is learned
+        self._suffix = b'"'
+        self._plen = self._slen = self._min = 1
+
+    def chars(self, payload: bytes) -> int | None:
+        """Generated characters in a plain token chunk, else None (see `text_chars`)."""
+        if (
+            payload.startswith(self._prefix)
+            and payload.endswith(self._suffix)
+            and len(payload) >= self._min
+        ):
+            text = payload[self._plen : -self._slen]
+            if b'"' not in text and b"\\" not in text:
+                if text.isascii():
+                    return len(text)
+                try:
+                    return len(text.decode())
+                except UnicodeDecodeError:
+                    return None
+        n = text_chars(payload)
+        if n is not None:
+            self._learn(payload)
+        return n
+
+    def _learn(self, payload: bytes) -> None:
+        start = _text_at(payload)
+        if start is None:
+            return
+        close = payload.find(b'"', start)
+        if close < 0 or b"\\" in payload[start:close]:
+            return  # the text has escapes: its closing quote is not the first one
+        self._prefix, self._suffix = payload[:start], payload[close:]
+        self._plen, self._slen = start, len(payload) - close  # the suffix holds the quote: ≥ 1
+        self._min = self._plen + self._slen
 
 
 def interpret(payload: bytes) -> Chunk:

@@ -136,3 +136,64 @@ def test_a_reset_before_any_response_is_resent(instant_server, tmp_path):
     assert reset.height > 0 and (reset["attempts"] == MAX_ATTEMPTS).all()
     assert result.metrics["counts"]["resent"] == int((rec["attempts"] > 1).sum()) > 50
     assert rec.filter(pl.col("attempts") < MAX_ATTEMPTS)["ok"].all()
+
+
+def _plan(n: int, at_s: float = 0.0):
+    from burstlab.replay.client import Plan
+    from burstlab.replay.prompts import request_body
+
+    body = request_body("completions", None, " a b c", 4)
+    return Plan(
+        req_id=list(range(n)), intended_s=[at_s] * n, bodies=[body] * n, input_tokens=[3] * n,
+        prompt_tokens_client=[3] * n, output_tokens_target=[4] * n, session_id=[None] * n,
+        turn=[None] * n, follows=[-1] * n, think_s=[None] * n,
+    )  # fmt: skip
+
+
+def _run(plan, url: str, tmp_path):
+    from burstlab.replay.client import ReplayClient, run_async
+    from burstlab.replay.records import RecordWriter, read_records
+
+    client = ReplayClient(plan, ClientOptions(url=url), RecordWriter(tmp_path / "records"))
+    run_async(client.run())
+    return client.stats, read_records(tmp_path)
+
+
+def test_running_out_of_file_descriptors_is_the_clients_error_not_a_refusal(
+    instant_server, tmp_path, monkeypatch
+):
+    import errno
+
+    import aiohttp
+
+    from burstlab.replay import client as client_mod
+
+    server = instant_server()
+
+    async def no_fd(self, req, traces, timeout):
+        raise aiohttp.ClientConnectorError(
+            req.connection_key, OSError(errno.EMFILE, "Too many open files")
+        )
+
+    monkeypatch.setattr(client_mod._CountingConnector, "_create_connection", no_fd)
+    stats, rec = _run(_plan(5), server.base_url, tmp_path)
+    assert rec["error_kind"].to_list() == ["client"] * 5
+    assert rec["attempts"].to_list() == [1] * 5  # not re-sent as a stale keep-alive
+    assert stats.client_errors == 5 and stats.errors == 5
+    assert stats.client_saturated == "open-file limit reached"
+
+
+def test_a_pool_bounded_by_the_open_file_limit_queues_and_says_so(
+    instant_server, tmp_path, monkeypatch
+):
+    from burstlab.replay import client as client_mod
+
+    server = instant_server(delay_s=0.1)
+    monkeypatch.setattr(client_mod, "socket_budget", lambda wanted: 2)
+    stats, rec = _run(_plan(6), server.base_url, tmp_path)
+    assert rec["ok"].all()
+    assert stats.peak_in_flight == 2
+    assert stats.client_saturated == "open-file limit reached" and stats.client_errors == 0
+    waited = rec.filter(pl.col("queue_s") > 0.05)
+    assert waited.height == 4  # the wait is on the record (queue_s and lag_s), not hidden
+    assert (waited["lag_s"] >= waited["queue_s"]).all()

@@ -159,3 +159,26 @@ def test_hot_path_declines_finish_usage_and_spaced_finish():
     )
     assert text_chars(b'{"choices":[],"usage":{"completion_tokens":3}}') is None
     assert text_chars(b"[DONE]") is None
+
+
+def test_token_counter_agrees_with_text_chars_on_every_payload_of_a_stream():
+    from burstlab.replay.sse import TokenCounter, text_chars
+
+    head = b'{"id":"c1","object":"text_completion","created":1,"choices":[{"index":0,"text":"'
+    tail = b'","logprobs":null,"finish_reason":null}]}'
+    stream = [
+        head + b" tok" + tail,  # learned here
+        head + b" other" + tail,  # same shape: counted on the prefix/suffix
+        head + b"" + tail,
+        head + b"caf\xc3\xa9 \xf0\x9f\x98\x80" + tail,  # UTF-8: decoded alone
+        head + b'say \\"hi\\"' + tail,  # escapes: the full scan
+        head + b"bad \xff" + tail,  # invalid UTF-8: declined
+        head + b"x" + b'","logprobs":null,"finish_reason":"length"}]}',  # finish: declined
+        head[:-1] + b'","usage":{"completion_tokens":3},"x":"' + tail,  # usage: declined
+        *AGREEMENT_CASES,
+        head + b" back" + tail,  # after other shapes were seen
+    ]
+    counter = TokenCounter()
+    for payload in stream:
+        assert counter.chars(payload) == text_chars(payload), payload
+    assert counter.chars(head + b"caf\xc3\xa9" + tail) == 4
