@@ -90,9 +90,10 @@ def run_card(run_dir: str | Path, out: Path) -> CardResult:
     run_dir = Path(run_dir)
     run, summary = load_run(run_dir)
     typed = read_summary(run_dir)  # summary.json checked field by field before any use
-    parts = sorted((run_dir / "records").glob("part-*.parquet"))
+    # part-NNNNN.parquet from one process, wKKK-part-NNNNN.parquet from worker K of many
+    parts = sorted(p for p in (run_dir / "records").glob("*part-*.parquet") if p.name[0] != ".")
     if not parts:
-        raise InputError(run_dir / "records", "no part-*.parquet records; the run recorded nothing")
+        raise InputError(run_dir / "records", "no record parts (*part-*.parquet); the run recorded nothing")
     (out / "data" / "records").mkdir(parents=True)
     for part in parts:
         shutil.copyfile(part, out / "data" / "records" / part.name)
@@ -329,7 +330,7 @@ def run_caveats(run: dict, summary: dict) -> list[str]:
 
 def _files_markdown(parts: list[Path]) -> str:
     return (
-        f"- `data/records/part-*.parquet`: {len(parts)} part(s), one row per request "
+        f"- `data/records/*part-*.parquet`: {len(parts)} part(s), one row per request "
         "(docs/design.md §3: intended/sent/first-token/end times in run-clock seconds, every "
         "chunk's time and token count, HTTP status, errors, client and server token counts).\n"
         "- `data/run.json`: the run's configuration; `data/summary.json`: the metric dictionary "

@@ -5,6 +5,8 @@ measures from the actual send (what the engine did), `schedule` from the intende
 a user arriving on the trace's schedule saw — includes client lag and --max-concurrency queueing,
 free of coordinated omission). Attainment = good / all requests of the run, where errors and
 dropped requests count as bad; TPOT is undefined for 1-token outputs, which then pass TPOT.
+A request the client itself failed (error_kind ``client``) says nothing about the server: it is
+left out of goodput altogether (neither good nor bad; `client_saturation` counts it).
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ def slo_checks(slo: SLO) -> dict[str, pl.Expr]:
 @dataclass(frozen=True)
 class Goodput(Result):
     """How much of a run was served within its SLOs: attainment = good / all requests (errors
-    and dropped requests count as bad), good requests/s and good output tokens/s over the run's
-    duration, and the pass rate of each SLO on its own."""
+    and dropped requests count as bad; the client's own failures are left out), good
+    requests/s and good output tokens/s over the run's duration, and the pass rate of each SLO
+    on its own."""
 
     slo: SLO
     requests: int
@@ -125,7 +128,10 @@ def goodput(per_request: pl.DataFrame, slo: SLO, duration_s: float) -> Goodput:
     """Attainment, good requests/s, good output tokens/s and per-SLO pass rates.
 
     `per_request` is metrics.per_request(records); `duration_s` the run's length (seconds).
+    Requests the client itself failed (error_kind ``client``) are left out.
     """
+    if "error_kind" in per_request.columns:
+        per_request = per_request.filter(pl.col("error_kind").fill_null("") != "client")
     checks = slo_checks(slo)
     good = pl.col("ok")
     for expr in checks.values():

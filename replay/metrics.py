@@ -11,6 +11,8 @@ extended after the run. Definitions (seconds):
 - Schedule lag = sent_s − intended_s.
 Output token counts prefer the server's `usage`; the client's count is kept beside it and the
 mismatch rate reported. Latency statistics use successful requests only; counts use all.
+Requests the client itself failed (error_kind ``client``) are no server fault: they are counted
+in `client_saturation.client_errors`, never in `counts.failed` or `errors_by_kind`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from burstlab.replay.summary import RunSummary
+from burstlab.replay.summary import (
+    CLIENT_LAG_BOUND_S,
+    CLIENT_LAG_MIN_REQUESTS,
+    ClientSaturation,
+    RunSummary,
+)
 from burstlab.scalars import integer, number
 
 PERCENTILES: tuple[float, ...] = (50, 90, 95, 99, 99.9)
 LATENCY_COLUMNS = ("ttft_s", "ttft_sched_s", "e2e_s", "e2e_sched_s", "tpot_s")
+#: error_kind of a request the client itself failed (not a server fault).
+CLIENT_ERROR = "client"
 
 
 def per_request(records: pl.DataFrame) -> pl.DataFrame:
@@ -119,18 +128,24 @@ def summarize(
     scheduled: int | None = None,
     warmup: float = 0.1,
     drain: float = 0.1,
+    client_reasons: Sequence[str] = (),
+    client_errors: int = 0,
 ) -> RunSummary:
     """The run summary with the metric dictionary's names (seconds, tokens, per second).
 
     `scheduled` is how many requests the schedule held (records may be fewer after Ctrl-C).
+    `client_reasons` are the saturation reasons the client processes reported and
+    `client_errors` the failures they counted themselves (see `client_saturation`).
     """
     pr = per_request(records)
     n = pr.height
     scheduled = n if scheduled is None else scheduled
     ok = pr.filter(pl.col("ok"))
     sent = pr.filter(pl.col("sent_s").is_not_null())
+    client_failed = pl.col("error_kind").fill_null("") == CLIENT_ERROR
+    n_client = int(pr.select(client_failed.sum()).item()) if n else 0
     errors = (
-        pr.filter(~pl.col("ok") & ~pl.col("dropped"))
+        pr.filter(~pl.col("ok") & ~pl.col("dropped") & ~client_failed)
         .group_by("error_kind")
         .len()
         .sort("error_kind")
@@ -150,7 +165,7 @@ def summarize(
             "not_sent": scheduled - n,
             "issued": sent.height,
             "completed": ok.height,
-            "failed": n - ok.height - int(pr["dropped"].sum()),
+            "failed": n - ok.height - int(pr["dropped"].sum()) - n_client,
             "dropped": int(pr["dropped"].sum()),
             "late": int(pr["late"].sum()),
             "resent": int((pr["attempts"] > 1).sum()),
@@ -188,7 +203,70 @@ def summarize(
         "schedule_lag_s": describe(sent.filter(mask)["lag_s"]),
         **latency_block(steady, steady),
     }
+    offered = summary["offered_rate_rps"]
+    send_rate = summary["send_rate_rps"]
+    saturation = client_saturation(
+        pr,
+        reasons=client_reasons,
+        client_errors=client_errors,
+        delivered_ratio=send_rate / offered if offered and send_rate is not None else None,
+    )
+    summary["client_saturated"] = saturation.saturated
+    summary["client_saturation"] = saturation.to_dict()
     return RunSummary.from_dict(summary)
+
+
+def client_lag(records: pl.DataFrame) -> pl.Series:
+    """The client's own schedule lag per request, seconds: sent − intended less the time
+    waiting for a max-concurrency slot (that queue is the configured cap, not the client
+    falling behind); for a request dropped behind schedule, dispatch − intended. Requests
+    never sent for another reason (cancelled by Ctrl-C) have none."""
+    lag = (
+        pl.when(pl.col("sent_s").is_not_null())
+        .then(pl.col("lag_s") - pl.col("queue_s").fill_null(0.0))
+        .when(pl.col("dropped"))
+        .then(pl.col("dispatch_s") - pl.col("intended_s"))
+    )
+    return records.select(lag.alias("client_lag_s"))["client_lag_s"].drop_nulls()
+
+
+def client_saturation(
+    records: pl.DataFrame,
+    *,
+    reasons: Sequence[str] = (),
+    client_errors: int = 0,
+    delivered_ratio: float | None = None,
+    lag_bound_s: float = CLIENT_LAG_BOUND_S,
+) -> ClientSaturation:
+    """Did the load generator saturate? Yes when a client process gave a reason (`reasons`),
+    a request failed inside the client (error_kind ``client`` in the records, or
+    `client_errors` counted live, whichever is more), or the p99 of `client_lag` over at least
+    CLIENT_LAG_MIN_REQUESTS requests exceeds `lag_bound_s` (seconds)."""
+    in_records = (
+        int((records["error_kind"].fill_null("") == CLIENT_ERROR).sum()) if records.height else 0
+    )
+    n_client = max(in_records, int(client_errors))
+    lag = client_lag(records) if records.height else pl.Series("client_lag_s", [], pl.Float64)
+    p99 = number(lag.quantile(0.99, interpolation="linear"), "lag") if lag.len() else None
+    worst = number(lag.max(), "lag") if lag.len() else None
+    why = [r for r in reasons if r]
+    if n_client:
+        why.append(f"{n_client:,} requests failed inside the client")
+    if p99 is not None and lag.len() >= CLIENT_LAG_MIN_REQUESTS and p99 > lag_bound_s:
+        why.append(
+            f"p99 schedule lag {p99 * 1000:.1f} ms > the {lag_bound_s * 1000:g} ms bound "
+            "of a healthy client"
+        )
+    return ClientSaturation(
+        saturated=bool(why),
+        reasons=why,
+        client_errors=n_client,
+        lag_bound_s=lag_bound_s,
+        lag_p99_s=p99,
+        lag_max_s=worst,
+        lag_measured=lag.len(),
+        delivered_ratio=delivered_ratio,
+    )
 
 
 def context_outcome(records: pl.DataFrame) -> dict[str, int]:

@@ -7,6 +7,7 @@ at 200 quantiles.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import altair as alt
@@ -19,6 +20,28 @@ from burstlab.replay.summary import RunSummary
 
 MAX_POINTS = 4000
 CDF_POINTS = 200
+_BANNER_STYLE = (
+    "background:#fdecea;border:2px solid #b3261e;color:#5f1410;padding:10px 14px;"
+    "margin:12px 0;font-weight:600;border-radius:4px"
+)
+
+
+def banners(summary: RunSummary) -> str:
+    """HTML banners (escaped text) for what makes a run's numbers suspect: the client
+    saturated (they include its own delay), a client process died."""
+    lines = []
+    saturation = summary.client_saturation
+    if saturation is not None and saturation.saturated:
+        lines.append(f"Client saturated — {saturation.warning()}")
+    for w in summary.lost_workers():
+        lines.append(
+            f"Client process {w.id} {w.exit}: {w.requests:,} of its {w.planned:,} requests "
+            "finished and were kept; the rest were never sent or their records were lost."
+        )
+    return "".join(
+        f"<div class='banner' role='alert' style='{_BANNER_STYLE}'>{html.escape(t)}</div>"
+        for t in lines
+    )
 
 
 def rates(records: pl.DataFrame, bin_s: float) -> pl.DataFrame:
@@ -157,6 +180,7 @@ def run_report(run_dir: str | Path, records: pl.DataFrame, summary: RunSummary) 
     return write_html_report(
         Path(run_dir) / "report.html",
         title=f"burstlab replay: {Path(run_dir).name}",
+        intro=banners(summary),
         notes=s.notes,
         tables=[*s.sections, ("latency, steady state", steady)],
         chart=run_charts(records, summary),

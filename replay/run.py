@@ -4,6 +4,8 @@ Run directory layout (read by the docs/cards stage):
   run.json                 config: target, endpoint, model, engine info, schedule options,
                            SLO, source, seed, wall-clock start, burstlab version
   records/part-NNNNN.parquet  per-request records (records.RECORD_SCHEMA), written during the run
+                           (records/wKKK-part-NNNNN.parquet: worker K's, when several
+                           client processes send the load; see replay/workers.py)
   summary.json             metric dictionary names (+ `vllm_bench_serve` with vLLM key names)
   report.html              altair report
 """
@@ -21,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -49,7 +51,7 @@ from burstlab.replay.prompts import (
     request_body,
     server_counter,
 )
-from burstlab.replay.records import RecordWriter, read_records
+from burstlab.replay.records import read_records
 from burstlab.replay.report import run_report
 from burstlab.replay.schedule import (
     Schedule,
@@ -58,13 +60,23 @@ from burstlab.replay.schedule import (
     build_schedule,
     check_prompt_lengths,
 )
-from burstlab.replay.summary import ContextFit, RunSummary
+from burstlab.replay.summary import ContextFit, RunSummary, WorkerOutcome
 from burstlab.replay.target import (
     check_url,
     context_length,
     first_model,
     measure_overhead,
     server_info,
+)
+from burstlab.replay.workers import (
+    PER_WORKER_RPS,
+    ParallelRun,
+    WorkerWriter,
+    available_cores,
+    check_workers,
+    peak_rate,
+    resolve_workers,
+    run_workers,
 )
 from burstlab.results import Result, Summary
 
@@ -93,6 +105,10 @@ class ReplayConfig:
     on_context: called once before the run with the schedule against the server's context
         length (`ContextFit`: how many requests do not fit, what is done with them); None
         issues its one-line `ContextFit.warning()` as a `ContextWarning` when some do not fit.
+    workers: client processes that send the load (replay/workers.py). 1 (default): this
+        process, as always; N: N processes on this machine, each sending its shard of the one
+        schedule from one shared start instant; "auto": as many as the schedule's busiest
+        second needs at `workers.PER_WORKER_RPS` requests/s each, at most one per core.
     """
 
     client: ClientOptions
@@ -112,6 +128,7 @@ class ReplayConfig:
     flush_every: int = 2000
     flush_s: float = 2.0
     on_context: Callable[[ContextFit], None] | None = field(default=None, repr=False, compare=False)
+    workers: int | Literal["auto"] = 1
 
 
 @dataclass
@@ -235,8 +252,14 @@ def replay(
     *,
     engine_info: dict | None = None,
     overwrite: bool = False,
+    workers: int | Literal["auto"] | None = None,
 ) -> RunResult:
     """Replay `requests` against config.client.url and write the run directory `out`.
+
+    `workers` (when given) replaces `config.workers`: how many client processes send the load
+    (1: this one; N; "auto"). Records and summary of an N-process run are those of one process
+    but for each record's `worker_id`; the summary's `workers` says how each process ended, and
+    `client_saturated` whether the load generator itself fell behind.
 
     Before anything is sent: the config and the table are checked (UsageError, InputError,
     ReplayError for an empty schedule, MissingExtraError for a tokenizer without its extra —
@@ -251,6 +274,8 @@ def replay(
     """
     run_dir = Path(out)
     _check_out(run_dir, overwrite)
+    if workers is not None:
+        config = dataclasses.replace(config, workers=workers)
     check_config(config)
     if not isinstance(requests, pl.DataFrame | pl.LazyFrame):
         raise UsageError(
@@ -275,6 +300,7 @@ def replay(
     check_prompt_lengths(schedule)
     prompts = build_prompts(schedule, config, model)
     plan = make_plan(schedule, prompts, config, model)
+    n_workers = resolve_workers(config.workers, plan)
     run_json = {
         "burstlab_version": __version__,
         "source": config.source,
@@ -290,14 +316,40 @@ def replay(
         "slo": config.slo.to_dict() if config.slo else None,
         "seed": config.seed,
         "pid": os.getpid(),
+        "workers": {
+            "asked": config.workers, "used": n_workers, "cores": available_cores(),
+            "per_worker_rps": PER_WORKER_RPS, "peak_rps": peak_rate(plan.intended_s),
+        },
     }  # fmt: skip
     _prepare_out(run_dir, overwrite)
-    writer = RecordWriter(
-        run_dir / "records", flush_every=config.flush_every, flush_s=config.flush_s
-    )
-    client = ReplayClient(plan, config.client, writer)
     run_json["started_utc"] = dt.datetime.now(dt.timezone.utc).isoformat()
     write_json(run_dir / "run.json", run_json)
+    if n_workers == 1:
+        sent = _send_here(plan, config, run_dir)
+    else:
+        with _progress(config.progress, plan) as tick:
+            sent = run_workers(
+                plan, config.client, run_dir / "records", n_workers,
+                flush_every=config.flush_every, flush_s=config.flush_s, on_tick=tick,
+            )  # fmt: skip
+    if sent.t0_unix is not None:
+        # run-clock 0 on the wall clock: every record's *_s + this = a UTC time
+        run_json["t0_utc"] = dt.datetime.fromtimestamp(sent.t0_unix, dt.timezone.utc).isoformat()
+        write_json(run_dir / "run.json", run_json)
+    metrics = finish(
+        run_dir, config, scheduled=schedule.n, interrupted=sent.interrupted, client=sent.stats,
+        context=fit, workers=sent.workers, client_reasons=sent.reasons,
+        client_errors=sent.client_errors,
+    )  # fmt: skip
+    return RunResult(run_dir, metrics, schedule, prompts, sent.interrupted)
+
+
+def _send_here(plan: Plan, config: ReplayConfig, run_dir: Path) -> ParallelRun:
+    """Send `plan` from this process (one client, worker 0), as a `ParallelRun` of one."""
+    writer = WorkerWriter(
+        run_dir / "records", worker_id=0, flush_every=config.flush_every, flush_s=config.flush_s
+    )
+    client = ReplayClient(plan, config.client, writer)
     interrupted = False
     with _progress(config.progress, plan) as tick:
         client.on_tick = tick
@@ -305,15 +357,19 @@ def replay(
             run_async(client.run())
         except KeyboardInterrupt:
             interrupted = True
-    if client.t0_unix is not None:
-        # run-clock 0 on the wall clock: every record's *_s + this = a UTC time
-        run_json["t0_utc"] = dt.datetime.fromtimestamp(client.t0_unix, dt.timezone.utc).isoformat()
-        write_json(run_dir / "run.json", run_json)
-    metrics = finish(
-        run_dir, config, scheduled=schedule.n, interrupted=interrupted, client=client.stats,
-        context=fit,
-    )  # fmt: skip
-    return RunResult(run_dir, metrics, schedule, prompts, interrupted)
+    reason = getattr(client.stats, "client_saturated", None)
+    return ParallelRun(
+        stats=client.stats,
+        workers=[
+            WorkerOutcome(
+                id=0, planned=len(plan), requests=0, exit="interrupted" if interrupted else "ok"
+            )
+        ],
+        reasons=[str(reason)] if reason else [],
+        client_errors=int(getattr(client.stats, "client_errors", 0) or 0),
+        interrupted=interrupted,
+        t0_unix=client.t0_unix,
+    )
 
 
 def check_config(config: ReplayConfig) -> None:
@@ -344,6 +400,7 @@ def check_config(config: ReplayConfig) -> None:
         if not 0 <= value <= 1:
             raise UsageError(f"must be a fraction between 0 and 1, found {value}", param=name)
     config.schedule.check()
+    check_workers(config.workers)
     if config.tokenizer:
         require("tokenizers", "tokenizers", TOKENIZER_PURPOSE)
 
@@ -405,6 +462,14 @@ def _prepare_out(run_dir: Path, overwrite: bool) -> None:
         ) from None
 
 
+def worker_counts(records: pl.DataFrame) -> dict[int, int]:
+    """Records per worker_id (all of a single-process run's are worker 0's)."""
+    if "worker_id" not in records.columns:
+        return {0: records.height}
+    counts = records.group_by(pl.col("worker_id").fill_null(0)).len()
+    return {int(k): int(n) for k, n in counts.iter_rows()}
+
+
 def finish(
     run_dir: Path,
     config: ReplayConfig,
@@ -413,17 +478,32 @@ def finish(
     interrupted: bool,
     client: LiveStats | None = None,
     context: ContextFit | None = None,
+    workers: list[WorkerOutcome] | None = None,
+    client_reasons: list[str] | None = None,
+    client_errors: int = 0,
 ) -> RunSummary:
-    """Compute summary.json (and report.html) from the records on disk."""
+    """Compute summary.json (and report.html) from the records on disk.
+
+    `workers`: how each client process ended (their `requests` are counted here, from the
+    records' worker_id); `client_reasons` / `client_errors`: the saturation reasons and own
+    failures the client processes reported (see `metrics.client_saturation`)."""
     records = read_records(run_dir)
-    summary = summarize(records, scheduled=scheduled, warmup=config.warmup, drain=config.drain)
+    summary = summarize(
+        records, scheduled=scheduled, warmup=config.warmup, drain=config.drain,
+        client_reasons=client_reasons or (), client_errors=client_errors,
+    )  # fmt: skip
     summary.interrupted = interrupted
     if context is not None:
         summary.context = dataclasses.replace(context, **context_outcome(records))
+    if workers is not None:
+        kept = worker_counts(records)
+        summary.workers = [dataclasses.replace(w, requests=kept.get(w.id, 0)) for w in workers]
     if client is not None:
+        several = workers is not None and len(workers) > 1
         summary.client = {
             "connections_opened": client.connections,
-            "peak_in_flight": client.peak_in_flight,
+            # one process counts its own peak; the peak over several is in the records
+            "peak_in_flight": summary.peak_in_flight if several else client.peak_in_flight,
         }
     if config.slo:
         summary.goodput = goodput(per_request(records), config.slo, summary.duration_s)

@@ -55,7 +55,9 @@ class Distribution:
 
 @dataclass(frozen=True)
 class Counts:
-    """How many requests the schedule held and what became of each."""
+    """How many requests the schedule held and what became of each. `failed` and
+    `errors_by_kind` are the server's faults: a request the client itself failed (error_kind
+    ``client``) is in neither, but in `ClientSaturation.client_errors`."""
 
     scheduled: int
     recorded: int
@@ -225,6 +227,79 @@ class ContextFit:
         )
 
 
+#: A healthy client sends within a fraction of a millisecond of schedule (docs/replay.md,
+#: Measured: median lag 0.01-0.03 ms up to 3,000 req/s; the design target is a p99 ≤ 2 ms,
+#: docs/design.md §5). The bound on the p99 of the client's own lag is five times that target,
+#: fixed before any saturated run was looked at: above it the client, not the server, is
+#: what the schedule-anchored numbers measure.
+CLIENT_LAG_BOUND_S = 0.010
+#: The p99 lag rule needs this many measured requests; below it the p99 is the maximum, which
+#: one preemption of the client's core decides.
+CLIENT_LAG_MIN_REQUESTS = 100
+
+
+@dataclass(frozen=True)
+class ClientSaturation:
+    """Whether the load generator itself fell behind (then latencies include its own delay).
+
+    `saturated` when a client process reported a reason (`reasons`), any request failed inside
+    the client (`client_errors`: error_kind ``client``), or the p99 of the client's own schedule
+    lag (`lag_p99_s`: sent − intended less the max-concurrency queue, and for requests dropped
+    behind schedule their dispatch − intended; over `lag_measured` requests, at least
+    CLIENT_LAG_MIN_REQUESTS) exceeds `lag_bound_s`. `delivered_ratio` is the send rate over
+    the offered rate (None when either is undefined). Seconds.
+    """
+
+    saturated: bool
+    reasons: list[str]
+    client_errors: int
+    lag_bound_s: float
+    lag_p99_s: float | None
+    lag_max_s: float | None
+    lag_measured: int
+    delivered_ratio: float | None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClientSaturation:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def warning(self) -> str | None:
+        """One line saying the client saturated and why (None when it did not)."""
+        if not self.saturated:
+            return None
+        return (
+            f"the client saturated ({'; '.join(self.reasons)}): latencies include its own "
+            "delay; send the load from more client processes or machines, or offer less"
+        )
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """One client process of a run: its id (the records' `worker_id`), the requests it was
+    given (`planned`) and whose records it kept (`requests`), and how it ended (`exit`: ``ok``,
+    ``interrupted``, ``killed by signal 9 (SIGKILL)``, ``exited with status 1: …``)."""
+
+    id: int
+    planned: int
+    requests: int
+    exit: str
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    @property
+    def lost(self) -> bool:
+        """The process died or failed (its finished requests are still in the records)."""
+        return self.exit not in ("ok", "interrupted")
+
+
 #: Latency metrics shown in a summary table, with their labels.
 SHOWN = (
     ("ttft_s", "TTFT"),
@@ -261,9 +336,16 @@ class RunSummary(Result):
     goodput: Goodput | None = None
     vllm_bench_serve: dict[str, Any] | None = None
     context: ContextFit | None = None
+    client_saturated: bool = False
+    client_saturation: ClientSaturation | None = None
+    workers: list[WorkerOutcome] | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
+
+    def lost_workers(self) -> list[WorkerOutcome]:
+        """The client processes that died or failed during the run (empty when none did)."""
+        return [w for w in self.workers or () if w.lost]
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)
@@ -296,6 +378,11 @@ class RunSummary(Result):
             out["vllm_bench_serve"] = dict(self.vllm_bench_serve)
         if self.context is not None:
             out["context"] = self.context.to_dict()
+        out["client_saturated"] = self.client_saturated
+        if self.client_saturation is not None:
+            out["client_saturation"] = self.client_saturation.to_dict()
+        if self.workers is not None:
+            out["workers"] = [asdict(w) for w in self.workers]
         return out
 
     @classmethod
@@ -323,6 +410,17 @@ class RunSummary(Result):
             goodput=Goodput.from_dict(data["goodput"]) if data.get("goodput") else None,
             vllm_bench_serve=data.get("vllm_bench_serve"),
             context=ContextFit.from_dict(data["context"]) if data.get("context") else None,
+            client_saturated=data.get("client_saturated", False),
+            client_saturation=(
+                ClientSaturation.from_dict(data["client_saturation"])
+                if data.get("client_saturation")
+                else None
+            ),
+            workers=(
+                [WorkerOutcome(**w) for w in data["workers"]]
+                if isinstance(data.get("workers"), list)
+                else data.get("workers")
+            ),
         )
 
     def latency_table(self, steady: bool = False) -> pl.DataFrame:
@@ -370,6 +468,17 @@ class RunSummary(Result):
                 s.notes.append(line)
         if self.interrupted:
             s.notes.append("interrupted: the records of every finished request were kept")
+        for w in self.lost_workers():
+            s.notes.append(
+                f"client process {w.id} {w.exit}: {w.requests:,} of its {w.planned:,} requests "
+                "finished and were kept"
+            )
+        if self.workers is not None and len(self.workers) > 1:
+            s.notes.append(f"sent by {len(self.workers)} client processes")
+        if self.client_saturation is not None:
+            line = self.client_saturation.warning()
+            if line:
+                s.notes.insert(0, line)
         return s
 
 
