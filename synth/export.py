@@ -13,11 +13,16 @@
   BurstGPT loader keeps only those rows; failed requests have ``Response tokens`` 0, as in
   BurstGPT.
 
+- CSV in the Azure LLM inference trace schema (``TIMESTAMP,ContextTokens,GeneratedTokens``,
+  timestamps ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC from `AZURE_EPOCH`): what inference-perf's
+  ``AzurePublicDataset`` trace replay reads (it takes times relative to the first row).
+
 Every writer goes through a temp file and a rename, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +36,12 @@ from burstlab.parquet import write_atomic
 from burstlab.scalars import integer
 from burstlab.schema import conform
 
-Format = Literal["parquet", "mooncake", "burstgpt"]
+Format = Literal["parquet", "mooncake", "burstgpt", "azure"]
 BLOCK_TOKENS = 512
 #: Model written when a row has none (vLLM's BurstGPT loader keeps only GPT-4 rows).
 DEFAULT_BURSTGPT_MODEL = "GPT-4"
+#: Wall-clock time of arrival_s 0 in an Azure-schema CSV (the Azure 2023 trace's first day).
+AZURE_EPOCH = dt.datetime(2023, 11, 16, tzinfo=dt.timezone.utc)
 _LOG_TYPE = {"conversation": "Conversation log", "api": "API log"}
 
 
@@ -95,6 +102,26 @@ def write_burstgpt(frame: pl.DataFrame, dest: str | Path) -> Path:
     return Path(dest)
 
 
+def write_azure(frame: pl.DataFrame, dest: str | Path) -> Path:
+    """CSV in the Azure LLM inference trace schema: TIMESTAMP is AZURE_EPOCH + arrival_s
+    (microseconds, UTC, no zone suffix), ContextTokens and GeneratedTokens are token counts."""
+    micros = (frame["arrival_s"] * 1e6).round(0).cast(pl.Int64)
+    epoch = AZURE_EPOCH.replace(tzinfo=None)
+    times = pl.select(
+        (pl.lit(epoch) + pl.duration(microseconds=micros)).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+    ).to_series()
+    out = pl.DataFrame(
+        {
+            "TIMESTAMP": times,
+            "ContextTokens": frame["input_tokens"].cast(pl.Int64),
+            "GeneratedTokens": frame["output_tokens"].cast(pl.Int64),
+        }
+    )
+    with staged_file(dest) as tmp:
+        out.write_csv(tmp)
+    return Path(dest)
+
+
 def export(
     frame: pl.DataFrame,
     dest: str | Path,
@@ -116,6 +143,11 @@ def export(
         return write_mooncake(frame, dest)
     if fmt == "burstgpt":
         return write_burstgpt(frame, dest)
+    if fmt == "azure":
+        return write_azure(frame, dest)
     raise InputError(
-        dest, "unknown export format", expected=["parquet", "mooncake", "burstgpt"], found=fmt
+        dest,
+        "unknown export format",
+        expected=["parquet", "mooncake", "burstgpt", "azure"],
+        found=fmt,
     )

@@ -135,10 +135,21 @@ def test_wheel_installs_and_imports_every_stage(tmp_path):
         ],
         check=True,
     )
+    # every package of the source tree (a folder with __init__.py), subpackages included: one
+    # missing from pyproject's package list would install a CLI that fails at start-up
+    packages = sorted(
+        ".".join(("burstlab", *p.parent.relative_to(REPO).parts)).replace(
+            "burstlab.burstlab", "burstlab"
+        )
+        for folder in ("burstlab", *STAGES)
+        for p in (REPO / folder).rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    )
+    assert "burstlab.replay.peers" in packages and "burstlab.engines.instant" in packages
     code = (
         "import burstlab, importlib, pathlib; "
-        "mods = [importlib.import_module('burstlab.' + s) for s in "
-        f"{STAGES!r}]; "
+        "mods = [importlib.import_module(s) for s in "
+        f"{packages!r}]; "
         "assert all(str(pathlib.Path(m.__file__)).startswith("
         + repr(str(target))
         + ") for m in mods), "
