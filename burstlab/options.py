@@ -114,12 +114,48 @@ VOCABULARY: dict[str, Term] = {
             "N",
         ),
         Term(
+            ("--workers",),
+            "Client processes that send the load from this machine, each its share of one "
+            "schedule from one start instant (auto: enough for the busiest second at 1,500 "
+            "req/s each, at most one per core)",
+            "N|auto",
+        ),
+        Term(
             ("--sessions",),
             "Treat requests as multi-turn sessions (a turn follows its predecessor)",
         ),
         Term(("--holdout",), "Seconds held out at the end of the trace for judging", "SECONDS"),
         Term(("--spec",), "The workload spec (JSON) that generated the data", "SPEC"),
-        Term(("--format",), "Output format: parquet, mooncake (JSONL) or burstgpt (CSV)", "FORMAT"),
+        Term(
+            ("--format",),
+            "Output format: parquet, mooncake (JSONL), burstgpt (CSV) or azure (CSV in the "
+            "Azure LLM trace schema)",
+            "FORMAT",
+        ),
+        Term(
+            ("--train-window",),
+            "The training part of the trace, START:END in trace seconds: what the workload "
+            "model is fitted on",
+            "START:END",
+        ),
+        Term(
+            ("--heldout-window",),
+            "The held-out part of the trace, START:END in trace seconds: never fitted on",
+            "START:END",
+        ),
+        Term(("--windows",), "How many windows (or seeds) of each kind are compared", "K"),
+        Term(("--window-length",), "Length of every compared window, trace seconds", "SECONDS"),
+        Term(
+            ("--utilisation",),
+            "Target load as a share (0-1) of the engine's measured saturation throughput",
+            "U",
+        ),
+        Term(
+            ("--baselines",),
+            "Peer generators run beside burstlab, comma-separated (poisson, gamma, burstgpt_demo)",
+            "NAMES",
+        ),
+        Term(("--to",), "The peer tool whose format is written: aiperf, guidellm or vllm", "TOOL"),
     )
 }
 
@@ -142,9 +178,12 @@ COMMANDS: dict[str, Produces] = {
     "replay": "out",
     "capacity": "out",
     "compare-load": "out",
+    "downstream": "out",
     "calibrate": "out",
     "card": "out",
     "engine": "screen",
+    "export": "out",
+    "import-run": "out",
 }
 
 

@@ -9,6 +9,9 @@ The package itself is callable: ``burstlab.replay(requests, config, out)`` is `r
 - `search_capacity(...)` → `CapacityResult`: the highest load whose SLO attainment holds.
 - `calibrate(rates)` → `Calibration`: this client's own ceiling against the instant server.
 - `compare_loads(real, synthetic, config, out)` → `LoadComparison`: one server, two loads.
+- `downstream_fidelity(trace, config, out, train=…)` → `DownstreamFidelity`: K real windows,
+  K synthetic seeds and K of each baseline, each on a fresh engine, judged against the real
+  envelope (`judge`).
 - `read_records(run_dir)`: the per-request records of a run as a polars frame;
   `read_summary(run_dir)` → its `RunSummary` (typed ``summary.json``; `Goodput` inside).
 - `run_charts(records, summary)`: the run's charts (rates, lag, in flight, latencies), stacked
@@ -21,7 +24,12 @@ import types
 from burstlab.replay.capacity import CapacityResult, replay_probe, search_capacity
 from burstlab.replay.ceiling import Calibration, calibrate
 from burstlab.replay.client import ClientOptions
-from burstlab.replay.downstream import LoadComparison, compare_loads
+from burstlab.replay.downstream import (
+    DownstreamFidelity,
+    LoadComparison,
+    compare_loads,
+    downstream_fidelity,
+)
 from burstlab.replay.goodput import SLO, Goodput, parse_slo
 from burstlab.replay.records import read_records
 from burstlab.replay.report import run_charts
@@ -34,6 +42,7 @@ __all__ = [
     "Calibration",
     "CapacityResult",
     "ClientOptions",
+    "DownstreamFidelity",
     "Goodput",
     "LoadComparison",
     "ReplayConfig",
@@ -42,6 +51,7 @@ __all__ = [
     "ScheduleOptions",
     "calibrate",
     "compare_loads",
+    "downstream_fidelity",
     "parse_slo",
     "read_records",
     "read_summary",

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from burstlab.engines import instant_server
 from burstlab.replay import client as client_module
-from burstlab.replay.cli import _requests
+from burstlab.replay.cli_common import read_requests as _requests
 from burstlab.replay.client import ClientOptions
 from burstlab.replay.goodput import parse_slo
 from burstlab.replay.run import ContextWarning, ReplayConfig, RunResult, replay

@@ -47,5 +47,7 @@ def test_a_burstier_load_shows_up_downstream(engine, tmp_path):
         assert row["attainment"] == pytest.approx(summary["goodput"]["attainment"])
     real, synth = result.loads.iter_rows(named=True)
     assert result.ratios["p99_e2e_s"] == pytest.approx(synth["p99_e2e_s"] / real["p99_e2e_s"])
-    assert result.ratios["p99_e2e_s"] > 2.0  # queueing behind 4 slots, invisible to a rate metric
+    # queueing behind 4 slots, invisible to a rate metric; on the median, which one stall of a
+    # loaded machine cannot move (the p99 of 40 requests is their slowest: one stall flips it)
+    assert result.ratios["p50_e2e_s"] > 2.0
     assert result.ratios["attainment"] == pytest.approx(1.0)  # both well inside a 10 s E2E SLO
