@@ -93,7 +93,9 @@ def run_card(run_dir: str | Path, out: Path) -> CardResult:
     # part-NNNNN.parquet from one process, wKKK-part-NNNNN.parquet from worker K of many
     parts = sorted(p for p in (run_dir / "records").glob("*part-*.parquet") if p.name[0] != ".")
     if not parts:
-        raise InputError(run_dir / "records", "no record parts (*part-*.parquet); the run recorded nothing")
+        raise InputError(
+            run_dir / "records", "no record parts (*part-*.parquet); the run recorded nothing"
+        )
     (out / "data" / "records").mkdir(parents=True)
     for part in parts:
         shutil.copyfile(part, out / "data" / "records" / part.name)

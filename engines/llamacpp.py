@@ -15,13 +15,19 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from burstlab.engines.extras import require
-from burstlab.engines.process import HOST, ChildServer, check_port, free_port, spawn_module
+from burstlab.engines.process import (
+    HOST,
+    ChildServer,
+    check_port,
+    engine_log,
+    free_port,
+    spawn_module,
+)
 from burstlab.engines.tinymodel import cached_model
 from burstlab.errors import EngineError, InputError, UsageError
 from burstlab.paths import data_dir as resolve_data_dir
@@ -48,6 +54,8 @@ def default_threads() -> int:
 @dataclass
 class EngineHandle(ChildServer):
     """A running llama.cpp server. Send requests to `base_url` with `"model": model`."""
+
+    engine_name: ClassVar[str] = "llama.cpp"
 
     base_url: str
     model: str
@@ -126,14 +134,7 @@ def local(
         alias = alias or path.stem
     threads = threads or default_threads()
     port = check_port(port) if port else free_port()
-    log_dir = root / "engine-logs"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EngineError(
-            f"cannot write the engine log to {log_dir}: {exc.strerror or exc}"
-        ) from None
-    log_path = log_dir / f"engine-{port}.log"
+    log_path = engine_log(root, f"engine-{port}.log")
     args = [
         "--model", str(path), "--alias", alias, "--port", str(port),
         "--parallel", str(parallel), "--ctx-per-slot", str(ctx_per_slot),
@@ -153,43 +154,9 @@ def local(
         process=process,
     )
     try:
-        _wait_healthy(handle, timeout_s)
+        handle.wait_healthy(timeout_s, poll_s=0.02, request_timeout_s=1.0)
     except BaseException:
         handle.stop()
         raise
     handle.started_in_s = time.perf_counter() - t0
     return handle
-
-
-def _log_tail(path: Path) -> str:
-    """The last non-empty line of the engine's log (what it said before dying), one line."""
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "no log"
-    last = next((line.strip() for line in reversed(text) if line.strip()), "")
-    return (last[:300] + "…" if len(last) > 300 else last) or "empty log"
-
-
-def _wait_healthy(handle: EngineHandle, timeout_s: float) -> None:
-    """Poll GET /health until 200 (llama.cpp answers 503 while the model loads)."""
-    deadline = time.monotonic() + timeout_s
-    url = handle.base_url + "/health"
-    while True:
-        if not handle.alive:
-            raise EngineError(
-                f"llama.cpp engine exited with code {handle.process.returncode} before it was "
-                f"ready; its log {handle.log_path} ends: {_log_tail(handle.log_path)}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            raise EngineError(
-                f"llama.cpp engine on {handle.base_url} not healthy after {timeout_s:.0f} s; "
-                f"its log {handle.log_path} ends: {_log_tail(handle.log_path)}"
-            )
-        time.sleep(0.02)

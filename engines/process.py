@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -103,15 +105,68 @@ def wait_for_exit_request() -> None:
             pass
 
 
+def engine_log(root: Path, name: str) -> Path:
+    """`<root>/engine-logs/<name>`, its folder made; EngineError (one line) when it cannot be."""
+    folder = root / "engine-logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EngineError(
+            f"cannot write the engine log to {folder}: {exc.strerror or exc}"
+        ) from None
+    return folder / name
+
+
+def last_log_line(path: Path) -> str:
+    """The last non-empty line of an engine's log (what it said before dying), one line."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    last = next((line.strip() for line in reversed(text) if line.strip()), "")
+    return (last[:300] + "…" if len(last) > 300 else last) or "empty log"
+
+
 class ChildServer:
-    """Lifecycle shared by the server handles; subclasses have `process` and `base_url`."""
+    """Lifecycle shared by the server handles; subclasses have `process`, `base_url` and
+    `log_path`, and name their engine in `engine_name` (for errors)."""
 
     process: subprocess.Popen
     base_url: str
+    log_path: Path
+    engine_name = "engine"
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def log_tail(self) -> str:
+        """One line of the log saying why the server stopped (subclasses may know better)."""
+        return last_log_line(self.log_path)
+
+    def wait_healthy(self, timeout_s: float, *, poll_s: float, request_timeout_s: float) -> None:
+        """Poll GET /health until 200 (servers answer 503, or keep the port closed, while the
+        model loads); EngineError quoting the log when the child dies or `timeout_s` passes."""
+        deadline = time.monotonic() + timeout_s
+        url = self.base_url + "/health"
+        while True:
+            if not self.alive:
+                raise EngineError(
+                    f"{self.engine_name} engine exited with code {self.process.returncode} "
+                    f"before it was ready; its log {self.log_path} ends: {self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=request_timeout_s) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"{self.engine_name} engine on {self.base_url} not healthy after "
+                    f"{timeout_s:.0f} s; its log {self.log_path} ends: {self.log_tail()}"
+                )
+            time.sleep(poll_s)
 
     def metrics(self) -> dict[str, float]:
         """The server's /metrics as {series: value}."""

@@ -41,7 +41,7 @@ def test_log_tail_names_the_cause_not_the_wrapper(tmp_path: Path):
     """A vLLM start that dies in its engine process: the one-line reason is the root cause from
     the log, not vLLM's closing "see root cause above", with the fix for the known CUDA-wheel
     fault."""
-    from burstlab.engines.vllm import log_tail
+    from burstlab.engines.vllm import why_stopped as log_tail
 
     log = tmp_path / "vllm.log"
     log.write_text(
