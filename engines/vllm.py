@@ -30,14 +30,20 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from burstlab.engines.extras import require
 from burstlab.engines.hfmodel import cached_hf_model
-from burstlab.engines.process import _RUN_MODULE, HOST, ChildServer, check_port, free_port
+from burstlab.engines.process import (
+    _RUN_MODULE,
+    HOST,
+    ChildServer,
+    check_port,
+    engine_log,
+    free_port,
+)
 from burstlab.errors import EngineError, InputError, MissingExtraError, UsageError
 from burstlab.paths import data_dir as resolve_data_dir
 
@@ -79,6 +85,11 @@ class VllmHandle(ChildServer):
     log_path: Path
     process: subprocess.Popen = field(repr=False)
     started_in_s: float = 0.0
+    engine_name: ClassVar[str] = "vLLM"
+
+    def log_tail(self) -> str:
+        """The log line that says why vLLM stopped (`why_stopped`), not its generic wrapper."""
+        return why_stopped(self.log_path)
 
     @property
     def ctx_per_slot(self) -> int:
@@ -241,19 +252,14 @@ def vllm_local(
             raise InputError(path, "model folder not found", expected="a Hugging Face model folder")
         served_name = served_name or path.name
     port = check_port(port) if port else free_port()
-    log_dir = root / "engine-logs"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EngineError(
-            f"cannot write the engine log to {log_dir}: {exc.strerror or exc}"
-        ) from None
-    log_path = log_dir / f"vllm-{port}.log"
+    log_path = engine_log(root, f"vllm-{port}.log")
     args = [
         str(path), "--host", HOST, "--port", str(port), "--served-model-name", served_name,
         "--dtype", "bfloat16", "--max-model-len", str(max_model_len),
         "--max-num-seqs", str(max_num_seqs), "--disable-uvicorn-access-log",
         "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching",
+        # usage.prompt_tokens_details.cached_tokens: the prefix-cache hits of every request
+        "--enable-prompt-tokens-details",
     ]  # fmt: skip
     if enforce_eager:
         args.append("--enforce-eager")
@@ -283,7 +289,7 @@ def vllm_local(
         process=process,
     )
     try:
-        _wait_healthy(handle, timeout_s)
+        handle.wait_healthy(timeout_s, poll_s=0.25, request_timeout_s=2.0)
     except BaseException:
         handle.stop()
         raise
@@ -296,7 +302,7 @@ _ERROR_LINE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:\w+\.)*\w*(?:Error|Exception
 _GENERIC = ("Engine core initialization failed", "Engine process failed to start")
 
 
-def log_tail(path: Path) -> str:
+def why_stopped(path: Path) -> str:
     """One line saying why the server stopped: the last exception line of its log that is not a
     generic wrapper, else the last non-empty line; with a hint for a known packaging fault."""
     try:
@@ -316,30 +322,6 @@ def log_tail(path: Path) -> str:
             "models without them)"
         )
     return last
-
-
-def _wait_healthy(handle: VllmHandle, timeout_s: float) -> None:
-    """Poll GET /health until 200 (the port is closed until the engine has warmed up)."""
-    deadline = time.monotonic() + timeout_s
-    url = handle.base_url + "/health"
-    while True:
-        if not handle.alive:
-            raise EngineError(
-                f"vLLM engine exited with code {handle.process.returncode} before it was ready; "
-                f"its log {handle.log_path} ends: {log_tail(handle.log_path)}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2.0) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            raise EngineError(
-                f"vLLM engine on {handle.base_url} not healthy after {timeout_s:.0f} s; "
-                f"its log {handle.log_path} ends: {log_tail(handle.log_path)}"
-            )
-        time.sleep(0.25)
 
 
 # -- the child process -------------------------------------------------------------------------

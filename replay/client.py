@@ -151,6 +151,9 @@ class Plan:
     follows: Sequence[int]
     think_s: Sequence[float | None]
     oversized: Sequence[bool | None] | None = None  # None: the server's context is unknown
+    #: prompt tokens the trace means to be served from a prefix cache (PromptSet
+    #: .intended_cached); None: the trace has no hash_ids
+    intended_cached: Sequence[int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.req_id)
@@ -192,9 +195,9 @@ class _Attempt:
     """The mutable state of one request while it is in flight (run-clock seconds)."""
 
     __slots__ = (
-        "attempts", "chars", "completion_srv", "dispatch", "end", "error", "error_kind", "finish",
-        "first_byte", "first_token", "i", "intended", "prompt_srv", "queue_s", "sent", "status",
-        "times",
+        "attempts", "cached_srv", "chars", "completion_srv", "cumulative", "dispatch", "end",
+        "error", "error_kind", "finish", "first_byte", "first_token", "i", "intended",
+        "prompt_srv", "queue_s", "sent", "status", "times", "tokens",
     )  # fmt: skip
 
     def __init__(self, i: int, intended: float, dispatch: float) -> None:
@@ -214,6 +217,12 @@ class _Attempt:
         self.finish: str | None = None
         self.prompt_srv: int | None = None
         self.completion_srv: int | None = None
+        self.cached_srv: int | None = None  # prompt tokens served from the server's cache
+        # continuous usage (vLLM continuous_usage_stats): the last cumulative completion_tokens
+        # and the tokens of every chunk from its increments; None while the server sends no
+        # usage on token chunks
+        self.cumulative: int | None = None
+        self.tokens: array | None = None
         self.attempts = 1
 
     def fail(self, kind: str, text: str) -> None:
@@ -289,6 +298,9 @@ class ReplayClient:
         self._all_done: asyncio.Future | None = None
         self._behind_at = -1.0  # run-clock time of the last send > BEHIND_S late (seconds)
         self.max_pacer_lag_s = 0.0  # latest a send left the pacer (no concurrency queue; s)
+        # the records' worker_id: the writer's (workers.WorkerWriter), else null (one process);
+        # written here because the cache columns come after it
+        self._worker_id: int | None = getattr(writer, "worker_id", None)
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> LiveStats:
@@ -585,21 +597,39 @@ class ReplayClient:
 
     @staticmethod
     def _event(r: _Attempt, payload: bytes, t: float) -> bool:
-        """A payload the byte scan declined (finish, usage, error, odd shapes); True on error."""
+        """A payload the byte scan declined (finish, usage, error, odd shapes); True on error.
+
+        Continuous usage (a cumulative `completion_tokens` on token chunks, from the first one
+        on): a chunk's tokens are the increment, and a chunk whose increment is positive is a
+        token arrival even with no text (a token that completes no character). A usage that
+        first comes after plain text chunks is the stream's final total (llama.cpp, OpenAI):
+        it is no arrival, and each text chunk stays one token (see records.chunk_tokens).
+        """
         c = interpret(payload)
         if c.error is not None:
             r.fail("server-error", c.error)
             return True
-        if c.text_chars:
+        done = c.completion_tokens
+        step = 0
+        if done is not None and (r.cumulative is not None or not r.times):
+            step = done - (r.cumulative or 0)
+            r.cumulative = done
+            if r.tokens is None:
+                r.tokens = array("q")
+        if c.text_chars or step > 0:
             if r.first_token is None:
                 r.first_token = t
             r.times.append(t)
             r.chars.append(c.text_chars)
+            if r.tokens is not None:
+                r.tokens.append(max(step, 0) if done is not None else 1)
         if c.finish_reason is not None:
             r.finish = c.finish_reason
-        if c.completion_tokens is not None:
-            r.completion_srv = c.completion_tokens
+        if done is not None:
+            r.completion_srv = done
             r.prompt_srv = c.prompt_tokens
+        if c.cached_tokens is not None:
+            r.cached_srv = c.cached_tokens
         return False
 
     def _finish(self, r: _Attempt, comments: int) -> float:
@@ -614,17 +644,24 @@ class ReplayClient:
         lag = r.sent - r.intended
         completion_srv = r.completion_srv
         n = len(r.times)
-        tokens = (
-            chunk_tokens(r.chars, completion_srv) if completion_srv and completion_srv > n else None
-        )
+        tokens: Sequence[int] | None = r.tokens
+        if tokens is not None and len(tokens) != n:  # a token chunk without usage among them
+            tokens = None
+        if tokens is not None:  # counted from continuous usage: the client's count is exact
+            out_client = sum(tokens)
+        else:
+            out_client = n
+            if completion_srv and completion_srv > n:
+                tokens = chunk_tokens(r.chars, completion_srv)
         self.writer.add((
             plan.req_id[i], plan.session_id[i], plan.turn[i], r.intended, r.dispatch, r.sent,
             r.first_byte, r.first_token, end, r.times, r.chars,
             tokens if tokens is not None else _ones(n), r.status, ok, kind, r.error, r.finish,
             False, lag > self.opts.late_after_s, lag, r.queue_s, plan.input_tokens[i],
             plan.prompt_tokens_client[i], r.prompt_srv, plan.output_tokens_target[i],
-            n, completion_srv, comments, r.attempts,
-            None if plan.oversized is None else plan.oversized[i],
+            out_client, completion_srv, comments, r.attempts,
+            None if plan.oversized is None else plan.oversized[i], self._worker_id,
+            r.cached_srv, None if plan.intended_cached is None else plan.intended_cached[i],
         ))  # fmt: skip
         self._count_done()
         return end
@@ -636,7 +673,8 @@ class ReplayClient:
             [], [], [], None, False, kind, text, None, kind == "dropped", False, None, None,
             plan.input_tokens[i], plan.prompt_tokens_client[i], None,
             plan.output_tokens_target[i], None, None, None, 0,
-            None if plan.oversized is None else plan.oversized[i],
+            None if plan.oversized is None else plan.oversized[i], self._worker_id, None,
+            None if plan.intended_cached is None else plan.intended_cached[i],
         ))  # fmt: skip
         self._count_done()
 

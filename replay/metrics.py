@@ -10,7 +10,8 @@ extended after the run. Definitions (seconds):
 - ICL = the raw gaps between text chunks, whatever they carry.
 - Schedule lag = sent_s − intended_s.
 Output token counts prefer the server's `usage`; the client's count is kept beside it and the
-mismatch rate reported. Latency statistics use successful requests only; counts use all.
+mismatch rate reported. Prefix cache: intended / observed hit rate = Σ intended (hash_ids) /
+Σ server-reported cached prompt tokens over Σ prompt tokens (`cache_truth`). Latency statistics use successful requests only; counts use all.
 Requests the client itself failed (error_kind ``client``) are no server fault: they are counted
 in `client_saturation.client_errors`, never in `counts.failed` or `errors_by_kind`.
 """
@@ -23,8 +24,10 @@ from collections.abc import Sequence
 import polars as pl
 
 from burstlab.replay.summary import (
+    CACHE_MISS_FRACTION,
     CLIENT_LAG_BOUND_S,
     CLIENT_LAG_MIN_REQUESTS,
+    CacheTruth,
     ClientSaturation,
     RunSummary,
 )
@@ -213,7 +216,46 @@ def summarize(
     )
     summary["client_saturated"] = saturation.saturated
     summary["client_saturation"] = saturation.to_dict()
+    cache = cache_truth(ok)
+    if cache is not None:
+        summary["cache"] = cache.to_dict()
     return RunSummary.from_dict(summary)
+
+
+def cache_truth(ok: pl.DataFrame, miss_fraction: float = CACHE_MISS_FRACTION) -> CacheTruth | None:
+    """Intended (trace hash_ids) vs observed (server-reported) prefix-cache hits over completed
+    requests `ok` (see summary.CacheTruth); None when neither is known for any request."""
+    if "prompt_tokens_cached" not in ok.columns or ok.height == 0:
+        return None
+    intended, observed = pl.col("prompt_tokens_intended_cached"), pl.col("prompt_tokens_cached")
+    if ok.select(intended.is_not_null().any() | observed.is_not_null().any()).item() is not True:
+        return None
+    prompt = pl.coalesce("prompt_tokens_server", "input_tokens")
+
+    def rate(col: pl.Expr) -> tuple[int, int, float | None]:
+        has = ok.filter(col.is_not_null())
+        cached = int(has.select(col.sum()).item() or 0)
+        total = int(has.select(prompt.sum()).item() or 0)
+        return has.height, cached, (cached / total if total else None)
+
+    n_int, int_tok, int_rate = rate(intended)
+    n_obs, obs_tok, obs_rate = rate(observed)
+    meant = ok.filter(intended > 0)
+    judged = meant.filter(observed.is_not_null())
+    missed = judged.filter(observed < miss_fraction * intended).height
+    return CacheTruth(
+        requests=ok.height,
+        intended_reported=n_int,
+        observed_reported=n_obs,
+        intended_cached_tokens=int_tok,
+        observed_cached_tokens=obs_tok,
+        intended_hit_rate=int_rate,
+        observed_hit_rate=obs_rate,
+        intended_requests=meant.height,
+        missed_requests=missed,
+        missed_share=missed / judged.height if judged.height else None,
+        miss_fraction=miss_fraction,
+    )
 
 
 def client_lag(records: pl.DataFrame) -> pl.Series:

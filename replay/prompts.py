@@ -11,7 +11,9 @@ Prefix caches must see exactly the sharing the trace has, no more: requests with
 get text from their own seed (no two share a prefix), and requests with `hash_ids` (Mooncake,
 512-token blocks) get each block's text from the block id, so equal blocks are equal text.
 The template and BOS tokens a server adds are measured once (`measure_overhead`) and subtracted,
-so the server's `usage.prompt_tokens` equals the trace's input length.
+so the server's `usage.prompt_tokens` equals the trace's input length. `intended_cached` is what
+that sharing means for a prefix cache: per request, the prompt tokens a cache holding everything
+sent before could serve.
 """
 
 from __future__ import annotations
@@ -166,6 +168,46 @@ class PromptSet:
     exact: bool
     overhead: int
     vocabulary: int
+    #: prompt tokens each request shares with the requests before it (see `intended_cached`);
+    #: None without hash_ids
+    intended_cached: list[int | None] | None = None
+
+
+def intended_cached(
+    hash_ids: Sequence[Sequence[int] | None],
+    lengths: Sequence[int],
+    block_tokens: int = 512,
+) -> list[int | None]:
+    """Prompt tokens of each request that earlier requests (in the order given) already sent.
+
+    Request i's text is its blocks in order, `block_tokens` tokens each, the last one cut at
+    `lengths[i]` (tokens of text, without the server's template/BOS overhead); equal block ids
+    are equal text (PromptBuilder). Its intended cached prefix is the leading run of blocks seen
+    before: a block counts with the tokens of it already sent (a block an earlier request cut
+    short shares only that many), and the run stops at the first block not fully covered. So
+    for full blocks it is (leading run of already-seen blocks) × block_tokens, capped by the
+    prompt length. None for a request without hash_ids; 0 for the first sight of every block.
+    """
+    seen: dict[int, int] = {}  # block id -> most tokens of it sent so far
+    out: list[int | None] = []
+    for ids, n in zip(hash_ids, lengths, strict=True):
+        if ids is None:
+            out.append(None)
+            continue
+        n = max(0, int(n))
+        shared, counting = 0, True
+        for k, h in enumerate(ids):
+            size = min(block_tokens, n - k * block_tokens)
+            if size <= 0:
+                break
+            if counting:
+                have = seen.get(h, 0)
+                shared += min(have, size)
+                counting = have >= size
+            if seen.get(h, 0) < size:
+                seen[h] = size
+        out.append(shared)
+    return out
 
 
 def single_token_words(counter: TokenCounter) -> list[str]:
@@ -327,6 +369,11 @@ class PromptBuilder:
             fixed = self.counter.count([texts[i] for i in wrong])
             for i, c in zip(wrong, fixed, strict=True):
                 counts[i] = c
+        intended = (
+            intended_cached(hash_ids, targets, self.block_tokens)
+            if any(h is not None for h in hash_ids)
+            else None
+        )
         return PromptSet(
             texts=texts,
             client_tokens=[c + self.overhead for c in counts],
@@ -334,6 +381,7 @@ class PromptBuilder:
             exact=self.counter.exact,
             overhead=self.overhead,
             vocabulary=len(self.vocab),
+            intended_cached=intended,
         )
 
 
@@ -349,9 +397,15 @@ def request_body(
     """The JSON body (bytes) of one streaming request; built before the run, sent as is.
 
     `engine_extras` adds `ignore_eos` and `min_tokens` (vLLM, SGLang, llama.cpp accept them) so
-    the output length is exactly `max_tokens`; strict OpenAI-only servers need it off.
+    the output length is exactly `max_tokens`, and asks for `continuous_usage_stats` (vLLM,
+    SGLang: cumulative `usage.completion_tokens` on every chunk, so the client counts the tokens
+    a merged or an empty-text chunk carries; llama.cpp ignores it); strict OpenAI-only servers
+    need it off.
     """
-    body: dict = {"stream": True, "stream_options": {"include_usage": True}}
+    stream_options: dict = {"include_usage": True}
+    if engine_extras:
+        stream_options["continuous_usage_stats"] = True
+    body: dict = {"stream": True, "stream_options": stream_options}
     if model:
         body["model"] = model
     if endpoint == "chat":

@@ -65,6 +65,12 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     # prompt + output tokens as sent exceed the context the server reported; null: not reported
     "oversized": pl.Boolean(),
     "worker_id": pl.Int16(),  # the client process that sent it (0 for a single-process run)
+    # prompt tokens the server served from its prefix cache (usage.prompt_tokens_details
+    # .cached_tokens, llama.cpp timings.cache_n); null when the server does not report it
+    "prompt_tokens_cached": pl.Int32(),
+    # prompt tokens the trace's hash_ids mean to be cached (prompts.intended_cached); null
+    # without hash_ids
+    "prompt_tokens_intended_cached": pl.Int32(),
 }
 COLUMNS = tuple(RECORD_SCHEMA)
 ARROW_SCHEMA = pl.DataFrame(schema=RECORD_SCHEMA).to_arrow().schema
@@ -391,4 +397,9 @@ def read_records(run_dir: str | Path) -> pl.DataFrame:
 
 
 #: Record columns added after runs were first recorded, with what an older run means by them.
-LATER_COLUMNS: dict[str, object] = {"oversized": None, "worker_id": 0}
+LATER_COLUMNS: dict[str, object] = {
+    "oversized": None,
+    "worker_id": 0,
+    "prompt_tokens_cached": None,
+    "prompt_tokens_intended_cached": None,
+}

@@ -98,7 +98,11 @@ class Chunk:
     """What one streamed JSON event tells a record.
 
     `text_chars` counts generated characters (content, text or reasoning); 0 for role-only or
-    usage-only chunks. `usage` is the server's token accounting when the chunk carries it.
+    usage-only chunks. `usage` is the server's token accounting when the chunk carries it
+    (`completion_tokens` is cumulative: vLLM with ``continuous_usage_stats`` sends it on every
+    chunk). `cached_tokens` is how many prompt tokens the server served from its prefix cache
+    (tokens): `usage.prompt_tokens_details.cached_tokens` (vLLM with
+    ``--enable-prompt-tokens-details``, SGLang, llama.cpp), else llama.cpp's `timings.cache_n`.
     """
 
     text_chars: int = 0
@@ -107,6 +111,7 @@ class Chunk:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None
+    cached_tokens: int | None = None
 
 
 class MalformedEvent(ValueError):
@@ -261,4 +266,18 @@ def interpret_json(payload: bytes) -> Chunk:
     if isinstance(usage, dict):
         chunk.prompt_tokens = usage.get("prompt_tokens")
         chunk.completion_tokens = usage.get("completion_tokens")
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            chunk.cached_tokens = _count(details.get("cached_tokens"))
+    if chunk.cached_tokens is None:
+        timings = obj.get("timings")  # llama.cpp: on the last chunk, or every one (per token)
+        if isinstance(timings, dict):
+            chunk.cached_tokens = _count(timings.get("cache_n"))
     return chunk
+
+
+def _count(value: object) -> int | None:
+    """A token count from JSON (a non-negative whole number), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None

@@ -300,6 +300,80 @@ class WorkerOutcome:
         return self.exit not in ("ok", "interrupted")
 
 
+#: A request whose intended sharing did not hit: the server served less than this fraction of
+#: the prompt tokens the trace meant to be cached. Fixed before any run was looked at: a
+#: working prefix cache serves all of an intended prefix but the token llama.cpp always
+#: re-evaluates, or vLLM's partial last KV block (< 16 tokens of a 512-token Mooncake block:
+#: ≥ 97 %), while a miss (evicted, another llama.cpp slot, a prefix still being prefilled
+#: by a concurrent request) serves none of it, or only the system-prompt blocks of a longer
+#: intended prefix. Half sits far from both, so block granularity never counts as a miss and
+#: a partial hit of under half counts as one.
+CACHE_MISS_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class CacheTruth:
+    """Prefix-cache hits the trace intended (hash_ids) against those the server reported,
+    over completed requests. Token-weighted rates: Σ cached / Σ prompt tokens (the server's
+    prompt count, else the trace's), each over the requests that have that number.
+
+    `intended_requests` completed requests had intended cached tokens > 0; of those,
+    `missed_requests` got fewer than `miss_fraction` of them from the server (among those the
+    server reported on: `missed_share` = missed / such requests). A rate is None when no
+    request has its number (no hash_ids; a server that does not report cached tokens).
+    """
+
+    requests: int
+    intended_reported: int  # completed requests with intended cached tokens (hash_ids)
+    observed_reported: int  # completed requests whose server reported cached tokens
+    intended_cached_tokens: int
+    observed_cached_tokens: int
+    intended_hit_rate: float | None
+    observed_hit_rate: float | None
+    intended_requests: int
+    missed_requests: int
+    missed_share: float | None
+    miss_fraction: float = CACHE_MISS_FRACTION
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CacheTruth:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def table(self) -> pl.DataFrame:
+        """One row: intended vs observed hit rates (%) and the missed share (%)."""
+
+        def pct(x: float | None) -> float | None:
+            return None if x is None else 100.0 * x
+
+        return pl.DataFrame(
+            [
+                {
+                    "intended hit %": pct(self.intended_hit_rate),
+                    "observed hit %": pct(self.observed_hit_rate),
+                    "intended cached tok": self.intended_cached_tokens,
+                    "observed cached tok": self.observed_cached_tokens,
+                    "requests meant to hit": self.intended_requests,
+                    "missed %": pct(self.missed_share),
+                }
+            ],
+            schema={
+                "intended hit %": pl.Float64,
+                "observed hit %": pl.Float64,
+                "intended cached tok": pl.Int64,
+                "observed cached tok": pl.Int64,
+                "requests meant to hit": pl.Int64,
+                "missed %": pl.Float64,
+            },
+        )
+
+
 #: Latency metrics shown in a summary table, with their labels.
 SHOWN = (
     ("ttft_s", "TTFT"),
@@ -339,6 +413,7 @@ class RunSummary(Result):
     client_saturated: bool = False
     client_saturation: ClientSaturation | None = None
     workers: list[WorkerOutcome] | None = None
+    cache: CacheTruth | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -383,6 +458,8 @@ class RunSummary(Result):
             out["client_saturation"] = self.client_saturation.to_dict()
         if self.workers is not None:
             out["workers"] = [asdict(w) for w in self.workers]
+        if self.cache is not None:
+            out["cache"] = self.cache.to_dict()
         return out
 
     @classmethod
@@ -421,6 +498,7 @@ class RunSummary(Result):
                 if isinstance(data.get("workers"), list)
                 else data.get("workers")
             ),
+            cache=CacheTruth.from_dict(data["cache"]) if data.get("cache") else None,
         )
 
     def latency_table(self, steady: bool = False) -> pl.DataFrame:
@@ -458,6 +536,8 @@ class RunSummary(Result):
         s.add("latency", latency).add("requests", counts).add("throughput", rates)
         if self.goodput is not None:
             s.add(f"goodput ({self.goodput.slo.anchor}-anchored)", self.goodput.table())
+        if self.cache is not None:
+            s.add("prefix cache (intended by hash_ids vs served)", self.cache.table())
         if c.errors_by_kind:
             s.notes.append(f"errors by kind: {c.errors_by_kind}")
         if self.context is not None:

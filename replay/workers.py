@@ -209,19 +209,13 @@ def shard_plan(plan: Plan, positions: Sequence[int]) -> Plan:
         if f >= 0 and f not in where:
             raise ReplayError(f"request {plan.req_id[i]} follows one in another shard")
         follows.append(where[f] if f >= 0 else -1)
-    return Plan(
-        req_id=pick(plan.req_id),
-        intended_s=pick(plan.intended_s),
-        bodies=pick(plan.bodies),
-        input_tokens=pick(plan.input_tokens),
-        prompt_tokens_client=pick(plan.prompt_tokens_client),
-        output_tokens_target=pick(plan.output_tokens_target),
-        session_id=pick(plan.session_id),
-        turn=pick(plan.turn),
-        follows=follows,
-        think_s=pick(plan.think_s),
-        oversized=None if plan.oversized is None else pick(plan.oversized),
-    )
+    # every per-request column of the plan, whatever columns it grows (None stays None)
+    columns: dict[str, Any] = {
+        f.name: None if getattr(plan, f.name) is None else pick(getattr(plan, f.name))
+        for f in dataclasses.fields(plan)
+        if f.name != "follows"
+    }
+    return Plan(**columns, follows=follows)
 
 
 class WorkerWriter(RecordWriter):

@@ -193,7 +193,7 @@ def records_from(rows: list[Imported]) -> pl.DataFrame:
             "worker_id": r.worker_id if r.worker_id is not None else 0,
         }
         for c in RECORD_SCHEMA:
-            data[c].append(row[c])
+            data[c].append(row.get(c))  # a column peers do not report (prefix cache): null
     return pl.DataFrame(data, schema=RECORD_SCHEMA)
 
 

@@ -83,9 +83,11 @@ def test_request_bodies():
     body = json.loads(request_body("chat", "m", "hi there", 7))
     assert body["messages"] == [{"role": "user", "content": "hi there"}]
     assert (body["max_tokens"], body["min_tokens"], body["ignore_eos"]) == (7, 7, True)
-    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
     plain = json.loads(request_body("completions", None, "x", 3, engine_extras=False))
     assert plain["prompt"] == "x" and "model" not in plain and "ignore_eos" not in plain
+    assert plain["stream_options"] == {"include_usage": True}  # strict OpenAI: no extras
 
 
 def test_hugging_face_tokenizer_file_gives_exact_counts(tmp_path):

@@ -71,6 +71,22 @@ def test_sessionless_requests_are_dealt_round_robin_in_schedule_order():
     assert shard_indices(plan, 3) == [[0, 3, 6], [1, 4], [2, 5]]
 
 
+def test_a_shard_keeps_every_per_request_column_of_the_plan():
+    """shard_plan used to list the Plan's columns by hand, so a column added later (intended
+    cached tokens) was lost in multi-worker runs; every field is now carried."""
+    import dataclasses
+
+    plan = dataclasses.replace(
+        plan_of([None] * 5), oversized=[False, True, False, True, False],
+        intended_cached=[0, 512, None, 1024, 0],
+    )  # fmt: skip
+    sub = shard_plan(plan, [1, 3])
+    assert sub.req_id == [101, 103]
+    assert sub.oversized == [True, True]
+    assert sub.intended_cached == [512, 1024]
+    assert shard_plan(plan_of([None] * 2), [0]).intended_cached is None  # None stays None
+
+
 def test_a_session_stays_in_one_worker_in_order_with_follows_remapped():
     sessions = ["a", None, "b", "a", None, "b", "a", None, None, "c"]
     plan = plan_of(sessions)
