@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= .burstlab-data
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-vllm test-interop fuzz lint typecheck format bench docs clean
+.PHONY: demo test test-fast test-vllm test-ray test-interop fuzz lint typecheck format bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,22 @@ $(VLLM_STAMP): pyproject.toml
 
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/vllm
+
+# The Ray lane: `replay --ray` (replay/ray_workers.py) on a local two-node Ray cluster against
+# the in-repo instant server on 127.0.0.1, in a venv of its own with ray[default] (1.3 GB with
+# burstlab's dependencies, ~1 min from a warm pip cache), built once and reused; `make test`
+# skips it.
+RAY_VENV ?= .venv-ray
+RAY_STAMP := $(RAY_VENV)/.installed
+
+$(RAY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
+	$(RAY_VENV)/bin/python -m pip install -q -e '.[ray,uvloop]' "ray[default]==2.60.0" "pytest>=8"
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	$(RAY_VENV)/bin/python -m pytest -m ray tests/ray
 
 # The interop lane: burstlab's exports and imports judged by the peer tools' own code — vLLM's
 # `bench serve` (in .venv-vllm, see test-vllm) and AIPerf (in a venv of its own, ~1.2 GB, built

@@ -156,6 +156,14 @@ VOCABULARY: dict[str, Term] = {
             "NAMES",
         ),
         Term(("--to",), "The peer tool whose format is written: aiperf, guidellm or vllm", "TOOL"),
+        Term(
+            ("--ray",),
+            "Send the load from Ray actors spread over a Ray cluster's nodes, the --workers "
+            "shares from one start instant: local (a cluster started here), auto (the cluster "
+            "this host belongs to) or the cluster's HOST:PORT (needs burstlab[ray] on every "
+            "host)",
+            "ADDRESS",
+        ),
     )
 }
 

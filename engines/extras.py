@@ -10,6 +10,7 @@ pyproject.toml. A missing one is a `MissingExtraError` — one line naming the p
     huggingface_hub  card   writing and validating dataset cards (`cards.card`)
     uvloop      uvloop      a faster event loop; optional for real: asyncio's loop is used without it
     vllm        vllm        serving a real vLLM engine, its CPU build (`engines.vllm_local`, make test-vllm)
+    ray         ray         replay from many hosts as Ray actors (`replay.ray_workers`, make test-ray)
 """
 
 from __future__ import annotations

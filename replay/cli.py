@@ -30,6 +30,7 @@ from burstlab.replay.cli_common import (
     Model,
     Overwrite,
     Parallel,
+    RayOpt,
     Slo,
     SloAnchor,
     SourceArg,
@@ -124,6 +125,7 @@ def replay_cmd(
     engine: Engine = None,
     parallel: Parallel = 4,
     workers: WorkersOpt = "auto",
+    ray: RayOpt = None,
 ) -> None:
     """Replay a trace (or synthetic workload) open-loop against an OpenAI-compatible server.
 
@@ -147,7 +149,7 @@ def replay_cmd(
         max_output_tokens=max_output_tokens, fit_context=fit_context, sessions=sessions,
         timeout=timeout,
         read_timeout=read_timeout, api_key_env=api_key_env, seed=seed, warmup=warmup,
-        drain=drain, source=source, workers=workers,
+        drain=drain, source=source, workers=workers, ray=ray,
     )  # fmt: skip
     run_dir = out_folder(ctx, out, "replay", overwrite)
     requests = read_requests(ctx, source)
@@ -214,6 +216,7 @@ def capacity_cmd(
     engine: Engine = None,
     parallel: Parallel = 4,
     workers: WorkersOpt = "auto",
+    ray: RayOpt = None,
 ) -> None:
     """Find the highest speedup whose SLO attainment stays ≥ --target (bracket + bisect).
 
@@ -228,6 +231,7 @@ def capacity_cmd(
         max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
         max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
         fit_context=fit_context, api_key_env=api_key_env, source=source, workers=workers,
+        ray=ray,
     )  # fmt: skip
     folder = out_folder(ctx, out, "capacity", overwrite)
     requests = read_requests(ctx, source)
@@ -270,6 +274,7 @@ def compare_load_cmd(
     engine: Engine = None,
     parallel: Parallel = 4,
     workers: WorkersOpt = "auto",
+    ray: RayOpt = None,
 ) -> None:
     """Downstream fidelity: replay a real and a synthetic load against the same server and
     compare p99 E2E, p99 TTFT and goodput (synthetic ÷ real near 1 = a faithful load).
@@ -284,6 +289,7 @@ def compare_load_cmd(
         max_gap=max_gap, limit=limit, slo=slo, slo_anchor=slo_anchor,
         max_input_tokens=max_input_tokens, max_output_tokens=max_output_tokens,
         fit_context=fit_context, api_key_env=api_key_env, source=real, workers=workers,
+        ray=ray,
     )  # fmt: skip
     folder = out_folder(ctx, out, "compare-load", overwrite)
     real_frame, synthetic_frame = read_requests(ctx, real), read_requests(ctx, synthetic)

@@ -58,6 +58,7 @@ Engine = Annotated[
 ]
 Parallel = Annotated[int, opt("parallel")]
 WorkersOpt = Annotated[str, opt("workers")]
+RayOpt = Annotated[Optional[str], opt("ray", "default: off")]  # noqa: UP045
 Overwrite = Annotated[bool, opt("overwrite")]
 SourceArg = Annotated[
     str,
@@ -223,6 +224,7 @@ def build_config(
     warmup: float = 0.1,
     drain: float = 0.1,
     workers: str = "auto",
+    ray: str | None = None,
 ) -> ReplayConfig:
     """A ReplayConfig from CLI options; the defaults are `burstlab replay`'s."""
     if endpoint not in ("completions", "chat"):
@@ -248,7 +250,7 @@ def build_config(
         probe_tokenize=probe_tokenize, engine_extras=engine_extras, seed=seed,
         slo=parse_slo(slo, slo_anchor), warmup=warmup, drain=drain,
         vllm_keys=vllm_keys, source=source, on_context=_context_warner(),
-        workers=parse_workers(workers),
+        workers=parse_workers(workers), ray=ray,
     )  # fmt: skip
     try:
         check_config(config)  # before the output folder or the source is touched

@@ -153,9 +153,8 @@ REAL_HELDOUT = "real (held-out)"
 REAL_TRAIN = "real (training)"
 SYNTH_SIDE = "burstlab"
 #: Column of the records that holds the prompt tokens the engine reports as served from its
-#: cache (llama.cpp ``timings.cache_n``, OpenAI ``usage.prompt_tokens_details.cached_tokens``);
-#: replay does not record it yet, so `cache_hit_rate` is null until it does.
-CACHED_TOKENS_COLUMN = "cached_tokens_server"
+#: cache (llama.cpp ``timings.cache_n``, OpenAI ``usage.prompt_tokens_details.cached_tokens``).
+CACHED_TOKENS_COLUMN = "prompt_tokens_cached"
 
 RULE = (
     "a generated side is faithful on a metric when (1) the median of its K seeds lies in the "

@@ -51,6 +51,7 @@ from burstlab.replay.prompts import (
     request_body,
     server_counter,
 )
+from burstlab.replay.ray_workers import check_address, require_ray, run_ray_workers
 from burstlab.replay.records import read_records
 from burstlab.replay.report import run_report
 from burstlab.replay.schedule import (
@@ -82,6 +83,9 @@ from burstlab.results import Result, Summary
 
 #: `ReplayConfig.source` when the caller did not name the load.
 DEFAULT_SOURCE = "<frame>"
+#: `workers="auto"` with Ray: the most actors the busiest second may ask for (not this machine's
+#: cores: the actors run on the cluster's).
+RAY_AUTO_CAP = 1024
 #: What needs the optional package tokenizers (extra `tokenizers`).
 TOKENIZER_PURPOSE = "exact prompt lengths from a tokenizer.json"
 
@@ -109,6 +113,12 @@ class ReplayConfig:
         process, as always; N: N processes on this machine, each sending its shard of the one
         schedule from one shared start instant; "auto": as many as the schedule's busiest
         second needs at `workers.PER_WORKER_RPS` requests/s each, at most one per core.
+    ray: None (default): the workers above are processes of this machine. Else they are Ray
+        actors spread over a Ray cluster's nodes (replay/ray_workers.py; needs the extra
+        ``ray``): "local" starts a cluster in this process, "auto" joins the one this host
+        belongs to, ``HOST:PORT`` another. "auto" workers are then not capped by this
+        machine's cores; run.json's ``workers.ray`` says where each ran, its clock offset and
+        the schedule lag per node.
     """
 
     client: ClientOptions
@@ -129,6 +139,7 @@ class ReplayConfig:
     flush_s: float = 2.0
     on_context: Callable[[ContextFit], None] | None = field(default=None, repr=False, compare=False)
     workers: int | Literal["auto"] = 1
+    ray: str | None = None
 
 
 @dataclass
@@ -242,6 +253,7 @@ def make_plan(
         follows=follows,
         think_s=t["think_s"].to_list(),
         oversized=t["oversized"].to_list() if "oversized" in t.columns else None,
+        intended_cached=prompts.intended_cached,
     )
 
 
@@ -300,7 +312,9 @@ def replay(
     check_prompt_lengths(schedule)
     prompts = build_prompts(schedule, config, model)
     plan = make_plan(schedule, prompts, config, model)
-    n_workers = resolve_workers(config.workers, plan)
+    n_workers = resolve_workers(
+        config.workers, plan, cores=RAY_AUTO_CAP if config.ray is not None else None
+    )
     run_json = {
         "burstlab_version": __version__,
         "source": config.source,
@@ -324,7 +338,15 @@ def replay(
     _prepare_out(run_dir, overwrite)
     run_json["started_utc"] = dt.datetime.now(dt.timezone.utc).isoformat()
     write_json(run_dir / "run.json", run_json)
-    if n_workers == 1:
+    if config.ray is not None:
+        with _progress(config.progress, plan) as tick:
+            sent = run_ray_workers(
+                plan, config.client, run_dir / "records", n_workers, config.ray,
+                flush_every=config.flush_every, flush_s=config.flush_s, on_tick=tick,
+            )  # fmt: skip
+        if sent.ray is not None:
+            run_json["workers"]["ray"] = sent.ray.to_dict()
+    elif n_workers == 1:
         sent = _send_here(plan, config, run_dir)
     else:
         with _progress(config.progress, plan) as tick:
@@ -401,6 +423,9 @@ def check_config(config: ReplayConfig) -> None:
             raise UsageError(f"must be a fraction between 0 and 1, found {value}", param=name)
     config.schedule.check()
     check_workers(config.workers)
+    if config.ray is not None:
+        check_address(config.ray, param="ray")
+        require_ray()
     if config.tokenizer:
         require("tokenizers", "tokenizers", TOKENIZER_PURPOSE)
 

@@ -243,3 +243,20 @@ def test_every_window_runs_on_its_own_engine_in_interleaved_order(azure, tmp_pat
     page = (out / "report.html").read_text()
     assert "Downstream fidelity over many seeds" in page and "vega" in page
     assert "burstlab faithful on" in str(result.summary())
+
+
+def test_cache_hit_rate_reads_the_records_cached_prompt_tokens():
+    """Σ cached ÷ Σ prompt tokens over successful requests that report a cache count, from the
+    column replay records (`prompt_tokens_cached`); hand-checked: (0 + 512 + 256) / 3072."""
+    from burstlab.replay.downstream import cache_hit_rate
+    from burstlab.replay.records import RECORD_SCHEMA
+
+    rows = {
+        "ok": [True, True, True, False, True],
+        "prompt_tokens_server": [1024, 1024, 1024, 1024, None],
+        "prompt_tokens_client": [1000, 1000, 1000, 1000, 1000],
+        "prompt_tokens_cached": [0, 512, 256, 1024, None],
+    }
+    schema = {k: RECORD_SCHEMA[k] for k in rows}
+    assert cache_hit_rate(pl.DataFrame(rows, schema=schema)) == pytest.approx(768 / 3072)
+    assert cache_hit_rate(pl.DataFrame(rows, schema=schema).drop("prompt_tokens_cached")) is None
