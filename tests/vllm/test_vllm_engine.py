@@ -238,11 +238,11 @@ def test_text_chunks_undercount_tokens_that_decode_to_nothing(vllm_engine: VllmH
 def test_a_starved_api_server_merges_tokens_into_one_chunk(vllm_engine: VllmHandle):
     """The other reason a text-chunk count falls short: vLLM's API server merges the outputs of
     a request that it has not streamed yet (its RequestOutputCollector) into one chunk. Pausing
-    that process for 0.3 s — what a CPU-starved API server on 2 busy cores looks like — while
+    that process for 0.5 s — what a CPU-starved API server on 2 busy cores looks like — while
     the engine process keeps generating makes one chunk carry many tokens; `token_ids` and
     `usage` still count them all."""
     body = {
-        "model": vllm_engine.model, "prompt": " the world", "max_tokens": 512, "stream": True,
+        "model": vllm_engine.model, "prompt": " the world", "max_tokens": 1536, "stream": True,
         "ignore_eos": True, "return_token_ids": True, "stream_options": {"include_usage": True},
     }  # fmt: skip
     url = urlsplit(vllm_engine.base_url)
@@ -252,21 +252,27 @@ def test_a_starved_api_server_merges_tokens_into_one_chunk(vllm_engine: VllmHand
         conn.request(
             "POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"}
         )
-        resp = conn.getresponse()  # headers: the request is being generated
+        resp = conn.getresponse()
+        # pause only once tokens are flowing (a pause before the engine starts, or after it has
+        # finished, merges nothing): the first event line, then 0.5 s of ~1,536 tokens' decode
+        first = b""
+        while not first.startswith(b"data:"):
+            first = resp.readline()
+            assert first, "the stream ended before its first event"
         os.kill(api_server, signal.SIGSTOP)
         try:
-            time.sleep(0.3)
+            time.sleep(0.5)
         finally:
             os.kill(api_server, signal.SIGCONT)
-        raw = resp.read()
+        raw = first + resp.read()
     finally:
         conn.close()
     payloads = parse(raw)[:-1]
     per_chunk = [len(token_ids(p)) for p in payloads if json.loads(p)["choices"]]
     text_chunks = [c for c in map(interpret, payloads) if c.text_chars > 0]
-    assert interpret(payloads[-1]).completion_tokens == sum(per_chunk) == 512
+    assert interpret(payloads[-1]).completion_tokens == sum(per_chunk) == 1536
     assert max(per_chunk) > 1  # merged while the API server was paused
-    assert len(text_chunks) == len(per_chunk) < 512  # one text chunk per chunk, fewer than tokens
+    assert len(text_chunks) == len(per_chunk) < 1536  # one text chunk per chunk, fewer than tokens
 
 
 def test_replay_real_azure_window(vllm_engine: VllmHandle, tmp_path: Path):
