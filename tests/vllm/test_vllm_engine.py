@@ -241,38 +241,50 @@ def test_a_starved_api_server_merges_tokens_into_one_chunk(vllm_engine: VllmHand
     that process for 0.5 s — what a CPU-starved API server on 2 busy cores looks like — while
     the engine process keeps generating makes one chunk carry many tokens; `token_ids` and
     `usage` still count them all."""
+    # Whether vLLM merges is its scheduling, not ours: its output handler may hand the queued
+    # outputs over one by one after the pause (seen in CI: 1 of ~6 tries merged nothing). So up
+    # to 3 tries; the counting is checked on every try, the merge on the first try that shows it.
+    for _ in range(3):
+        payloads = _paused_stream(vllm_engine, pause_s=0.5)
+        per_chunk = [len(token_ids(p)) for p in payloads if json.loads(p)["choices"]]
+        text_chunks = [c for c in map(interpret, payloads) if c.text_chars > 0]
+        assert interpret(payloads[-1]).completion_tokens == sum(per_chunk) == 1536
+        if max(per_chunk) > 1:  # merged while the API server was paused
+            assert len(text_chunks) == len(per_chunk) < 1536  # one text chunk per chunk
+            return
+    pytest.skip("vLLM streamed every token separately in 3 paused tries (its scheduling)")
+
+
+def _paused_stream(vllm_engine: VllmHandle, pause_s: float) -> list[bytes]:
+    """The SSE payloads of one 1,536-token completion during which vLLM's API server (the
+    process group leader) was stopped for `pause_s` once tokens were flowing."""
     body = {
         "model": vllm_engine.model, "prompt": " the world", "max_tokens": 1536, "stream": True,
         "ignore_eos": True, "return_token_ids": True, "stream_options": {"include_usage": True},
     }  # fmt: skip
     url = urlsplit(vllm_engine.base_url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=60)
-    api_server = vllm_engine.process.pid  # the group leader is vLLM's API server
+    api_server = vllm_engine.process.pid
     try:
         conn.request(
             "POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"}
         )
         resp = conn.getresponse()
         # pause only once tokens are flowing (a pause before the engine starts, or after it has
-        # finished, merges nothing): the first event line, then 0.5 s of ~1,536 tokens' decode
+        # finished, merges nothing)
         first = b""
         while not first.startswith(b"data:"):
             first = resp.readline()
             assert first, "the stream ended before its first event"
         os.kill(api_server, signal.SIGSTOP)
         try:
-            time.sleep(0.5)
+            time.sleep(pause_s)
         finally:
             os.kill(api_server, signal.SIGCONT)
         raw = first + resp.read()
     finally:
         conn.close()
-    payloads = parse(raw)[:-1]
-    per_chunk = [len(token_ids(p)) for p in payloads if json.loads(p)["choices"]]
-    text_chunks = [c for c in map(interpret, payloads) if c.text_chars > 0]
-    assert interpret(payloads[-1]).completion_tokens == sum(per_chunk) == 1536
-    assert max(per_chunk) > 1  # merged while the API server was paused
-    assert len(text_chunks) == len(per_chunk) < 1536  # one text chunk per chunk, fewer than tokens
+    return parse(raw)[:-1]
 
 
 def test_replay_real_azure_window(vllm_engine: VllmHandle, tmp_path: Path):
