@@ -113,7 +113,7 @@ $(AIPERF_STAMP):
 	touch $(AIPERF_STAMP)
 
 test-interop: $(STAMP) $(VLLM_STAMP) $(AIPERF_STAMP)
-	BURSTLAB_VLLM_PYTHON=$(VLLM_VENV)/bin/python BURSTLAB_AIPERF_PYTHON=$(AIPERF_VENV)/bin/python \
+	BURSTLAB_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python BURSTLAB_AIPERF_PYTHON=$(abspath $(AIPERF_VENV))/bin/python \
 		$(BIN)/python -m pytest -m interop tests/interop
 
 docs: $(STAMP)
