@@ -23,14 +23,15 @@ from burstlab.engines.extras import require
 from burstlab.engines.process import (
     HOST,
     ChildServer,
+    cached_model_or_error,
     check_port,
+    engine_data_dir,
     engine_log,
     free_port,
     spawn_module,
 )
 from burstlab.engines.tinymodel import cached_model
-from burstlab.errors import EngineError, InputError, UsageError
-from burstlab.paths import data_dir as resolve_data_dir
+from burstlab.errors import InputError, UsageError
 
 __all__ = ["HOST", "EngineHandle", "check_port", "default_threads", "free_port", "local"]
 
@@ -111,21 +112,9 @@ def local(
         raise UsageError(f"must be ≥ 1, got {threads}", param="threads")
     check_port(port, free=False)  # the range first: a bad number is a usage error, not a crash
     require("xllamacpp", "engine", "serving a llama.cpp engine")
-    try:
-        root = resolve_data_dir(data_dir)  # created on first use
-    except OSError as exc:
-        where = exc.filename or data_dir
-        raise EngineError(
-            f"cannot create the data directory {where}: {exc.strerror or exc}"
-        ) from None
+    root = engine_data_dir(data_dir)  # created on first use
     if gguf is None:
-        try:
-            path = cached_model(size, data_dir)
-        except OSError as exc:
-            raise EngineError(
-                f"cannot write the model to the data directory ({exc.strerror or exc}: "
-                f"{exc.filename or root})"
-            ) from None
+        path = cached_model_or_error(cached_model, size, data_dir, root)
         alias = alias or f"burstlab-random-{size}"
     else:
         path = Path(gguf).expanduser().resolve()

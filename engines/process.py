@@ -16,9 +16,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from burstlab.errors import EngineError, UsageError
+from burstlab.paths import data_dir as resolve_data_dir
 
 #: Every server burstlab starts listens on loopback only.
 HOST = "127.0.0.1"
@@ -103,6 +106,32 @@ def wait_for_exit_request() -> None:
     with contextlib.suppress(SystemExit, KeyboardInterrupt, OSError):
         while sys.stdin.buffer.read(4096):
             pass
+
+
+def engine_data_dir(data_dir: str | Path | None) -> Path:
+    """The data directory an engine keeps its models and logs in (created on first use);
+    EngineError (one line) when it cannot be created."""
+    try:
+        return resolve_data_dir(data_dir)
+    except OSError as exc:
+        where = exc.filename or data_dir
+        raise EngineError(
+            f"cannot create the data directory {where}: {exc.strerror or exc}"
+        ) from None
+
+
+def cached_model_or_error(
+    build: Callable[[str, Any], Path], size: str, data_dir: Any, root: Path
+) -> Path:
+    """`build(size, data_dir)` — a random-weight model written once into the data directory —
+    with a failure to write it as one EngineError line."""
+    try:
+        return build(size, data_dir)
+    except OSError as exc:
+        raise EngineError(
+            f"cannot write the model to the data directory ({exc.strerror or exc}: "
+            f"{exc.filename or root})"
+        ) from None
 
 
 def engine_log(root: Path, name: str) -> Path:

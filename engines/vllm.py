@@ -40,12 +40,13 @@ from burstlab.engines.process import (
     _RUN_MODULE,
     HOST,
     ChildServer,
+    cached_model_or_error,
     check_port,
+    engine_data_dir,
     engine_log,
     free_port,
 )
-from burstlab.errors import EngineError, InputError, MissingExtraError, UsageError
-from burstlab.paths import data_dir as resolve_data_dir
+from burstlab.errors import InputError, MissingExtraError, UsageError
 
 __all__ = ["DEFAULT_START_TIMEOUT_S", "VllmHandle", "vllm_local"]
 
@@ -230,21 +231,9 @@ def vllm_local(
     if spec is None or spec.origin is None:
         # only a folder named vllm on sys.path (a checkout's tests/vllm), no vLLM installed
         raise MissingExtraError("vllm", "vllm", PURPOSE)
-    try:
-        root = resolve_data_dir(data_dir)
-    except OSError as exc:
-        where = exc.filename or data_dir
-        raise EngineError(
-            f"cannot create the data directory {where}: {exc.strerror or exc}"
-        ) from None
+    root = engine_data_dir(data_dir)  # created on first use
     if model is None:
-        try:
-            path = cached_hf_model(size, data_dir)
-        except OSError as exc:
-            raise EngineError(
-                f"cannot write the model to the data directory ({exc.strerror or exc}: "
-                f"{exc.filename or root})"
-            ) from None
+        path = cached_model_or_error(cached_hf_model, size, data_dir, root)
         served_name = served_name or f"burstlab-random-{size}-hf"
     else:
         path = Path(model).expanduser().resolve()
